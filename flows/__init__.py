@@ -1,0 +1,1 @@
+"""Flows: Prefect flows composing the stages, deployments, and the `ytocc` CLI."""

@@ -1,0 +1,1 @@
+"""Models: network code and foundation-model adapters. Knows nothing of Prefect."""

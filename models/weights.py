@@ -1,0 +1,81 @@
+"""Finding model weights: a local path, or a Hugging Face Hub id fetched through huggingface_hub.
+
+Respects ``HF_HUB_OFFLINE``. Every miss raises one :class:`WeightsNotFound` that names the id,
+the file, and how to fetch it, so a user never has to read a traceback to know what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class WeightsNotFound(FileNotFoundError):
+    """Weights that are neither on disk nor obtainable from the Hub (offline, private, missing)."""
+
+
+def _hint(repo_id: str, filename: str | None) -> str:
+    file_part = f" {filename}" if filename else ""
+    return (
+        f"fetch them on a machine with internet: `huggingface-cli download {repo_id}{file_part}` "
+        f"(they land in the Hugging Face cache; copy it or set HF_HOME), or pass a local path"
+    )
+
+
+def split_spec(spec: str, default_filename: str | None = None) -> tuple[str, str | None]:
+    """'owner/repo/sub/file.pth' → ('owner/repo', 'sub/file.pth'); 'owner/repo' → (it, default)."""
+    parts = spec.strip("/").split("/")
+    if len(parts) > 2:
+        return "/".join(parts[:2]), "/".join(parts[2:])
+    return spec, default_filename
+
+
+def resolve_file(spec: str | os.PathLike[str], default_filename: str | None = None, *,
+                 what: str = "weights") -> Path:
+    """A local file for `spec`: the path itself if it exists, else a file from a Hub repo.
+
+    `spec` is a path, ``owner/repo`` (then `default_filename` is fetched) or
+    ``owner/repo/path/in/repo``.
+    """
+    p = Path(spec).expanduser()
+    if p.is_file():
+        return p
+    if p.is_dir() and default_filename and (p / default_filename).is_file():
+        return p / default_filename
+    repo_id, filename = split_spec(str(spec), default_filename)
+    if filename is None:
+        raise WeightsNotFound(f"{what}: {spec!r} is not a file and names no file in a Hub repo")
+    return _hub_file(repo_id, filename, what)
+
+
+def resolve_dir(spec: str | os.PathLike[str], *, what: str = "model",
+                allow_patterns: list[str] | None = None) -> Path:
+    """A local folder for `spec` (a transformers-style model folder or a Hub repo id)."""
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return p
+    if p.suffix or str(spec).startswith((".", "/", "~")):
+        raise WeightsNotFound(f"{what}: local path {p} does not exist")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(str(spec), allow_patterns=allow_patterns))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as e:
+        raise WeightsNotFound(
+            f"{what}: Hub repo {spec!r} is not in the local cache and could not be downloaded "
+            f"({type(e).__name__}); {_hint(str(spec), None)}"
+        ) from e
+
+
+def _hub_file(repo_id: str, filename: str, what: str) -> Path:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, filename))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as e:
+        raise WeightsNotFound(
+            f"{what}: file {filename!r} of Hub repo {repo_id!r} is not in the local cache and could "
+            f"not be downloaded ({type(e).__name__}); {_hint(repo_id, filename)}"
+        ) from e

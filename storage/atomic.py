@@ -1,0 +1,100 @@
+"""Atomic writes: every file is written to a temp name in its folder, fsynced, then renamed.
+
+A killed process therefore never leaves a half file under a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temp path beside `path`; on clean exit it is fsynced and renamed onto `path`.
+
+    For writers that insist on a filename (cv2.imwrite, pyarrow, ffmpeg). The temp name keeps
+    the suffix so format-sniffing writers still work. On error the temp file is removed.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=final.suffix, dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, final)
+        _fsync_dir(final.parent)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Atomically write `data` to `path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Atomically write UTF-8 `text` to `path`."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Atomically write `obj` as indented JSON (numpy scalars/arrays converted)."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_npz(path: str | os.PathLike[str], compress: bool = True, **arrays: Any) -> Path:
+    """Atomically write arrays to an ``.npz`` (compressed by default)."""
+    buf = io.BytesIO()
+    (np.savez_compressed if compress else np.savez)(buf, **arrays)
+    return write_bytes(path, buf.getvalue())
+
+
+def remove_stale_temps(folder: str | os.PathLike[str]) -> int:
+    """Delete temp files a killed writer left in `folder` (recursively); return how many."""
+    n = 0
+    for p in Path(folder).rglob(f"{TMP_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+            n += 1
+    return n
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

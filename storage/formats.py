@@ -1,0 +1,209 @@
+"""File formats shared by stages: clip.json, recon.npz, cloud.npz, segments, occupancy samples.
+
+Readers validate keys, dtypes and shapes and raise :class:`FormatError` naming the file, so a
+bad file is reported where it is, not three stages later.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from storage.atomic import read_json, write_json, write_npz
+
+CLASS_NAMES: tuple[str, ...] = (
+    "ceiling", "floor", "wall", "window", "chair", "bed",
+    "sofa", "table", "tvs", "furniture", "objects",
+)  # fmt: skip
+"""NYU-11 class names; class id = index + 1."""
+NUM_CLASSES = len(CLASS_NAMES)
+FREE = 0
+UNKNOWN = 255
+GRID_DIMS: tuple[int, int, int] = (60, 60, 36)
+VOXEL_SIZE = 0.08
+
+
+class FormatError(ValueError):
+    """A file that does not hold what its format promises."""
+
+
+def class_name(cid: int) -> str:
+    return "free" if cid == FREE else "unknown" if cid == UNKNOWN else CLASS_NAMES[cid - 1]
+
+
+# clip.json ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClipInfo:
+    """One clip: frames [start_frame, end_frame) of one video."""
+
+    clip_id: str
+    video_id: str
+    shot: int
+    start_frame: int
+    end_frame: int
+    start_s: float
+    end_s: float
+    fps: float
+    source: str = "shots"  # "shots" (detected) or "realestate10k" (from camera files)
+
+    @property
+    def num_frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+def write_clip_info(path: str | os.PathLike[str], info: ClipInfo) -> None:
+    write_json(path, asdict(info))
+
+
+def read_clip_info(path: str | os.PathLike[str]) -> ClipInfo:
+    try:
+        return ClipInfo(**read_json(path))
+    except (OSError, TypeError, ValueError) as e:
+        raise FormatError(f"{path}: not a valid clip.json ({e})") from e
+
+
+# npz helpers ----------------------------------------------------------------------------------
+def _load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    p = Path(path)
+    if not p.exists():
+        raise FormatError(f"{p}: missing")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise FormatError(f"{p}: unreadable npz ({e})") from e
+
+
+def _check(path: Any, arrays: dict[str, np.ndarray], spec: dict[str, tuple[str, tuple]]) -> None:
+    """spec: key → (dtype kind or name, shape with -1 wildcards)."""
+    for key, (dtype, shape) in spec.items():
+        if key not in arrays:
+            raise FormatError(f"{path}: key {key!r} missing (has {sorted(arrays)})")
+        a = arrays[key]
+        ok_dtype = a.dtype.kind == dtype if len(dtype) == 1 else a.dtype == np.dtype(dtype)
+        if not ok_dtype:
+            raise FormatError(f"{path}: {key} has dtype {a.dtype}, expected {dtype}")
+        if len(shape) != a.ndim or any(s not in (-1, n) for s, n in zip(shape, a.shape, strict=True)):
+            raise FormatError(f"{path}: {key} has shape {a.shape}, expected {shape}")
+
+
+# recon.npz ------------------------------------------------------------------------------------
+RECON_SPEC = {
+    "K": ("float32", (-1, 3, 3)),
+    "cam2world": ("float32", (-1, 4, 4)),
+    "depth": ("float32", (-1, -1, -1)),
+    "conf": ("float32", (-1, -1, -1)),
+}
+
+
+def write_recon(path: str | os.PathLike[str], K: np.ndarray, cam2world: np.ndarray,
+                depth: np.ndarray, conf: np.ndarray, **extra: np.ndarray) -> None:
+    """K (F,3,3), cam2world (F,4,4) OpenCV axes, depth (F,H,W) z-depth, conf (F,H,W)."""
+    arrays = {"K": K, "cam2world": cam2world, "depth": depth, "conf": conf}
+    arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()} | extra
+    _check(path, arrays, RECON_SPEC)
+    write_npz(path, **arrays)
+
+
+def read_recon(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    arrays = _load(path)
+    _check(path, arrays, RECON_SPEC)
+    return arrays
+
+
+# cloud.npz ------------------------------------------------------------------------------------
+CLOUD_SPEC = {
+    "points": ("float32", (-1, 3)),
+    "colors": ("uint8", (-1, 3)),
+    "labels": ("uint8", (-1,)),
+    "frame": ("uint16", (-1,)),
+    "pixel": ("uint32", (-1,)),
+}
+"""`frame` is the index of the source frame, `pixel` its flat pixel index (v * W + u), so
+per-pixel labels can move to points after segmentation. `labels` is 0 until then."""
+
+
+def write_cloud(path: str | os.PathLike[str], points: np.ndarray, colors: np.ndarray,
+                labels: np.ndarray, frame: np.ndarray, pixel: np.ndarray, **extra: np.ndarray) -> None:
+    arrays = {
+        "points": np.asarray(points, np.float32),
+        "colors": np.asarray(colors, np.uint8),
+        "labels": np.asarray(labels, np.uint8),
+        "frame": np.asarray(frame, np.uint16),
+        "pixel": np.asarray(pixel, np.uint32),
+    } | extra
+    _check(path, arrays, CLOUD_SPEC)
+    n = {len(arrays[k]) for k in CLOUD_SPEC}
+    if len(n) != 1:
+        raise FormatError(f"{path}: cloud arrays differ in length {n}")
+    write_npz(path, **arrays)
+
+
+def read_cloud(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    arrays = _load(path)
+    _check(path, arrays, CLOUD_SPEC)
+    return arrays
+
+
+# segments/{k}.npz -----------------------------------------------------------------------------
+SEGMENT_SPEC = {"labels": ("uint8", (-1, -1)), "regions": ("int32", (-1, -1))}
+"""labels: NYU-11 id per pixel (0 none); regions: segment/instance id per pixel (-1 none)."""
+
+
+def write_segment(path: str | os.PathLike[str], labels: np.ndarray, regions: np.ndarray) -> None:
+    arrays = {"labels": np.asarray(labels, np.uint8), "regions": np.asarray(regions, np.int32)}
+    _check(path, arrays, SEGMENT_SPEC)
+    if int(arrays["labels"].max(initial=0)) > NUM_CLASSES:
+        raise FormatError(f"{path}: label {int(arrays['labels'].max())} outside 0..{NUM_CLASSES}")
+    write_npz(path, **arrays)
+
+
+def read_segment(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    arrays = _load(path)
+    _check(path, arrays, SEGMENT_SPEC)
+    return arrays
+
+
+# occ/{k}.npz: one training sample ---------------------------------------------------------------
+SAMPLE_SPEC = {
+    "target": ("uint8", GRID_DIMS),
+    "voxel_origin": ("float32", (3,)),
+    "voxel_size": ("float32", ()),
+    "cam_k": ("float32", (3, 3)),
+    "cam_pose": ("float32", (4, 4)),
+    "depth": ("float32", (-1, -1)),
+}
+
+
+def write_sample(path: str | os.PathLike[str], *, target: np.ndarray, voxel_origin: np.ndarray,
+                 cam_k: np.ndarray, cam_pose: np.ndarray, depth: np.ndarray, frame: str,
+                 voxel_size: float = VOXEL_SIZE, **extra: np.ndarray) -> None:
+    """Write one frame's sample (DESIGN.md's table); `frame` is relative to the data root."""
+    arrays: dict[str, Any] = {
+        "target": np.asarray(target, np.uint8),
+        "voxel_origin": np.asarray(voxel_origin, np.float32),
+        "voxel_size": np.float32(voxel_size),
+        "cam_k": np.asarray(cam_k, np.float32),
+        "cam_pose": np.asarray(cam_pose, np.float32),
+        "depth": np.asarray(depth, np.float32),
+    }
+    _check(path, {k: np.asarray(v) for k, v in arrays.items()}, SAMPLE_SPEC)
+    bad = np.setdiff1d(np.unique(arrays["target"]), [*range(NUM_CLASSES + 1), UNKNOWN])
+    if bad.size:
+        raise FormatError(f"{path}: target holds ids {bad.tolist()} outside 0..11, 255")
+    write_npz(path, frame=np.asarray(frame), **arrays, **extra)
+
+
+def read_sample(path: str | os.PathLike[str]) -> dict[str, Any]:
+    arrays = _load(path)
+    _check(path, arrays, SAMPLE_SPEC)
+    if "frame" not in arrays:
+        raise FormatError(f"{path}: key 'frame' missing")
+    out: dict[str, Any] = dict(arrays)
+    out["frame"] = str(arrays["frame"])
+    out["voxel_size"] = float(arrays["voxel_size"])
+    return out
