@@ -186,6 +186,9 @@ class Config(BaseModel):
     data: Path | None = Field(None, description="Data root; default $YTOCC_DATA or ./data.")
     sources: list[str] = Field(default_factory=list, description="Sources for scheduled builds.")
     cron: str = Field("0 2 * * *", description="Nightly schedule of the served build.")
+    truth_dir: Path | None = Field(
+        None, description="Ground truth of a synthetic tour (`ytocc synth`), read by synthetic-gt backends."
+    )
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     shots: ShotsConfig = Field(default_factory=ShotsConfig)
     frames: FramesConfig = Field(default_factory=FramesConfig)

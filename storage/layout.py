@@ -100,6 +100,10 @@ class DataRoot:
     def frame_path(self, clip_id: str, k: int) -> Path:
         return self.frames_dir(clip_id) / f"{k:04d}.jpg"
 
+    def frames_index(self, clip_id: str) -> Path:
+        """``frames/index.json``: the source video frame index of each sampled frame k, and size."""
+        return self.frames_dir(clip_id) / "index.json"
+
     def recon_npz(self, clip_id: str) -> Path:
         return self.clip_dir(clip_id) / "recon.npz"
 
