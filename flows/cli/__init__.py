@@ -10,7 +10,15 @@ import importlib
 
 from flows.cli.common import app
 
-COMMAND_MODULES = ("harvest", "synth", "geometry", "semantics", "training", "operations")
+COMMAND_MODULES = (
+    "harvest",
+    "synth",
+    "geometry",
+    "semantics",
+    "dataset",
+    "training",
+    "operations",
+)
 
 
 def _register() -> None:
