@@ -1,0 +1,39 @@
+"""Atomic writes: a reader sees the old file or the new one, never a half file."""
+
+import numpy as np
+import pytest
+
+from storage.atomic import (
+    TMP_PREFIX,
+    atomic_path,
+    read_json,
+    remove_stale_temps,
+    write_json,
+    write_npz,
+)
+
+
+def test_failed_write_keeps_the_previous_file_and_leaves_no_temp(tmp_path) -> None:
+    target = tmp_path / "sub" / "a.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("{half")
+        raise RuntimeError("killed mid-write")
+    assert read_json(target) == {"v": 1}
+    assert not list(target.parent.glob(f"{TMP_PREFIX}*"))
+
+
+def test_npz_round_trip_and_numpy_values_in_json(tmp_path) -> None:
+    write_npz(tmp_path / "x.npz", a=np.arange(5, dtype=np.int16))
+    with np.load(tmp_path / "x.npz") as z:
+        assert z["a"].dtype == np.int16 and z["a"].tolist() == [0, 1, 2, 3, 4]
+    write_json(tmp_path / "n.json", {"f": np.float32(1.5), "arr": np.eye(2)})
+    assert read_json(tmp_path / "n.json") == {"f": 1.5, "arr": [[1.0, 0.0], [0.0, 1.0]]}
+
+
+def test_stale_temps_of_a_killed_writer_are_removed(tmp_path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / f"{TMP_PREFIX}abc.npz").write_bytes(b"partial")
+    (tmp_path / "d" / "keep.npz").write_bytes(b"whole")
+    assert remove_stale_temps(tmp_path) == 1
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["keep.npz"]

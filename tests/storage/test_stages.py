@@ -1,0 +1,75 @@
+"""Markers decide resumption: done iff ok and the chained parameter hash matches."""
+
+import pytest
+
+from storage.config import load_config
+from storage.formats import ClipInfo, write_clip_info
+from storage.markers import StageFailure, StageSkip, TransientError, read_marker
+from storage.stages import UpstreamNotDone, is_done, run_item_stage
+
+
+def _clip(root, cfg):
+    write_clip_info(root.clip_json("v-000"), ClipInfo("v-000", "v", 0, 0, 48, 0.0, 2.0, 24.0))
+    for stage in ("download", "shots"):
+        run_item_stage(root, cfg, "v", stage, lambda: {"n": 1})
+
+
+def test_a_done_stage_is_not_run_again_until_its_parameters_change(root) -> None:
+    cfg = load_config()
+    _clip(root, cfg)
+    calls = []
+    body = lambda: calls.append(1) or {"frames": 3}  # noqa: E731
+    m1 = run_item_stage(root, cfg, "v-000", "frames", body)
+    m2 = run_item_stage(root, cfg, "v-000", "frames", body)
+    assert m1.status == "ok" and m2.stats == {"frames": 3} and len(calls) == 1
+    changed = load_config(overrides=["frames.per_clip=5"])
+    assert not is_done(root, changed, "v-000", "frames")
+    run_item_stage(root, changed, "v-000", "frames", body)
+    assert len(calls) == 2
+
+
+def test_an_upstream_parameter_change_invalidates_downstream_stages(root) -> None:
+    cfg = load_config()
+    _clip(root, cfg)
+    run_item_stage(root, cfg, "v-000", "frames", lambda: None)
+    run_item_stage(root, cfg, "v-000", "indoor", lambda: None)
+    assert is_done(root, cfg, "v-000", "indoor")
+    new = load_config(overrides=["frames.long_side=320"])
+    run_item_stage(root, new, "v-000", "frames", lambda: None)
+    assert not is_done(root, new, "v-000", "indoor")
+
+
+def test_failures_and_skips_end_the_item_with_a_reason(root) -> None:
+    cfg = load_config()
+    _clip(root, cfg)
+
+    def fails():
+        raise StageFailure("no floor found", planes=0)
+
+    m = run_item_stage(root, cfg, "v-000", "frames", fails)
+    assert (m.status, m.reason, m.stats) == ("failed", "no floor found", {"planes": 0})
+    assert read_marker(root.marker("v-000", "frames")).status == "failed"
+    with pytest.raises(UpstreamNotDone, match="frames of v-000"):
+        run_item_stage(root, cfg, "v-000", "indoor", lambda: None)
+
+    def skips():
+        raise StageSkip("outdoor: 5 of 6 frames")
+
+    assert run_item_stage(root, cfg, "v-000", "frames", skips).status == "skipped"
+
+
+def test_unexpected_errors_are_recorded_and_raised_transient_ones_leave_no_marker(root) -> None:
+    cfg = load_config()
+    _clip(root, cfg)
+    with pytest.raises(ZeroDivisionError):
+        run_item_stage(root, cfg, "v-000", "frames", lambda: 1 / 0)
+    m = read_marker(root.marker("v-000", "frames"))
+    assert m.status == "failed" and "ZeroDivisionError" in m.reason and m.error
+
+    def flaky():
+        raise TransientError("HTTP 503")
+
+    (root.marker("v-000", "frames")).unlink()
+    with pytest.raises(TransientError):
+        run_item_stage(root, cfg, "v-000", "frames", flaky)
+    assert read_marker(root.marker("v-000", "frames")) is None
