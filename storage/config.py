@@ -67,15 +67,19 @@ class IndoorConfig(Section):
 
     backend: Literal["places365", "synthetic-gt"] = "places365"
     weights: str = Field(
-        "places365/resnet18_places365.pth.tar",
-        description="Local path, or 'hf-repo-id/filename' on the Hugging Face Hub.",
+        "~/.cache/ytocc/places365",
+        description="Checkpoint file, a folder holding '{arch}_places365.pth.tar' (the official "
+        "name), or 'hf-owner/repo/filename' on the Hugging Face Hub.",
     )
     arch: Literal["resnet18", "wideresnet18", "resnet50"] = "resnet18"
     top_k: int = Field(10, description="Classes averaged for a frame's outdoor score.")
-    frame_outdoor_threshold: float = Field(0.5, description="Frame outdoor when mean flag > this.")
+    frame_outdoor_threshold: float = Field(
+        0.5, description="Frame outdoor when the mean outdoor flag of its top-k classes >= this."
+    )
     clip_outdoor_share: float = Field(0.5, description="Clip dropped when outdoor frames share > this.")
     batch_size: int = 16
     device: str = "auto"
+    threads: int = Field(0, description="CPU threads for torch (0: torch's default).")
 
 
 class ReconstructConfig(Section):
@@ -138,6 +142,7 @@ class SegmentConfig(Section):
     )
     batch_size: int = 4
     device: str = "auto"
+    threads: int = Field(0, description="CPU threads for torch (0: torch's default).")
 
 
 class VoxelConfig(Section):
