@@ -9,19 +9,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from models.places365 import build_model, save_checkpoint
+from models.places365 import build_model, save_checkpoint, scene_labels
 from models.segmenters.mask2former import ADE20K_TO_NYU11
 
 
-def places365_checkpoint(folder: Path, arch: str = "resnet18", seed: int = 0) -> Path:
-    """Write `{arch}_places365.pth.tar` with random weights into `folder`; return its path."""
+def places365_checkpoint(
+    folder: Path, arch: str = "resnet18", seed: int = 0, favour: np.ndarray | None = None
+) -> Path:
+    """Write `{arch}_places365.pth.tar` with random weights into `folder`; return its path.
+
+    `favour` (365,) replaces the classifier by a constant bias, so every image ranks the scene
+    classes by it: a way to make an untrained network answer "indoor" or "outdoor" on purpose.
+    """
     torch.manual_seed(seed)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{arch}_places365.pth.tar"
-    save_checkpoint(build_model(arch), path, arch)
+    model = build_model(arch)
+    if favour is not None:
+        with torch.no_grad():
+            model.fc.weight.zero_()
+            model.fc.bias.copy_(torch.as_tensor(favour, dtype=torch.float32))
+    save_checkpoint(model, path, arch)
     return path
+
+
+def scene_bias(outdoor: bool) -> np.ndarray:
+    """A Places365 bias that puts ten outdoor (or ten indoor) scenes on top."""
+    flags = scene_labels().outdoor
+    bias = np.zeros(len(flags), np.float32)
+    bias[np.flatnonzero(flags == outdoor)[:10]] = 5.0
+    return bias
 
 
 def mask2former_folder(

@@ -1,0 +1,52 @@
+"""Tiny clips on disk for the indoor and segment stage tests: frames, index, upstream markers.
+
+Also a tiny synthetic-tour truth folder written with storage/truth.py writers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from storage.atomic import write_json
+from storage.layout import DataRoot
+from storage.markers import Marker, write_marker
+from storage.truth import TruthShot, write_meta, write_shots, write_truth_frame
+
+
+def make_clip(
+    root: DataRoot,
+    clip_id: str,
+    images: np.ndarray,
+    video_frames: list[int],
+    done: tuple[str, ...] = ("frames",),
+    scale: float = 1.0,
+) -> None:
+    """Write frames/{k}.jpg, frames/index.json and `ok` markers for the stages in `done`."""
+    for k, im in enumerate(images):
+        path = root.frame_path(clip_id, k)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(im).save(path, quality=95)
+    h, w = images.shape[1:3]
+    write_json(
+        root.frames_index(clip_id),
+        {"video_frames": video_frames, "width": w, "height": h, "scale": scale},
+    )
+    for stage in done:
+        write_marker(
+            root.marker(clip_id, stage),
+            Marker(stage=stage, item=clip_id, status="ok", params_hash=f"test-{stage}"),
+        )
+
+
+def make_truth(folder: Path, labels: np.ndarray, shots: list[TruthShot]) -> Path:
+    """A truth folder with one NYU label image per video frame (labels (N,H,W)); return it."""
+    n, h, w = labels.shape
+    write_meta(folder, {"width": w, "height": h, "fps": 24, "num_frames": n, "seed": 0})
+    write_shots(folder, shots)
+    K = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], np.float32)
+    for i in range(n):
+        write_truth_frame(folder, i, K, np.eye(4), np.ones((h, w), np.float32), labels[i])
+    return folder
