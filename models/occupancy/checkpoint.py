@@ -1,0 +1,97 @@
+"""Checkpoints: weights as safetensors, optimiser/scheduler state for resuming, a JSON of the run.
+
+A checkpoint folder holds ``model.safetensors`` (the network), ``train_state.pt`` (optimiser,
+scheduler and RNG state; loaded with ``weights_only=True``) and ``checkpoint.json`` (network
+name and arguments, epoch, config, metrics). Every file is written atomically; the JSON last,
+so a folder without it is an interrupted save and is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from models.occupancy.registry import HEAD_PREFIX, build_network
+from storage.atomic import atomic_path, read_json, write_json
+
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "train_state.pt"
+META_FILE = "checkpoint.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that is missing files or does not fit the network."""
+
+
+def save_checkpoint(
+    folder: str | os.PathLike[str],
+    model: nn.Module,
+    meta: dict[str, Any],
+    train_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write weights (+ optional resumable state) and `meta` (must hold 'network', 'net_args')."""
+    folder = Path(folder)
+    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(folder / MODEL_FILE) as tmp:
+        save_file(weights, str(tmp))
+    if train_state is not None:
+        with atomic_path(folder / STATE_FILE) as tmp:
+            torch.save(train_state, tmp)
+    write_json(folder / META_FILE, meta)
+    return folder
+
+
+def read_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """``checkpoint.json`` of a finished save; a clear error when there is none."""
+    path = Path(folder) / META_FILE
+    if not path.is_file() or not (Path(folder) / MODEL_FILE).is_file():
+        raise CheckpointError(f"{folder}: not a checkpoint (needs {MODEL_FILE} and {META_FILE})")
+    return read_json(path)
+
+
+def load_network(folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the network a checkpoint was saved from and load all its weights."""
+    meta = read_meta(folder)
+    model = build_network(meta["network"], **meta["net_args"])
+    load_weights(folder, model)
+    return model.to(device)
+
+
+def load_weights(
+    folder: str | os.PathLike[str], model: nn.Module, *, skip_head: bool = False
+) -> list[str]:
+    """Load a checkpoint's weights into `model` (all, or all but the head); returns skipped keys.
+
+    Any other missing or unexpected key, or a shape that differs, is a :class:`CheckpointError`.
+    """
+    path = Path(folder) / MODEL_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    weights = load_file(str(path))
+    skipped = sorted(k for k in weights if skip_head and k.startswith(HEAD_PREFIX))
+    weights = {k: v for k, v in weights.items() if k not in skipped}
+    own = model.state_dict()
+    expected = {k for k in own if not (skip_head and k.startswith(HEAD_PREFIX))}
+    if set(weights) != expected:
+        missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)
+        raise CheckpointError(
+            f"{path}: keys do not fit the network (missing {missing[:5]}, extra {extra[:5]})"
+        )
+    bad = [k for k, v in weights.items() if v.shape != own[k].shape]
+    if bad:
+        raise CheckpointError(f"{path}: shapes differ for {bad[:5]}")
+    model.load_state_dict(weights, strict=not skip_head)
+    return skipped
+
+
+def load_train_state(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The resumable state saved with a checkpoint, or None when it has none."""
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
