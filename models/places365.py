@@ -130,7 +130,10 @@ def load_classifier(spec: str, arch: str = "resnet18", device: str = "auto") -> 
 
 def preprocess(images: np.ndarray) -> torch.Tensor:
     """uint8 (B,H,W,3) RGB → float (B,3,224,224): resize 256², centre crop 224, ImageNet norm."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    x = (
+        torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2).float()
+        / 255.0
+    )
     x = F.interpolate(x, size=(256, 256), mode="bilinear", antialias=True, align_corners=False)
     x = x[:, :, 16:240, 16:240]
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)

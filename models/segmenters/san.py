@@ -147,7 +147,11 @@ class SanSegmenter:
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
         """SAN's forward up to its per-query class logits and mask logits (before sem_seg)."""
         m = self.model
-        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+        x = (
+            torch.from_numpy(np.require(images, requirements=["C", "W"]))
+            .permute(0, 3, 1, 2)
+            .float()
+        )
         h, w = x.shape[-2:]
         scale = SHORT_SIDE / min(h, w)
         size = (round(h * scale), round(w * scale))
