@@ -172,6 +172,30 @@ class TrainConfig(Section):
     batch_size: int = 4
     device: str = "auto"
     seed: int = 0
+    network: str = Field("monoscene-lite", description="Occupancy network (models.occupancy.registry).")
+    net_args: dict[str, Any] = Field(
+        default_factory=dict, description="Extra constructor arguments of the network (sizes)."
+    )
+    feature_dim: int = Field(
+        384, description="Voxel feature width D when no embedder sets it (dinov2-small: 384)."
+    )
+    image_hw: tuple[int, int] | None = Field(
+        None, description="Resize images (and intrinsics) to (H, W); None keeps the stored size."
+    )
+    weight_decay: float = 1e-4
+    pixel_stride: int = Field(4, description="Pretraining matches every n-th pixel (rows and columns).")
+    embed_input_size: int = Field(224, description="Short side of the DINOv2 input (px).")
+    superpixels: Literal["regions", "slic"] = Field(
+        "regions", description="Superpixels: the dataset's region masks (SLIC where absent) or SLIC."
+    )
+    slic_segments: int = Field(64, description="SLIC segments per image (fallback superpixels).")
+    class_weighting: Literal["inverse_log", "none"] = Field(
+        "inverse_log", description="Fine-tuning CE weights: 1/ln(1.02 + class frequency), or none."
+    )
+    label_fractions: list[float] = Field(
+        [0.1, 0.2, 0.5, 1.0], description="Label fractions of the label-efficiency flow."
+    )
+    num_workers: int = Field(0, description="DataLoader worker processes.")
 
 
 class RunConfig(Section):
