@@ -74,10 +74,16 @@ def build_model(arch: str) -> nn.Module:
     raise ValueError(f"unknown Places365 arch {arch!r}; choose one of {', '.join(ARCHS)}")
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], arch: str) -> None:
-    """Save `model` the way the official checkpoints are: {'state_dict': {'module.'+key: ...}}."""
+def save_checkpoint(
+    model: nn.Module, path: str | os.PathLike[str], arch: str, legacy: bool = False
+) -> None:
+    """Save `model` the way the official checkpoints are: {'state_dict': {'module.'+key: ...}}.
+
+    `legacy` writes PyTorch's pre-1.6 (non-zip) serialisation, as the published files use.
+    """
     state = {f"module.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"epoch": 0, "arch": arch, "state_dict": state}, path)
+    ckpt = {"epoch": 0, "arch": arch, "state_dict": state, "best_prec1": 0.0}
+    torch.save(ckpt, path, _use_new_zipfile_serialization=not legacy)
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from models.places365 import (
     preprocess,
     read_checkpoint,
     resolve_checkpoint,
+    save_checkpoint,
     scene_labels,
     top_classes,
 )
@@ -50,6 +51,13 @@ def test_official_format_checkpoint_loads_into_the_same_network(tmp_path: Path, 
     probs = classify(model, images, batch_size=2)
     assert probs.shape == (3, NUM_SCENES)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+
+
+def test_legacy_serialised_checkpoint_loads_with_weights_only(tmp_path: Path):
+    model = build_model("resnet18")
+    save_checkpoint(model, tmp_path / "legacy.pth.tar", "resnet18", legacy=True)
+    loaded = load_classifier(str(tmp_path / "legacy.pth.tar"), "resnet18", "cpu")
+    assert torch.equal(loaded.conv1.weight, model.conv1.weight)
 
 
 def test_a_folder_holding_the_official_file_name_resolves(tmp_path: Path):
