@@ -1,0 +1,117 @@
+"""Evaluation in the SSC convention (``models.metrics.SSCMetrics``): a checkpoint on a dataset,
+or a folder of predictions against a folder of ground truth; JSON and a paper-style table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from prefect import task
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from models.device import pick_device
+from models.metrics import SSCMetrics
+from models.occupancy.checkpoint import load_network
+from storage.atomic import write_json, write_text
+from storage.config import TrainConfig
+from storage.formats import CLASS_NAMES, GRID_DIMS, FormatError
+from tasks.trainer import DatasetKind, open_dataset, to_device
+
+SHORT = {"furniture": "furn.", "objects": "objs."}
+
+
+def _grid(path: Path, key: str) -> np.ndarray:
+    """The uint8 (60,60,36) array `key` of an NPZ; FormatError naming the file otherwise."""
+    if not path.is_file():
+        raise FormatError(f"{path}: missing")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if key not in z.files:
+                raise FormatError(f"{path}: key {key!r} missing (has {sorted(z.files)})")
+            a = z[key]
+    except (OSError, ValueError) as e:
+        raise FormatError(f"{path}: unreadable npz ({e})") from e
+    if a.dtype != np.uint8 or a.shape != GRID_DIMS:
+        raise FormatError(f"{path}: {key} is {a.dtype} {a.shape}, expected uint8 {GRID_DIMS}")
+    return a
+
+
+def evaluate_dirs(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str]) -> SSCMetrics:
+    """Metrics of ``pred`` NPZs against ``target`` NPZs of the same names (every GT needs one)."""
+    gt_files = sorted(Path(gt_dir).glob("*.npz"))
+    if not gt_files:
+        raise FormatError(f"{gt_dir}: no .npz ground-truth files")
+    metrics = SSCMetrics()
+    for gt in gt_files:
+        metrics.add(_grid(Path(pred_dir) / gt.name, "pred"), _grid(gt, "target"))
+    return metrics
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: torch.nn.Module, dataset: Any, batch_size: int = 1, progress: bool = True
+) -> SSCMetrics:
+    """Metrics of the model's argmax predictions over a dataset of sample dicts."""
+    device = next(model.parameters()).device
+    model.eval()
+    metrics = SSCMetrics()
+    for batch in tqdm(
+        DataLoader(dataset, batch_size=batch_size), desc="eval", disable=not progress
+    ):
+        b = to_device(batch, device)
+        logits = model(b["image"], b["cam_k"], b["cam_pose"], b["voxel_origin"])
+        metrics.add(logits.argmax(1).to(torch.uint8).cpu().numpy(), batch["target"].numpy())
+    return metrics
+
+
+def markdown_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """A table laid out like the paper's: method, IoU, the 11 class IoUs, mIoU (percent)."""
+    names = [SHORT.get(n, n) for n in CLASS_NAMES]
+    head = "| Method | IoU | " + " | ".join(names) + " | mIoU |"
+    sep = "|" + "---|" * (len(names) + 3)
+
+    def fmt(v: float) -> str:
+        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
+
+    lines = [head, sep]
+    for method, s in rows:
+        cells = [fmt(s["iou"]), *(fmt(s["per_class"][n]) for n in CLASS_NAMES), fmt(s["miou"])]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(summary: dict[str, Any], out: str | os.PathLike[str], method: str) -> Path:
+    """`out` (metrics JSON) and the Markdown table beside it (same name, .md)."""
+    out = Path(out)
+    write_json(out, summary)
+    write_text(out.with_suffix(".md"), markdown_table([(method, summary)]))
+    return out
+
+
+def evaluate(
+    checkpoint: str | os.PathLike[str],
+    dataset: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    cfg: TrainConfig,
+    *,
+    kind: DatasetKind = "auto",
+    split: str = "val",
+    rgb_root: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a checkpoint on a dataset split; writes `out` JSON + table; returns the summary."""
+    model = load_network(checkpoint, pick_device(cfg.device))
+    data = open_dataset(dataset, split, kind, cfg.image_hw, rgb_root)
+    summary = evaluate_model(model, data, cfg.batch_size, progress).summary()
+    summary["samples"] = len(data)
+    write_report(summary, out, Path(checkpoint).resolve().parent.name)
+    return summary
+
+
+evaluate_task = task(name="evaluate")(evaluate)

@@ -1,0 +1,107 @@
+"""Label-free pretraining: superpixel–supervoxel contrastive distillation of DINOv2 into the net.
+
+Per image: DINOv2 pixel features (frozen), superpixels (the dataset's region masks, or SLIC
+where a frame has none or when configured), ρ by depth back-projection, supervoxels by majority
+vote; InfoNCE (τ = cfg.temperature) over all matched pairs of the batch. The network's feature
+width is the embedder's, so fine-tuning can start from the result.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from prefect import task
+from skimage.segmentation import slic
+from torch import nn
+
+from models.contrastive import info_nce, matched_features, pixel_to_voxel, supervoxels
+from models.device import pick_device
+from models.embed import embed_dim, load_embedder, pixel_features
+from storage.config import TrainConfig
+from storage.formats import FormatError
+from tasks.trainer import DatasetKind, fit, new_network, open_dataset
+
+
+def superpixels(image: np.ndarray, regions: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """Superpixel id per pixel (H,W): the region mask, or SLIC on the RGB (H,W,3) in [0,1]."""
+    if cfg.superpixels == "regions" and (regions >= 0).any():
+        return regions
+    return slic(image, n_segments=cfg.slic_segments, start_label=0, channel_axis=-1).astype(
+        np.int32
+    )
+
+
+def sample_pairs(
+    pix_feats: torch.Tensor, vox_feats: torch.Tensor, sample: dict[str, Any], cfg: TrainConfig,
+    voxel_size: float, dims: tuple[int, int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Matched (superpixel, supervoxel) features of one image on the pixel sub-grid."""
+    s = cfg.pixel_stride
+    depth = sample["depth"].cpu().numpy()
+    if not (depth > 0).any():
+        raise FormatError(f"{sample['name']}: no depth; pretraining needs depth for ρ")
+    image = sample["image"].permute(1, 2, 0).cpu().numpy()
+    regions = superpixels(image, sample["regions"].cpu().numpy(), cfg)
+    rho = pixel_to_voxel(
+        depth, sample["cam_k"].cpu().numpy(), sample["cam_pose"].cpu().numpy(),
+        sample["voxel_origin"].cpu().numpy(), voxel_size, dims,
+    ).reshape(depth.shape)[s // 2 :: s, s // 2 :: s]  # fmt: skip
+    regions = regions[s // 2 :: s, s // 2 :: s]
+    sv_vox, sv_reg = supervoxels(rho.reshape(-1), regions)
+    dev = vox_feats.device
+    return matched_features(
+        pix_feats, torch.from_numpy(regions).to(dev), vox_feats.reshape(vox_feats.shape[0], -1),
+        torch.from_numpy(sv_vox).to(dev), torch.from_numpy(sv_reg).to(dev),
+    )  # fmt: skip
+
+
+def contrastive_step(embedder: nn.Module, cfg: TrainConfig):
+    """A training step: batch → InfoNCE loss over the batch's matched pairs."""
+
+    def step(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        image = batch["image"]
+        s = cfg.pixel_stride
+        h, w = image.shape[2:]
+        sub_hw = (len(range(s // 2, h, s)), len(range(s // 2, w, s)))
+        pix = pixel_features(embedder, image, sub_hw, cfg.embed_input_size)
+        vox = model.features(image, batch["cam_k"], batch["cam_pose"], batch["voxel_origin"])
+        pairs = [
+            sample_pairs(pix[b], vox[b], {k: v[b] for k, v in batch.items()}, cfg,
+                         model.voxel_size, model.dims)
+            for b in range(image.shape[0])
+        ]  # fmt: skip
+        sp = torch.cat([p[0] for p in pairs])
+        sv = torch.cat([p[1] for p in pairs])
+        return info_nce(sv, sp, cfg.temperature)
+
+    return step
+
+
+def pretrain(
+    dataset: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    cfg: TrainConfig,
+    *,
+    kind: DatasetKind = "auto",
+    split: str = "train",
+    resume: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Pretrain the configured network on a dataset folder; returns the checkpoint folder."""
+    data = open_dataset(dataset, split, kind, cfg.image_hw)
+    embedder = load_embedder(cfg.embed_weights, str(pick_device(cfg.device)))
+    model, net_args = new_network(cfg, embed_dim(embedder))
+    meta = {
+        "kind": "pretrain", "network": cfg.network, "net_args": net_args,
+        "dataset": str(dataset), "config": cfg.model_dump(mode="json"),
+    }  # fmt: skip
+    fit(model, data, contrastive_step(embedder, cfg), lr=cfg.pretrain_lr, cfg=cfg,
+        out_dir=out_dir, meta=meta, resume=resume, progress=progress)  # fmt: skip
+    return Path(out_dir) / "last"
+
+
+pretrain_task = task(name="pretrain")(pretrain)
