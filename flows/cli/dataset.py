@@ -1,0 +1,52 @@
+"""`ytocc dataset`: freeze the finished samples of a data root into ``datasets/NAME/``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail, root_of
+
+
+@app.command()
+def dataset(
+    name: Annotated[str, typer.Argument(help="Dataset name: the folder datasets/NAME.")],
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of videos held out for val (default: dataset.val_fraction, 0.15)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing dataset of this name.")] = False,
+) -> None:
+    """Freeze every sample whose clip finished voxelize into datasets/NAME (split by video)."""
+    from rich.console import Console
+
+    from storage.ids import InvalidIdError, sanitize_id
+    from tasks.dataset import DatasetError, freeze
+
+    cfg = config_from(data, config, set_)
+    if val_fraction is not None:
+        cfg.dataset.val_fraction = val_fraction
+    try:
+        if sanitize_id(name) != name:
+            fail(f"dataset name {name!r} may hold only letters, digits, '_' and '-'")
+    except InvalidIdError as e:
+        fail(str(e))
+    console = Console(stderr=True)
+    with console.status(f"freezing dataset {name}…"):
+        try:
+            summary = freeze(root_of(cfg), cfg, name, force=force)
+        except DatasetError as e:
+            fail(str(e))
+            return
+    for line in summary.skipped:
+        typer.echo(f"left out: {line}", err=True)
+    state = "frozen" if summary.created else "unchanged (same content)"
+    for split, c in summary.counts.items():
+        typer.echo(f"{split:>5}: {c['samples']} samples, {c['clips']} clips, {c['videos']} videos")
+    typer.echo(f"{state}: {summary.path} (fingerprint {summary.fingerprint})")

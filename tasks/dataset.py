@@ -1,0 +1,366 @@
+"""Freezing a dataset: every finished occupancy sample → ``datasets/{name}/`` (self-contained).
+
+A frozen dataset holds ``train.parquet`` and ``val.parquet`` (schema
+:data:`storage.dataset_schema.SAMPLES`), hard links (or copies) of every sample, frame and
+segment file they reference, a dataset card ``README.md`` and ``dataset.json`` (counts, content
+fingerprint, skipped samples). The split is by video, from a seeded hash of the video id, so no
+scene leaks across splits and a video keeps its split when more videos arrive. The folder is
+built beside its final place and renamed in, so a killed freeze leaves nothing that counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from prefect import task
+
+from storage.atomic import TMP_PREFIX, read_json, write_json, write_text
+from storage.config import Config
+from storage.dataset_schema import HIST_COLUMNS, HIST_LABELS, MODEL_STAGES, SAMPLES, SPLITS
+from storage.formats import (
+    CLASS_NAMES,
+    GRID_DIMS,
+    VOXEL_SIZE,
+    FormatError,
+    read_clip_info,
+    read_sample,
+    read_segment,
+)
+from storage.layout import CLIP_STAGES, DataRoot
+from storage.markers import code_version, read_marker
+from storage.schemas import write_table
+
+SOURCE_COLUMNS = ("src_sample", "src_frame", "src_segment")
+"""Absolute source paths kept beside each row while freezing (not written to Parquet)."""
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be frozen (nothing to freeze, or the name holds other content)."""
+
+
+@dataclass
+class FreezeSummary:
+    """What a freeze produced (or found already frozen)."""
+
+    path: Path
+    fingerprint: str
+    counts: dict[str, dict[str, int]]
+    skipped: list[str] = field(default_factory=list)
+    created: bool = True
+
+
+# gathering ------------------------------------------------------------------------------------
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _inside(root: DataRoot, rel: str) -> Path:
+    """`rel` (from a sample's ``frame`` key) resolved under the data root; never outside it."""
+    base = root.root.resolve()
+    path = (base / rel).resolve()
+    if not path.is_relative_to(base):
+        raise FormatError(f"frame path {rel!r} points outside the data root")
+    return path
+
+
+def class_histogram(target: np.ndarray) -> np.ndarray:
+    """Voxel counts of :data:`HIST_LABELS` (free, 11 classes, unknown) in one grid."""
+    return np.bincount(target.ravel(), minlength=256)[list(HIST_LABELS)].astype(np.int64)
+
+
+def _model_columns(root: DataRoot, clip_id: str) -> dict[str, str | None]:
+    cols: dict[str, str | None] = {}
+    for stage in MODEL_STAGES:
+        m = read_marker(root.clip_marker(clip_id, stage))
+        cols[f"{stage}_backend"] = m.backend if m else None
+        cols[f"{stage}_weights"] = m.weights if m else None
+    return cols
+
+
+def _sample_row(root: DataRoot, clip_id: str, k: int, npz: Path) -> dict[str, Any]:
+    """One row for sample `npz` (validated), with its source paths and file digest."""
+    sample = read_sample(npz)
+    frame = _inside(root, sample["frame"])
+    if not frame.is_file():
+        raise FormatError(f"{npz}: frame {sample['frame']} missing")
+    seg = root.segment_path(clip_id, k)
+    digests = [_file_digest(npz), _file_digest(frame)]
+    if seg.is_file():
+        regions = read_segment(seg)["regions"]
+        if regions.shape != sample["depth"].shape:
+            raise FormatError(
+                f"{seg}: shape {regions.shape} differs from depth {sample['depth'].shape}"
+            )
+        digests.append(_file_digest(seg))
+    hist = class_histogram(sample["target"])
+    return {
+        "sample_id": f"{clip_id}-{k:04d}",
+        "clip_id": clip_id,
+        "k": k,
+        "sample_path": f"samples/{clip_id}/{k:04d}.npz",
+        "frame_path": f"frames/{clip_id}/{k:04d}{frame.suffix}",
+        "segment_path": f"segments/{clip_id}/{k:04d}.npz" if seg.is_file() else None,
+        **dict(zip(HIST_COLUMNS, hist.tolist(), strict=True)),
+        "src_sample": npz,
+        "src_frame": frame,
+        "src_segment": seg if seg.is_file() else None,
+        "digest": hashlib.sha256("".join(digests).encode()).hexdigest(),
+    }
+
+
+def _sample_files(root: DataRoot, clip_id: str) -> list[tuple[int, Path]]:
+    files = [p for p in root.occ_dir(clip_id).glob("*.npz") if not p.name.startswith(".")]
+    return sorted((int(p.stem), p) for p in files if p.stem.isdigit())
+
+
+def gather_samples(root: DataRoot) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of every sample of every clip whose voxelize marker is ok; and skipped samples.
+
+    A sample whose file, frame or segment is unreadable is left out with a one-line reason.
+    """
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    last = CLIP_STAGES[-1]
+    for clip_id in root.clip_ids():
+        marker = read_marker(root.clip_marker(clip_id, last))
+        if marker is None or marker.status != "ok":
+            continue
+        try:
+            video_id = read_clip_info(root.clip_json(clip_id)).video_id
+        except FormatError as e:
+            skipped.append(f"{clip_id}: {e}")
+            continue
+        models = _model_columns(root, clip_id)
+        for k, npz in _sample_files(root, clip_id):
+            try:
+                row = _sample_row(root, clip_id, k, npz)
+            except FormatError as e:
+                skipped.append(f"{clip_id}-{k:04d}: {e}")
+                continue
+            rows.append(row | models | {"video_id": video_id, "voxelize_hash": marker.params_hash})
+    return pd.DataFrame(rows), skipped
+
+
+# splitting ------------------------------------------------------------------------------------
+def _unit_hash(video_id: str, seed: int) -> float:
+    digest = hashlib.sha256(f"{seed}:{video_id}".encode()).hexdigest()
+    return int(digest[:16], 16) / 2**64
+
+
+def video_splits(video_ids: list[str], val_fraction: float, seed: int = 0) -> dict[str, str]:
+    """Video id → "train" | "val": val when the seeded hash of the id is under `val_fraction`.
+
+    A video's split depends on its id alone, so it never moves when videos are added. With two
+    or more videos and 0 < `val_fraction` < 1, neither split is left empty: the video with the
+    lowest (highest) hash moves over.
+    """
+    if not 0.0 <= val_fraction <= 1.0:
+        raise DatasetError(f"val fraction {val_fraction} is not in [0, 1]")
+    ids = sorted(set(video_ids))
+    u = np.array([_unit_hash(v, seed) for v in ids])
+    val = u < val_fraction
+    if len(ids) >= 2 and 0.0 < val_fraction < 1.0:
+        if not val.any():
+            val[np.argmin(u)] = True
+        if val.all():
+            val[np.argmax(u)] = False
+    return {v: ("val" if is_val else "train") for v, is_val in zip(ids, val, strict=True)}
+
+
+# writing --------------------------------------------------------------------------------------
+def _place(src: Path, dst: Path) -> None:
+    """Hard-link `src` at `dst` (copy across file systems). Sources are only ever replaced by
+    rename, never rewritten in place, so a link stays frozen."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _fingerprint(df: pd.DataFrame) -> str:
+    """A digest of what the dataset holds: sample ids, their split and their files' bytes."""
+    keyed = df.sort_values("sample_id")
+    text = "\n".join(
+        f"{s}\t{p}\t{d}" for s, p, d in zip(keyed.sample_id, keyed.split, keyed.digest, strict=True)
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+    out = {}
+    for split in (*SPLITS, "total"):
+        part = df if split == "total" else df[df.split == split]
+        out[split] = {
+            "videos": int(part.video_id.nunique()),
+            "clips": int(part.clip_id.nunique()),
+            "samples": len(part),
+        }
+    return out
+
+
+def _backend_lines(df: pd.DataFrame) -> list[str]:
+    lines = []
+    for stage in MODEL_STAGES:
+        cols = [f"{stage}_backend", f"{stage}_weights"]
+        groups = df.groupby(cols, dropna=False).size()
+        for (backend, weights), n in groups.items():
+            b = backend if isinstance(backend, str) else "(none)"
+            w = weights if isinstance(weights, str) else "-"
+            lines.append(f"| {stage} | {b} | {w} | {n} |")
+    return lines
+
+
+def dataset_card(
+    name: str, df: pd.DataFrame, cfg: Config, fingerprint: str, skipped: list[str]
+) -> str:
+    """The dataset card (README.md): counts, class histogram, backends, parameters."""
+    counts = _counts(df)
+    hist = df[list(HIST_COLUMNS)].sum()
+    known = int(hist.drop("n_unknown").sum())
+    names = ["free", *CLASS_NAMES, "unknown"]
+    hist_lines = [
+        f"| {label} | {n} | {int(hist[col])} | "
+        + (f"{100 * hist[col] / known:.2f} %" if col != "n_unknown" and known else "-")
+        + " |"
+        for label, n, col in zip(HIST_LABELS, names, HIST_COLUMNS, strict=True)
+    ]
+    params = {s: cfg.section(s).model_dump(mode="json") for s in ("dataset", "voxelize")}
+    hashes = sorted(df.voxelize_hash.dropna().unique().tolist())
+    lines = [
+        f"# Dataset `{name}`",
+        "",
+        "Semantic occupancy samples frozen by `ytocc dataset` (YouTube-Occ format: one sample per",
+        f"frame, grid {GRID_DIMS[0]}×{GRID_DIMS[1]}×{GRID_DIMS[2]} at {VOXEL_SIZE} m, labels 0 free,"
+        " 1..11 NYU classes, 255 unknown). Split by video.",
+        "",
+        f"- frozen: {datetime.now(UTC).isoformat(timespec='seconds')}, ytocc {code_version()}",
+        f"- fingerprint: `{fingerprint}`",
+        "",
+        "## Counts",
+        "",
+        "| split | videos | clips | samples |",
+        "|---|---|---|---|",
+        *(f"| {s} | {c['videos']} | {c['clips']} | {c['samples']} |" for s, c in counts.items()),
+        "",
+        "## Class histogram (voxels)",
+        "",
+        "| id | class | voxels | share of known |",
+        "|---|---|---|---|",
+        *hist_lines,
+        "",
+        "## Backends",
+        "",
+        "Outputs of `synthetic-gt` backends come from synthetic ground truth, not from models.",
+        "",
+        "| stage | backend | weights | samples |",
+        "|---|---|---|---|",
+        *_backend_lines(df),
+        "",
+        "## Parameters",
+        "",
+        f"voxelize marker hashes: {', '.join(f'`{h}`' for h in hashes) or '-'}",
+        "",
+        "Dataset and grid config at freeze time (model backends are in the table above):",
+        "",
+        "```yaml",
+        yaml.safe_dump(params, sort_keys=False).rstrip(),
+        "```",
+        "",
+        "## Files",
+        "",
+        "`train.parquet`, `val.parquet`: one row per sample (ids, paths relative to this folder,",
+        "class histogram, backends). `samples/` occupancy NPZ, `frames/` RGB, `segments/` labels",
+        "and region masks. Read with `storage.loaders.ytocc.YtoccDataset`.",
+    ]
+    if skipped:
+        lines += ["", f"## Left out ({len(skipped)})", "", *(f"- {s}" for s in skipped)]
+    return "\n".join(lines) + "\n"
+
+
+def _write_folder(
+    folder: Path, name: str, df: pd.DataFrame, cfg: Config, fp: str, skipped: list[str]
+) -> None:
+    for _, row in df.iterrows():  # one row per file set: the loop is over files, not pixels
+        _place(row.src_sample, folder / row.sample_path)
+        _place(row.src_frame, folder / row.frame_path)
+        if row.src_segment is not None:
+            _place(row.src_segment, folder / row.segment_path)
+    for split in SPLITS:
+        part = df[df.split == split].sort_values("sample_id")
+        write_table(folder / f"{split}.parquet", part, SAMPLES)
+    write_text(folder / "README.md", dataset_card(name, df, cfg, fp, skipped))
+    write_json(
+        folder / "dataset.json",
+        {
+            "name": name,
+            "fingerprint": fp,
+            "counts": _counts(df),
+            "val_fraction": cfg.dataset.val_fraction,
+            "seed": cfg.dataset.seed,
+            "skipped": skipped,
+            "code_version": code_version(),
+            "frozen_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+
+
+def _remove_stale(datasets: Path, name: str) -> None:
+    for p in datasets.glob(f"{TMP_PREFIX}{name}-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def freeze(root: DataRoot, cfg: Config, name: str, *, force: bool = False) -> FreezeSummary:
+    """Freeze every finished sample under `root` into ``datasets/{name}/``.
+
+    Re-freezing identical content is a no-op; different content under an existing name raises
+    :class:`DatasetError` unless `force`.
+    """
+    dest = root.dataset_dir(name)
+    df, skipped = gather_samples(root)
+    if df.empty:
+        raise DatasetError(
+            f"nothing to freeze under {root.root}: no clip with an ok voxelize marker and a readable sample"
+            + (f" ({len(skipped)} left out, first: {skipped[0]})" if skipped else "")
+        )
+    splits = video_splits(df.video_id.tolist(), cfg.dataset.val_fraction, cfg.dataset.seed)
+    df["split"] = df.video_id.map(splits)
+    fp = _fingerprint(df)
+    if dest.exists():
+        old = read_json(dest / "dataset.json") if (dest / "dataset.json").exists() else {}
+        if old.get("fingerprint") == fp:
+            return FreezeSummary(dest, fp, old["counts"], old.get("skipped", []), created=False)
+        if not force:
+            raise DatasetError(
+                f"dataset {name!r} exists at {dest} with other content (fingerprint "
+                f"{old.get('fingerprint', '?')} vs {fp}); pass --force to replace it"
+            )
+    root.datasets.mkdir(parents=True, exist_ok=True)
+    _remove_stale(root.datasets, name)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-", dir=root.datasets))
+    try:
+        _write_folder(tmp, name, df, cfg, fp, skipped)
+        if dest.exists():
+            old_dir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-old-", dir=root.datasets))
+            os.replace(dest, old_dir / name)
+            os.replace(tmp, dest)
+            shutil.rmtree(old_dir, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return FreezeSummary(dest, fp, _counts(df), skipped, created=True)
+
+
+dataset_task = task(name="dataset")(freeze)

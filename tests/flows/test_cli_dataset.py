@@ -1,0 +1,47 @@
+"""`ytocc dataset`: freezes, prints counts and path, refuses other content without --force."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from flows.cli import _register, app
+from storage.dataset_schema import SAMPLES
+from storage.schemas import read_table
+from tests.support.tiny_dataset import build_clip, build_root
+
+_register()
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, ["dataset", *args])
+
+
+def test_dataset_command_freezes_and_prints_counts(root):
+    build_root(root)
+    res = _run("demo", "--data", str(root.root), "--val-fraction", "0.5")
+    assert res.exit_code == 0, res.output
+    assert "total: 8 samples, 4 clips, 3 videos" in res.output
+    assert str(root.dataset_dir("demo")) in res.output
+    ds = root.dataset_dir("demo")
+    assert (
+        len(read_table(ds / "train.parquet", SAMPLES))
+        + len(read_table(ds / "val.parquet", SAMPLES))
+        == 8
+    )
+    assert '"val_fraction": 0.5' in (ds / "dataset.json").read_text()
+
+
+def test_dataset_command_refuses_changed_content_without_force(root):
+    build_root(root)
+    assert _run("demo", "--data", str(root.root)).exit_code == 0
+    assert "unchanged" in _run("demo", "--data", str(root.root)).output
+    build_clip(root, "vidZ", 0)
+    res = _run("demo", "--data", str(root.root))
+    assert res.exit_code == 1 and "--force" in res.output
+    assert _run("demo", "--data", str(root.root), "--force").exit_code == 0
+
+
+def test_dataset_command_rejects_bad_names_and_empty_roots(root):
+    assert "may hold only" in _run("../x", "--data", str(root.root)).output
+    res = _run("demo", "--data", str(root.root))
+    assert res.exit_code == 1 and "nothing to freeze" in res.output

@@ -1,0 +1,137 @@
+"""Freezing datasets: split by video, self-contained folder, card, refusal, bad samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from storage.config import Config
+from storage.dataset_schema import HIST_COLUMNS, SAMPLES
+from storage.formats import GRID_DIMS, read_sample, write_sample
+from storage.markers import Marker, write_marker
+from storage.schemas import read_table
+from tasks.dataset import DatasetError, class_histogram, freeze, video_splits
+from tests.support.tiny_dataset import build_clip, build_root, room_grid
+
+
+def _rows(path) -> pd.DataFrame:
+    return pd.concat(
+        [read_table(path / f"{s}.parquet", SAMPLES).assign(split=s) for s in ("train", "val")]
+    )
+
+
+def test_freeze_splits_by_video_and_is_self_contained(root):
+    clips = build_root(root, {"vidA": 2, "vidB": 1, "vidC": 1, "vidD": 1})
+    summary = freeze(root, Config(), "demo")
+    rows = _rows(summary.path)
+    assert len(rows) == 2 * len(clips)
+    assert rows.groupby("video_id").split.nunique().max() == 1  # no video in both splits
+    assert set(rows.split) == {"train", "val"}
+    for col in ("sample_path", "frame_path", "segment_path"):
+        assert all((summary.path / p).is_file() for p in rows[col])
+    first = rows.iloc[0]
+    frozen = read_sample(summary.path / first.sample_path)
+    source = read_sample(root.occ_path(first.clip_id, int(first.k)))
+    np.testing.assert_array_equal(frozen["target"], source["target"])
+    assert (rows[list(HIST_COLUMNS)].sum(axis=1) == np.prod(GRID_DIMS)).all()
+    assert set(rows.segment_backend) == {"synthetic-gt"}
+    assert summary.counts["total"] == {"videos": 4, "clips": 5, "samples": 10}
+
+
+def test_dataset_card_reports_counts_histogram_and_backends(root):
+    build_root(root)
+    summary = freeze(root, Config(), "demo")
+    card = (summary.path / "README.md").read_text()
+    hist = _rows(summary.path)[list(HIST_COLUMNS)].sum()
+    assert f"| 2 | floor | {hist['n_floor']} |" in card
+    assert "| segment | synthetic-gt | synthetic-gt-weights | 8 |" in card
+    assert "| total | 3 | 4 | 8 |" in card
+    assert "val_fraction: 0.15" in card
+
+
+def test_class_histogram_counts_free_classes_and_unknown():
+    grid = room_grid(3)
+    hist = class_histogram(grid)
+    assert hist.sum() == grid.size
+    assert hist[0] == (grid == 0).sum() and hist[-1] == (grid == 255).sum()
+    assert hist[5] == (grid == 5).sum()
+
+
+def test_video_split_is_deterministic_stable_and_seeded():
+    videos = [f"v{i}" for i in range(200)]
+    a = video_splits(videos, 0.15, seed=0)
+    assert a == video_splits(list(reversed(videos)), 0.15, seed=0)
+    assert 0.08 < sum(s == "val" for s in a.values()) / len(a) < 0.22
+    more = video_splits(videos + [f"w{i}" for i in range(50)], 0.15, seed=0)
+    assert all(more[v] == a[v] for v in videos)  # adding videos moves none
+    assert video_splits(videos, 0.15, seed=1) != a
+
+
+def test_video_split_keeps_both_splits_non_empty():
+    assert sorted(video_splits(["a", "b"], 0.01).values()) == ["train", "val"]
+    assert sorted(video_splits(["a", "b"], 0.99).values()) == ["train", "val"]
+    assert set(video_splits(["a", "b"], 0.0).values()) == {"train"}
+    with pytest.raises(DatasetError, match="not in"):
+        video_splits(["a"], 1.5)
+
+
+def test_refreeze_same_content_is_noop_and_other_content_needs_force(root):
+    build_root(root)
+    first = freeze(root, Config(), "demo")
+    again = freeze(root, Config(), "demo")
+    assert not again.created and again.fingerprint == first.fingerprint
+    build_clip(root, "vidE", 0)
+    with pytest.raises(DatasetError, match="--force"):
+        freeze(root, Config(), "demo")
+    assert len(_rows(first.path)) == 8  # the refused freeze changed nothing
+    replaced = freeze(root, Config(), "demo", force=True)
+    assert replaced.created and replaced.fingerprint != first.fingerprint
+    assert len(_rows(replaced.path)) == 10
+    assert not [p for p in root.datasets.iterdir() if p.name != "demo"]  # no temp folders left
+
+
+def test_frozen_files_do_not_change_when_sources_are_rewritten(root):
+    cid = build_root(root, {"vidA": 1})[0]
+    summary = freeze(root, Config(), "demo")
+    before = read_sample(summary.path / f"samples/{cid}/0000.npz")["target"]
+    sample = read_sample(root.occ_path(cid, 0))
+    sample.pop("voxel_size")
+    write_sample(root.occ_path(cid, 0), **(sample | {"target": np.zeros(GRID_DIMS, np.uint8)}))
+    after = read_sample(summary.path / f"samples/{cid}/0000.npz")["target"]
+    np.testing.assert_array_equal(before, after)
+
+
+def test_only_clips_with_ok_voxelize_are_frozen(root):
+    ok, failed = build_root(root, {"vidA": 1, "vidB": 1})
+    write_marker(
+        root.clip_marker(failed, "voxelize"), Marker("voxelize", failed, "failed", "no points")
+    )
+    rows = _rows(freeze(root, Config(), "demo").path)
+    assert set(rows.clip_id) == {ok}
+
+
+def test_unreadable_sample_is_left_out_with_reason(root):
+    cid = build_root(root, {"vidA": 1, "vidB": 1})[0]
+    path = root.occ_path(cid, 1)
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    root.frame_path(cid, 0).unlink()  # a sample whose frame is gone
+    summary = freeze(root, Config(), "demo")
+    assert len(_rows(summary.path)) == 2
+    assert any(s.startswith(f"{cid}-0001:") and "unreadable npz" in s for s in summary.skipped)
+    assert any(s.startswith(f"{cid}-0000:") and "frame" in s for s in summary.skipped)
+    assert "Left out (2)" in (summary.path / "README.md").read_text()
+
+
+def test_sample_pointing_outside_the_root_is_left_out(root):
+    cid = build_root(root, {"vidA": 1}, frames=1)[0]
+    sample = read_sample(root.occ_path(cid, 0))
+    sample.pop("voxel_size")
+    write_sample(root.occ_path(cid, 0), **(sample | {"frame": "../../etc/passwd"}))
+    with pytest.raises(DatasetError, match="outside the data root"):
+        freeze(root, Config(), "demo")
+
+
+def test_empty_root_refuses_with_reason(root):
+    with pytest.raises(DatasetError, match="nothing to freeze"):
+        freeze(root, Config(), "demo")
