@@ -76,3 +76,14 @@ def test_segment_image_refuses_synthetic_gt(tmp_path: Path):
               "--out", str(tmp_path / "o")],
     )  # fmt: skip
     assert result.exit_code == 1 and "model backend" in result.output
+
+
+def test_scene_reports_an_unreadable_image_and_goes_on(tmp_path: Path):
+    ckpt = places365_checkpoint(tmp_path / "w", "resnet18")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    good = _image(tmp_path / "good.jpg")
+    result = runner.invoke(app, ["scene", str(broken), str(good), "--weights", str(ckpt)])
+    assert result.exit_code == 1
+    assert "broken.jpg: not a readable image" in result.stderr
+    assert json.loads(result.stdout.splitlines()[0])["image"] == str(good)
