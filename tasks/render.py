@@ -177,7 +177,7 @@ def frame_beside_grid(
     frame = frame.resize(
         (max(1, round(frame.width * height / frame.height)), height), Image.Resampling.BILINEAR
     )
-    grid = Image.fromarray(render_grid(target, size=4 * height, hide=hide))
+    grid = Image.fromarray(render_grid(target, size=2 * height, hide=hide))
     grid = grid.resize(
         (max(1, round(grid.width * height / grid.height)), height), Image.Resampling.BILINEAR
     )

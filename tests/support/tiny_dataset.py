@@ -32,9 +32,9 @@ def room_grid(seed: int) -> np.ndarray:
     return t
 
 
-def write_frame(path, seed: int) -> None:
-    """A random RGB JPEG frame at the test size."""
-    rgb = np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
+def write_frame(path, seed: int, size: tuple[int, int] = (H, W)) -> None:
+    """A random RGB JPEG frame of `size` (H, W)."""
+    rgb = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
     with atomic_path(path) as tmp:
         Image.fromarray(rgb).save(tmp, format="JPEG", quality=90)
 
@@ -57,15 +57,23 @@ def ok_markers(root: DataRoot, cid: str, backend: str = "synthetic-gt") -> None:
 
 
 def build_clip(
-    root: DataRoot, video_id: str, shot: int, frames: int = 2, *, segments: bool = True
+    root: DataRoot,
+    video_id: str,
+    shot: int,
+    frames: int = 2,
+    *,
+    segments: bool = True,
+    size: tuple[int, int] = (H, W),
 ) -> str:
-    """One finished clip of `frames` samples; returns its id."""
+    """One finished clip of `frames` samples with frames of `size` (H, W); returns its id."""
     cid = clip_id(video_id, shot)
+    h, w = size
+    cam_k = K * np.array([[w / W], [h / H], [1]], np.float32)
     write_clip_info(root.clip_json(cid), ClipInfo(cid, video_id, shot, 0, 30, 0.0, 1.0, 30.0))
     for k in range(frames):
         seed = zlib.crc32(f"{video_id}/{shot}/{k}".encode())
-        write_frame(root.frame_path(cid, k), seed)
-        depth = np.full((H, W), 2.0, np.float32)
+        write_frame(root.frame_path(cid, k), seed, size)
+        depth = np.full(size, 2.0, np.float32)
         depth[:10] = 0.0
         pose = np.eye(4, dtype=np.float32)
         pose[:3, 3] = [0.1 * k, 0.0, 1.5]
@@ -73,22 +81,27 @@ def build_clip(
             root.occ_path(cid, k),
             target=room_grid(seed),
             voxel_origin=np.array([-2.4, 0.0, 0.0], np.float32),
-            cam_k=K,
+            cam_k=cam_k,
             cam_pose=pose,
             depth=depth,
             frame=root.frame_path(cid, k).relative_to(root.root).as_posix(),
         )
         if segments:
-            labels = np.full((H, W), 3, np.uint8)
-            labels[H // 2 :] = 2
-            regions = np.arange(H * W, dtype=np.int32).reshape(H, W) // (W * 20)
+            labels = np.full(size, 3, np.uint8)
+            labels[h // 2 :] = 2
+            regions = np.arange(h * w, dtype=np.int32).reshape(size) // (w * 20)
             regions[:5] = -1
             write_segment(root.segment_path(cid, k), labels, regions)
     ok_markers(root, cid)
     return cid
 
 
-def build_root(root: DataRoot, videos: dict[str, int] | None = None, frames: int = 2) -> list[str]:
+def build_root(
+    root: DataRoot,
+    videos: dict[str, int] | None = None,
+    frames: int = 2,
+    size: tuple[int, int] = (H, W),
+) -> list[str]:
     """Finished clips for `videos` (video id → number of clips); returns the clip ids."""
     videos = videos if videos is not None else {"vidA": 2, "vidB": 1, "vidC": 1}
-    return [build_clip(root, v, s, frames) for v, n in videos.items() for s in range(n)]
+    return [build_clip(root, v, s, frames, size=size) for v, n in videos.items() for s in range(n)]
