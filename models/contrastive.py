@@ -80,7 +80,8 @@ def matched_features(
     pix = pixel_feats.reshape(pixel_feats.shape[0], -1).T[in_matched]
     sp = segment_mean(pix, pos_c[in_matched], matched.numel())
     sv = segment_mean(voxel_feats.T[sv_voxels], sv_compact, matched.numel())
-    return sp, sv
+    has_pixels = torch.bincount(pos_c[in_matched], minlength=matched.numel()) > 0
+    return sp[has_pixels], sv[has_pixels]
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
