@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,31 +124,47 @@ def _sample_files(root: DataRoot, clip_id: str) -> list[tuple[int, Path]]:
     return sorted((int(p.stem), p) for p in files if p.stem.isdigit())
 
 
-def gather_samples(root: DataRoot) -> tuple[pd.DataFrame, list[str]]:
+Progress = Callable[[int, int], None]
+"""Called with (clips done, clips in all) while gathering, so a command can show a bar."""
+
+
+def _clip_rows(root: DataRoot, clip_id: str, skipped: list[str]) -> list[dict[str, Any]]:
+    """Rows of one clip's samples when its voxelize marker is ok; bad samples go to `skipped`."""
+    marker = read_marker(root.clip_marker(clip_id, CLIP_STAGES[-1]))
+    if marker is None or marker.status != "ok":
+        return []
+    try:
+        video_id = read_clip_info(root.clip_json(clip_id)).video_id
+    except FormatError as e:
+        skipped.append(f"{clip_id}: {e}")
+        return []
+    shared = _model_columns(root, clip_id) | {
+        "video_id": video_id,
+        "voxelize_hash": marker.params_hash,
+    }
+    rows = []
+    for k, npz in _sample_files(root, clip_id):
+        try:
+            rows.append(_sample_row(root, clip_id, k, npz) | shared)
+        except FormatError as e:
+            skipped.append(f"{clip_id}-{k:04d}: {e}")
+    return rows
+
+
+def gather_samples(
+    root: DataRoot, progress: Progress | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """Rows of every sample of every clip whose voxelize marker is ok; and skipped samples.
 
     A sample whose file, frame or segment is unreadable is left out with a one-line reason.
     """
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
-    last = CLIP_STAGES[-1]
-    for clip_id in root.clip_ids():
-        marker = read_marker(root.clip_marker(clip_id, last))
-        if marker is None or marker.status != "ok":
-            continue
-        try:
-            video_id = read_clip_info(root.clip_json(clip_id)).video_id
-        except FormatError as e:
-            skipped.append(f"{clip_id}: {e}")
-            continue
-        models = _model_columns(root, clip_id)
-        for k, npz in _sample_files(root, clip_id):
-            try:
-                row = _sample_row(root, clip_id, k, npz)
-            except FormatError as e:
-                skipped.append(f"{clip_id}-{k:04d}: {e}")
-                continue
-            rows.append(row | models | {"video_id": video_id, "voxelize_hash": marker.params_hash})
+    clip_ids = root.clip_ids()
+    for i, clip_id in enumerate(clip_ids):
+        rows += _clip_rows(root, clip_id, skipped)
+        if progress is not None:
+            progress(i + 1, len(clip_ids))
     return pd.DataFrame(rows), skipped
 
 
@@ -320,14 +337,16 @@ def _remove_stale(datasets: Path, name: str) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def freeze(root: DataRoot, cfg: Config, name: str, *, force: bool = False) -> FreezeSummary:
+def freeze(
+    root: DataRoot, cfg: Config, name: str, *, force: bool = False, progress: Progress | None = None
+) -> FreezeSummary:
     """Freeze every finished sample under `root` into ``datasets/{name}/``.
 
     Re-freezing identical content is a no-op; different content under an existing name raises
     :class:`DatasetError` unless `force`.
     """
     dest = root.dataset_dir(name)
-    df, skipped = gather_samples(root)
+    df, skipped = gather_samples(root, progress)
     if df.empty:
         raise DatasetError(
             f"nothing to freeze under {root.root}: no clip with an ok voxelize marker and a readable sample"

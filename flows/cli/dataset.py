@@ -24,7 +24,7 @@ def dataset(
     force: Annotated[bool, typer.Option(help="Replace an existing dataset of this name.")] = False,
 ) -> None:
     """Freeze every sample whose clip finished voxelize into datasets/NAME (split by video)."""
-    from rich.console import Console
+    from rich.progress import Progress
 
     from storage.ids import InvalidIdError, sanitize_id
     from tasks.dataset import DatasetError, freeze
@@ -37,10 +37,16 @@ def dataset(
             fail(f"dataset name {name!r} may hold only letters, digits, '_' and '-'")
     except InvalidIdError as e:
         fail(str(e))
-    console = Console(stderr=True)
-    with console.status(f"freezing dataset {name}…"):
+    with Progress(transient=True) as bar:
+        job = bar.add_task(f"reading clips for {name}", total=None)
         try:
-            summary = freeze(root_of(cfg), cfg, name, force=force)
+            summary = freeze(
+                root_of(cfg),
+                cfg,
+                name,
+                force=force,
+                progress=lambda done, total: bar.update(job, completed=done, total=total),
+            )
         except DatasetError as e:
             fail(str(e))
             return

@@ -135,3 +135,32 @@ def test_sample_pointing_outside_the_root_is_left_out(root):
 def test_empty_root_refuses_with_reason(root):
     with pytest.raises(DatasetError, match="nothing to freeze"):
         freeze(root, Config(), "demo")
+
+
+def test_freeze_reports_progress_per_clip(root):
+    build_root(root)
+    seen: list[tuple[int, int]] = []
+    freeze(root, Config(), "demo", progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_interrupted_freeze_leaves_old_dataset_and_no_temp(root, monkeypatch):
+    import tasks.dataset as dataset
+
+    build_root(root)
+    first = freeze(root, Config(), "demo")
+    build_clip(root, "vidE", 0)
+    calls = []
+
+    def dying_place(src, dst):
+        calls.append(dst)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return real_place(src, dst)
+
+    real_place = dataset._place
+    monkeypatch.setattr(dataset, "_place", dying_place)
+    with pytest.raises(KeyboardInterrupt):
+        freeze(root, Config(), "demo", force=True)
+    assert sorted(p.name for p in root.datasets.iterdir()) == ["demo"]
+    assert len(_rows(first.path)) == 8
