@@ -4,8 +4,8 @@ Models are the real architectures with random weights, saved in their official f
 loaded through the same code as the stages (Places365 ResNet-18 and WideResNet-18 checkpoints;
 Mask2Former Swin-T ADE20K with 100 queries and 150 classes), on 640×360 frames. Random weights
 give meaningless labels, so quality is measured only through the synthetic tour: indoor filter
-accuracy per truth shot with the indoor stage's synthetic-gt backend, when ``tasks.synth``
-exists to render a tour.
+accuracy per truth shot (detected clips + the indoor stage's synthetic-gt backend), when the
+shots stage and `ytocc synth` exist.
 """
 
 from __future__ import annotations
@@ -84,44 +84,69 @@ def bench_mask2former(folder: Path) -> dict[str, Any]:
     }
 
 
-def bench_indoor_accuracy(folder: Path) -> dict[str, Any]:
-    """Indoor filter on the synthetic tour's shots: outdoor shots dropped, indoor shots kept."""
+def bench_indoor_accuracy(work: Path) -> dict[str, Any]:
+    """Indoor filter on the synthetic tour: every outdoor shot dropped, no indoor shot dropped.
+
+    The tour comes from `ytocc synth`; clips from the shots stage's detector on its video; each
+    clip samples frames evenly like the frames stage and goes through the indoor stage with the
+    synthetic-gt backend, so the number measures cut placement plus the share rule end to end.
+    """
     try:
-        from tasks.synth import render_tour  # written by the synthetic-tour engineer
+        from tasks.shots import detect_shots
     except ImportError as e:
         return {"indoor_accuracy": None, "indoor_accuracy_note": f"not measured: {e}"}
+    from typer.testing import CliRunner
+
+    from flows.cli import _register, app
     from storage.config import load_config
     from storage.layout import DataRoot
-    from storage.truth import read_shots
-    from tasks.indoor import run
 
-    tour = render_tour(folder / "tour")
-    truth = tour / "truth" if (tour / "truth").exists() else tour
-    root = DataRoot(folder / "data")
+    _register()
+    tour = work / "tour"
+    args = ["synth", str(tour), "--rooms", "2", "--seconds-per-room", "2"]
+    made = CliRunner().invoke(app, [*args, "--width", "320", "--height", "180"])
+    if made.exit_code != 0:
+        return {
+            "indoor_accuracy": None,
+            "indoor_accuracy_note": f"ytocc synth: {made.output[-200:]}",
+        }
+    root = DataRoot(work / "data")
     cfg = load_config(overrides=["indoor.backend=synthetic-gt"], data=root.root)
-    cfg.truth_dir = truth
-    return _shot_decisions(root, cfg, read_shots(truth), run)
+    cfg.truth_dir = tour
+    spans = [(int(a), int(b)) for a, b in detect_shots(tour / "tour.mp4", cfg.shots)]
+    return _shot_decisions(root, cfg, spans)
 
 
-def _shot_decisions(root: Any, cfg: Any, shots: list[Any], run: Any) -> dict[str, Any]:
-    """One clip per truth shot (its frames sampled evenly), run the indoor stage, score drops."""
+def _shot_decisions(root: Any, cfg: Any, spans: list[tuple[int, int]]) -> dict[str, Any]:
+    """Run the indoor stage per detected clip; score each truth shot by the clips inside it."""
     from storage.atomic import write_json
     from storage.markers import Marker, write_marker
+    from storage.truth import read_shots
+    from tasks.indoor import run, truth_folder
 
-    kept_indoor = dropped_outdoor = 0
-    for i, shot in enumerate(shots):
+    shots = read_shots(truth_folder(cfg, "indoor"))
+    starts = np.array([s.start_frame for s in shots])
+    verdicts: dict[int, list[bool]] = {i: [] for i in range(len(shots))}
+    for i, (start, end) in enumerate(spans):
         clip = f"tour-{i:03d}"
-        frames = np.linspace(shot.start_frame, shot.end_frame - 1, 8).round().astype(int).tolist()
-        write_json(root.frames_index(clip), {"video_frames": frames, "width": 1, "height": 1})
+        count = min(cfg.frames.per_clip, end - start)
+        frames = np.unique(np.linspace(start, end - 1, count).round().astype(int))
+        write_json(
+            root.frames_index(clip), {"video_frames": frames.tolist(), "width": 1, "height": 1}
+        )
         write_marker(root.marker(clip, "frames"), Marker("frames", clip, "ok", params_hash="b"))
-        dropped = run(root, cfg, clip).status == "skipped"
-        kept_indoor += shot.indoor and not dropped
-        dropped_outdoor += (not shot.indoor) and dropped
+        owner = np.bincount(np.searchsorted(starts, frames, side="right") - 1).argmax()
+        verdicts[int(owner)].append(run(root, cfg, clip).status == "skipped")
+    pairs = [(s.indoor, verdicts[i]) for i, s in enumerate(shots)]
+    indoor_kept = sum(indoor and bool(v) and not any(v) for indoor, v in pairs)
+    outdoor_dropped = sum(not indoor and all(v) for indoor, v in pairs)
     n_in = sum(s.indoor for s in shots)
     return {
-        "indoor_shots_kept": f"{kept_indoor}/{n_in}",
-        "outdoor_shots_dropped": f"{dropped_outdoor}/{len(shots) - n_in}",
-        "indoor_accuracy": round((kept_indoor + dropped_outdoor) / max(len(shots), 1), 3),
+        "tour_shots": len(shots),
+        "detected_clips": len(spans),
+        "indoor_shots_kept": f"{indoor_kept}/{n_in}",
+        "outdoor_shots_dropped": f"{outdoor_dropped}/{len(shots) - n_in}",
+        "indoor_accuracy": round((indoor_kept + outdoor_dropped) / max(len(shots), 1), 3),
     }
 
 
