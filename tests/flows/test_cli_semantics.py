@@ -87,3 +87,16 @@ def test_scene_reports_an_unreadable_image_and_goes_on(tmp_path: Path):
     assert result.exit_code == 1
     assert "broken.jpg: not a readable image" in result.stderr
     assert json.loads(result.stdout.splitlines()[0])["image"] == str(good)
+
+
+def test_segment_image_with_san_missing_prints_the_install_line(tmp_path: Path):
+    import importlib.util
+
+    if importlib.util.find_spec("detectron2") is not None:
+        return  # SAN installed: nothing to refuse
+    result = runner.invoke(
+        app, ["segment-image", str(_image(tmp_path / "a.jpg")), "--backend", "san",
+              "--out", str(tmp_path / "o")],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "detectron2" in result.stderr and "Traceback" not in result.output
