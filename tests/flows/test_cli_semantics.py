@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -89,11 +91,8 @@ def test_scene_reports_an_unreadable_image_and_goes_on(tmp_path: Path):
     assert json.loads(result.stdout.splitlines()[0])["image"] == str(good)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("detectron2") is not None, reason="SAN installed")
 def test_segment_image_with_san_missing_prints_the_install_line(tmp_path: Path):
-    import importlib.util
-
-    if importlib.util.find_spec("detectron2") is not None:
-        return  # SAN installed: nothing to refuse
     result = runner.invoke(
         app, ["segment-image", str(_image(tmp_path / "a.jpg")), "--backend", "san",
               "--out", str(tmp_path / "o")],
