@@ -121,10 +121,10 @@ def _shot_decisions(root: Any, cfg: Any, spans: list[tuple[int, int]]) -> dict[s
     """Run the indoor stage per detected clip; score each truth shot by the clips inside it."""
     from storage.atomic import write_json
     from storage.markers import Marker, write_marker
-    from storage.truth import read_shots
-    from tasks.indoor import run, truth_folder
+    from storage.truth import read_shots, synthetic_truth
+    from tasks.indoor import run
 
-    shots = read_shots(truth_folder(cfg, "indoor"))
+    shots = read_shots(synthetic_truth(cfg, "indoor"))
     starts = np.array([s.start_frame for s in shots])
     verdicts: dict[int, list[bool]] = {i: [] for i in range(len(shots))}
     for i, (start, end) in enumerate(spans):

@@ -15,6 +15,7 @@ import numpy as np
 
 from storage.atomic import read_json, write_json, write_npz
 from storage.formats import FormatError
+from storage.markers import StageFailure
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,21 @@ def read_truth_frame(truth_dir: Path, i: int) -> dict[str, np.ndarray]:
         raise FormatError(f"synthetic truth has no frame {i} ({path})")
     with np.load(path) as z:
         return {k: z[k] for k in ("K", "cam2world", "depth", "labels")}
+
+
+def truth_folder(truth_dir: Path) -> Path:
+    """The truth folder for `truth_dir`: the `ytocc synth` OUT_DIR (its ``truth/``) or it itself."""
+    inner = Path(truth_dir) / "truth"
+    return inner if (inner / "meta.json").exists() else Path(truth_dir)
+
+
+def synthetic_truth(cfg: Any, stage: str) -> Path:
+    """The truth folder a synthetic-gt backend of `stage` reads (``cfg.truth_dir``), or a StageFailure."""
+    if cfg.truth_dir is None:
+        raise StageFailure(
+            f"{stage} backend synthetic-gt needs truth_dir (the `ytocc synth` output)"
+        )
+    folder = truth_folder(cfg.truth_dir)
+    if not (folder / "shots.json").exists():
+        raise StageFailure(f"no synthetic truth at {cfg.truth_dir} (run `ytocc synth OUT_DIR`)")
+    return folder

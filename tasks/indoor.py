@@ -9,48 +9,19 @@ Also owns reading a clip's sampled frames and their index, which the segment sta
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from prefect import task
 
-from storage.atomic import read_json
 from storage.config import Config
+from storage.frames import read_clip_frames, read_frames_index
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult, StageSkip
 from storage.stages import run_item_stage
-from storage.truth import read_shots
+from storage.truth import read_shots, synthetic_truth
 
 STAGE = "indoor"
-
-
-def read_frames_index(root: DataRoot, clip_id: str) -> dict[str, Any]:
-    """``frames/index.json``: video frame of each sampled frame k, stored width/height, scale."""
-    path = root.frames_index(clip_id)
-    if not path.exists():
-        raise StageFailure(f"no frames index at {root.relative(path)} (run the frames stage)")
-    index = read_json(path)
-    if not index.get("video_frames"):
-        raise StageFailure(f"{root.relative(path)} lists no frames")
-    return index
-
-
-def read_clip_frames(root: DataRoot, clip_id: str, count: int) -> np.ndarray:
-    """The clip's stored frames 0..count-1 as uint8 RGB (F,H,W,3); a missing or odd one fails."""
-    images = []
-    for k in range(count):
-        path = root.frame_path(clip_id, k)
-        if not path.exists():
-            raise StageFailure(f"frame {root.relative(path)} is missing")
-        with Image.open(path) as im:
-            images.append(np.asarray(im.convert("RGB")))
-    if len({im.shape for im in images}) != 1:
-        raise StageFailure(
-            f"frames of {clip_id} differ in size {sorted({im.shape for im in images})}"
-        )
-    return np.stack(images)
 
 
 def set_threads(threads: int) -> None:
@@ -73,22 +44,9 @@ def places365_scores(images: np.ndarray, cfg: Config) -> tuple[np.ndarray, list[
     return outdoor_scores(probs, labels.outdoor, cfg.indoor.top_k), top1
 
 
-def truth_folder(cfg: Config, stage: str) -> Path:
-    """The synthetic truth folder: ``cfg.truth_dir`` itself or its ``truth/`` (`ytocc synth` OUT)."""
-    if cfg.truth_dir is None:
-        raise StageFailure(
-            f"{stage} backend synthetic-gt needs truth_dir (the `ytocc synth` output)"
-        )
-    inner = Path(cfg.truth_dir) / "truth"
-    folder = inner if (inner / "meta.json").exists() else Path(cfg.truth_dir)
-    if not (folder / "shots.json").exists():
-        raise StageFailure(f"no synthetic truth at {cfg.truth_dir} (run `ytocc synth OUT_DIR`)")
-    return folder
-
-
 def truth_scores(video_frames: list[int], cfg: Config) -> np.ndarray:
     """1.0 for frames inside an outdoor shot of the synthetic tour, else 0.0."""
-    shots = read_shots(truth_folder(cfg, STAGE))
+    shots = read_shots(synthetic_truth(cfg, STAGE))
     starts = np.array([s.start_frame for s in shots])
     ends = np.array([s.end_frame for s in shots])
     outdoor = np.array([not s.indoor for s in shots])

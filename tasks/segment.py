@@ -18,11 +18,12 @@ from scipy import ndimage
 
 from storage.config import Config
 from storage.formats import CLASS_NAMES, NUM_CLASSES, write_segment
+from storage.frames import read_clip_frames, read_frames_index
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.stages import run_item_stage
-from storage.truth import read_truth_frame
-from tasks.indoor import read_clip_frames, read_frames_index, set_threads, truth_folder
+from storage.truth import read_truth_frame, synthetic_truth
+from tasks.indoor import set_threads
 
 STAGE = "segment"
 
@@ -68,7 +69,7 @@ def label_stats(labels: list[np.ndarray], regions: list[np.ndarray]) -> dict[str
 
 
 def _segment_truth(root: DataRoot, cfg: Config, index: dict[str, Any]) -> list[tuple]:
-    folder = truth_folder(cfg, STAGE)
+    folder = synthetic_truth(cfg, STAGE)
     size = (int(index["height"]), int(index["width"]))
     return [
         truth_segment(read_truth_frame(folder, int(i))["labels"], size)
