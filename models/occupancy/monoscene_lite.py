@@ -1,8 +1,9 @@
 """The default occupancy network: 2D encoder → FLoSP lifting → 3D U-Net → D-dim features → head.
 
 A plain-torch network in MonoScene's spirit, sized by arguments so tests run a tiny one on CPU.
-The 3D input also carries each voxel's camera-frame position, so the net knows where a voxel
-lies even outside the frustum. The last feature dim ``feature_dim`` matches the 2D embedding
+The 3D input also carries each voxel's camera-frame position and a Fourier encoding of its grid
+index (``pos_freqs`` octaves), so the net knows where a voxel lies, even outside the frustum,
+down to one voxel. The last feature dim ``feature_dim`` matches the 2D embedding
 width (DINOv2) for contrastive pretraining; ``head`` maps it to 12 logits.
 """
 
@@ -19,6 +20,14 @@ _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 POSITION_SCALE_M = 5.0
 """Camera-frame voxel positions are divided by this to keep the position channels near ±1."""
+
+
+def grid_fourier(dims: tuple[int, int, int], freqs: int, device: torch.device) -> torch.Tensor:
+    """sin/cos of 2^k·π·(normalised grid index), k < freqs: (6·freqs, X, Y, Z)."""
+    axes = [(torch.arange(n, device=device, dtype=torch.float32) + 0.5) / n for n in dims]
+    u = torch.stack(torch.meshgrid(*axes, indexing="ij"))  # (3, X, Y, Z)
+    scaled = torch.cat([u * (2.0**k * torch.pi) for k in range(freqs)])
+    return torch.cat([scaled.sin(), scaled.cos()])
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -95,6 +104,7 @@ class MonoSceneLite(nn.Module):
         dims: tuple[int, int, int] = GRID_DIMS,
         voxel_size: float = VOXEL_SIZE,
         num_classes: int = NUM_CLASSES + 1,
+        pos_freqs: int = 6,
     ) -> None:
         super().__init__()
         self.dims = tuple(dims)
@@ -102,7 +112,10 @@ class MonoSceneLite(nn.Module):
         self.feature_dim = feature_dim
         self.encoder = Encoder2D(tuple(enc_widths))
         self.lift = nn.ModuleList(nn.Conv2d(w, lift_dim, 1) for w in enc_widths)
-        self.unet = UNet3D(lift_dim + 3, tuple(unet_widths))
+        self.register_buffer(
+            "fourier", grid_fourier(self.dims, pos_freqs, torch.device("cpu")), persistent=False
+        )
+        self.unet = UNet3D(lift_dim + 3 + 6 * pos_freqs, tuple(unet_widths))
         self.project = nn.Conv3d(unet_widths[0], feature_dim, 1)
         self.head = nn.Conv3d(feature_dim, num_classes, 1)
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -126,6 +139,7 @@ class MonoSceneLite(nn.Module):
         lifted = sample_pyramid(pyramid, grid, mask)
         pos = (cam / POSITION_SCALE_M).transpose(1, 2)
         x = torch.cat([lifted, pos.to(lifted.dtype)], dim=1).reshape(b, -1, *self.dims)
+        x = torch.cat([x, self.fourier.to(x.dtype).expand(b, -1, -1, -1, -1)], dim=1)
         return self.project(self.unet(x))
 
     def forward(

@@ -35,7 +35,7 @@ def objects(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(min, max) corners of the bed and the chair, placed by `seed`."""
     rng = np.random.default_rng(seed)
     bx, by = rng.uniform(0.4, 2.6), rng.uniform(2.4, 3.2)
-    cx, cy = rng.uniform(0.4, 4.0), rng.uniform(1.6, 2.2)
+    cx, cy = rng.uniform(1.4, 3.0), rng.uniform(1.4, 1.8)
     return [
         (np.array([bx, by, 0.0]), np.array([bx + 1.6, by + 1.2, 0.56])),
         (np.array([cx, cy, 0.0]), np.array([cx + 0.48, cy + 0.48, 0.96])),
@@ -92,19 +92,44 @@ def target_grid(boxes: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     return t
 
 
+def unseen(pose: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """(60,60,36) mask of voxels outside the view or more than a voxel behind the first hit."""
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in GRID_DIMS], indexing="ij"), -1).reshape(
+        -1, 3
+    )
+    w2c = np.linalg.inv(pose.astype(np.float64))
+    cam = ((ijk + 0.5) * VOXEL_SIZE) @ w2c[:3, :3].T + w2c[:3, 3]
+    z = np.where(cam[:, 2] > 1e-6, cam[:, 2], np.nan)
+    with np.errstate(invalid="ignore"):
+        u = np.floor(K[0, 0] * cam[:, 0] / z + K[0, 2])
+        v = np.floor(K[1, 1] * cam[:, 1] / z + K[1, 2])
+        inside = (u >= 0) & (u < W) & (v >= 0) & (v < H)
+    hit = np.full(len(ijk), -np.inf)
+    hit[inside] = depth[v[inside].astype(int), u[inside].astype(int)]
+    with np.errstate(invalid="ignore"):
+        seen = inside & (z <= hit + 1.5 * VOXEL_SIZE)
+    return ~seen.reshape(GRID_DIMS)
+
+
 def make_sample(seed: int) -> dict[str, Any]:
-    """One sample dict with the loaders' keys (numpy RGB in 'rgb' too, for writers)."""
+    """One sample dict with the loaders' keys (numpy RGB in 'rgb' too, for writers).
+
+    Voxels the camera cannot see (outside the view, behind surfaces) are unknown (255).
+    """
     boxes = objects(seed)
     pose = camera(seed)
     depth, surface = ray_cast(pose, boxes)
+    target = target_grid(boxes)
+    target[unseen(pose, depth)] = 255
     noise = np.random.default_rng(seed + 2).normal(0, 6, (H, W, 3))
-    rgb = np.clip(COLOURS[surface] + noise, 0, 255).astype(np.uint8)
+    light = np.clip(1.5 - 0.25 * depth, 0.3, 1.2)[..., None]  # a lamp at the camera: far is dark
+    rgb = np.clip(COLOURS[surface] * light + noise, 0, 255).astype(np.uint8)
     return {
         "image": torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0,
         "cam_k": torch.from_numpy(K.copy()),
         "cam_pose": torch.from_numpy(pose),
         "voxel_origin": torch.zeros(3),
-        "target": torch.from_numpy(target_grid(boxes)),
+        "target": torch.from_numpy(target),
         "depth": torch.from_numpy(depth),
         "regions": torch.from_numpy(surface),
         "name": f"room-{seed}",
@@ -135,8 +160,7 @@ def write_occscannet(root: Path, n: int, split: str = "train") -> list[Path]:
         Image.fromarray(s["rgb"]).save(scene / f"{i:05d}.jpg", quality=95)
         depth_mm = np.round(s["depth"].numpy() * 1000).astype(np.uint16)
         Image.fromarray(depth_mm).save(scene / f"{i:05d}.png")
-        target = s["target"].numpy().copy()
-        target[target == 0] = 255  # ISO's files mark free space 255; the loader reads it as free
+        target = s["target"].numpy()  # its unknown (255) voxels: ISO's loader reads them as free
         k4 = np.eye(4, dtype=np.float32)
         k4[:3, :3] = K
         data = {
