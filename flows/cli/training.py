@@ -1,0 +1,201 @@
+"""`ytocc train pretrain|finetune|evaluate|label-efficiency` and `ytocc eval PRED GT --out`.
+
+Training commands run the Prefect flows of ``flows/train.py`` (ephemeral Prefect, no server
+needed); ``ytocc eval`` scores folders of NPZ grids with the SSC metrics directly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail
+
+train_app = typer.Typer(
+    help="Pretrain, fine-tune and evaluate occupancy networks.", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
+
+DatasetOpt = Annotated[
+    Path,
+    typer.Option(
+        "--dataset", help="Dataset folder: ours (datasets/NAME), MonoScene NYUv2 or OccScanNet."
+    ),
+]
+OutOpt = Annotated[
+    Path, typer.Option("--out", help="Run folder (checkpoints, metrics.csv); re-run to resume.")
+]
+KindOpt = Annotated[
+    str, typer.Option("--kind", help="Dataset format: auto, ytocc, nyuv2 or occscannet.")
+]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Epochs (default: train.epochs).")]
+RgbOpt = Annotated[
+    Path | None,
+    typer.Option("--rgb-root", help="NYUv2 only: folder holding NYU{split}/*_color.jpg."),
+]
+
+
+def _train_cfg(data, config, set_, epochs):
+    cfg = config_from(data, config, set_).train
+    if epochs is not None:
+        cfg.epochs = epochs
+    return cfg
+
+
+def _summary_line(path: Path) -> str:
+    meta = json.loads((path / "checkpoint.json").read_text())
+    last = meta["history"][-1] if meta.get("history") else {}
+    return f"checkpoint {path} (epoch {meta['epoch']}, loss {last.get('loss', float('nan')):.4f})"
+
+
+def _errors():
+    """The exceptions a command reports as one line (bad data, missing weights or checkpoint)."""
+    from models.occupancy.checkpoint import CheckpointError
+    from models.weights import WeightsNotFound
+    from storage.formats import FormatError
+
+    return (FormatError, WeightsNotFound, CheckpointError, FileNotFoundError, ValueError)
+
+
+@train_app.command("pretrain")
+def pretrain_cmd(
+    dataset: DatasetOpt,
+    out: OutOpt = Path("runs/pretrain"),
+    kind: KindOpt = "auto",
+    epochs: EpochsOpt = None,
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Contrastive pretraining (DINOv2 superpixels ↔ supervoxels) without labels."""
+    from flows.train import pretrain_flow
+
+    cfg = _train_cfg(data, config, set_, epochs)
+    try:
+        ckpt = pretrain_flow(str(dataset), str(out), cfg, kind=kind)
+    except _errors() as e:
+        fail(str(e))
+        return
+    typer.echo(_summary_line(Path(ckpt)))
+
+
+@train_app.command("finetune")
+def finetune_cmd(
+    dataset: DatasetOpt,
+    out: OutOpt = Path("runs/finetune"),
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Pretrained checkpoint (head re-initialised).")
+    ] = None,
+    label_fraction: Annotated[
+        float, typer.Option("--label-fraction", help="Share of labelled samples (seeded subset).")
+    ] = 1.0,
+    kind: KindOpt = "auto",
+    rgb_root: RgbOpt = None,
+    epochs: EpochsOpt = None,
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Fine-tune on occupancy labels (class-weighted cross-entropy, 255 ignored)."""
+    from flows.train import finetune_flow
+
+    cfg = _train_cfg(data, config, set_, epochs)
+    try:
+        ckpt = finetune_flow(str(dataset), str(out), cfg, init=str(init) if init else None,
+                             label_fraction=label_fraction, kind=kind,
+                             rgb_root=str(rgb_root) if rgb_root else None)  # fmt: skip
+    except _errors() as e:
+        fail(str(e))
+        return
+    typer.echo(_summary_line(Path(ckpt)))
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    typer.echo(f"IoU {summary['iou']:.2f}  mIoU {summary['miou']:.2f}  → {out}")
+
+
+@train_app.command("evaluate")
+def evaluate_cmd(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint folder (…/last).")],
+    dataset: DatasetOpt,
+    out: Annotated[
+        Path, typer.Option("--out", help="Metrics JSON (a .md table is written beside).")
+    ] = Path("metrics.json"),
+    split: Annotated[str, typer.Option("--split", help="Split to evaluate.")] = "val",
+    kind: KindOpt = "auto",
+    rgb_root: RgbOpt = None,
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """IoU, mIoU and per-class IoU (%) of a checkpoint on a dataset split; paper-style table."""
+    from flows.train import evaluate_flow
+
+    cfg = _train_cfg(data, config, set_, None)
+    try:
+        summary = evaluate_flow(str(checkpoint), str(dataset), str(out), cfg, split=split, kind=kind,
+                                rgb_root=str(rgb_root) if rgb_root else None)  # fmt: skip
+    except _errors() as e:
+        fail(str(e))
+        return
+    _print_summary(summary, out)
+
+
+@train_app.command("label-efficiency")
+def label_efficiency_cmd(
+    pretrain_dataset: Annotated[
+        Path, typer.Option("--pretrain-dataset", help="Dataset to pretrain on (e.g. ours).")
+    ],
+    finetune_dataset: Annotated[
+        Path, typer.Option("--finetune-dataset", help="Labelled dataset (train + eval split).")
+    ],
+    out: OutOpt = Path("runs/label-efficiency"),
+    eval_split: Annotated[
+        str, typer.Option("--eval-split", help="Split of the labelled dataset to evaluate.")
+    ] = "val",
+    epochs: EpochsOpt = None,
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Pretrain once, fine-tune at each of train.label_fractions with and without it; a table."""
+    from flows.train import efficiency_table, label_efficiency_flow
+
+    cfg = _train_cfg(data, config, set_, epochs)
+    try:
+        rows = label_efficiency_flow(str(pretrain_dataset), str(finetune_dataset), str(out), cfg,
+                                     eval_split=eval_split)  # fmt: skip
+    except _errors() as e:
+        fail(str(e))
+        return
+    typer.echo(efficiency_table(rows))
+
+
+@app.command("eval")
+def eval_cmd(
+    pred_dir: Annotated[
+        Path, typer.Argument(help="Folder of NPZ predictions (key 'pred', uint8 60×60×36).")
+    ],
+    gt_dir: Annotated[
+        Path, typer.Argument(help="Folder of NPZ ground truth of the same names (key 'target').")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Metrics JSON: iou, miou, per_class (percent).")
+    ] = Path("metrics.json"),
+) -> None:
+    """Score predicted grids against ground truth in the SSC convention (255 ignored)."""
+    from storage.atomic import write_json
+    from storage.formats import FormatError
+    from tasks.evaluate import evaluate_dirs
+
+    try:
+        metrics = evaluate_dirs(pred_dir, gt_dir)
+    except (FormatError, ValueError) as e:
+        fail(str(e))
+        return
+    summary = metrics.summary()
+    write_json(out, summary)
+    _print_summary(summary, out)
