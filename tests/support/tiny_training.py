@@ -121,8 +121,8 @@ def make_sample(seed: int) -> dict[str, Any]:
     depth, surface = ray_cast(pose, boxes)
     target = target_grid(boxes)
     target[unseen(pose, depth)] = 255
-    noise = np.random.default_rng(seed + 2).normal(0, 6, (H, W, 3))
-    light = np.clip(1.5 - 0.25 * depth, 0.3, 1.2)[..., None]  # a lamp at the camera: far is dark
+    noise = np.random.default_rng(seed + 2).normal(0, 2, (H, W, 3))
+    light = np.clip(1.6 - 0.3 * depth, 0.2, 1.2)[..., None]  # a lamp at the camera: far is dark
     rgb = np.clip(COLOURS[surface] * light + noise, 0, 255).astype(np.uint8)
     return {
         "image": torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0,
@@ -150,10 +150,10 @@ class RoomDataset(torch.utils.data.Dataset):
         return self.samples[i]
 
 
-def write_occscannet(root: Path, n: int, split: str = "train") -> list[Path]:
-    """`n` samples as ISO's gathered_data pickles (+ JPEG, 16-bit mm depth PNG, split list)."""
+def write_occscannet(root: Path, n: int, split: str = "train", first: int = 0) -> list[Path]:
+    """Samples first..first+n-1 as ISO's gathered_data pickles (+ JPEG, mm depth PNG, split list)."""
     files = []
-    for i in range(n):
+    for i in range(first, first + n):
         s = make_sample(i)
         scene = root / "gathered_data" / f"scene{i // 2:04d}_00"
         scene.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,81 @@
+"""Training flows and the `ytocc train` commands on tiny OccScanNet-format folders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import Dinov2Config, Dinov2Model
+from typer.testing import CliRunner
+
+from flows.cli import _register, app
+from flows.train import label_efficiency_flow
+from storage.config import TrainConfig
+from tests.models.occupancy.tiny import TINY_NET
+from tests.support.tiny_training import write_occscannet
+
+torch.set_num_threads(2)
+TINY_SET = "train.net_args={enc_widths: [8, 16], lift_dim: 8, unet_widths: [8, 16]}"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    write_occscannet(root / "occ", 3, "train")
+    write_occscannet(root / "occ", 2, "val", first=3)
+    torch.manual_seed(0)
+    cfg = Dinov2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32, patch_size=14, image_size=56)  # fmt: skip
+    Dinov2Model(cfg).save_pretrained(root / "dinov2")
+    return root
+
+
+def _sets(folders) -> list[str]:
+    sets = [TINY_SET, "train.device=cpu", f"train.embed_weights={folders / 'dinov2'}",
+            "train.embed_input_size=28", "train.batch_size=2", "train.feature_dim=16"]  # fmt: skip
+    return [x for s in sets for x in ("--set", s)]
+
+
+def test_label_efficiency_flow_makes_one_table(folders, tmp_path, prefect_harness):
+    cfg = TrainConfig(device="cpu", embed_weights=str(folders / "dinov2"), net_args=TINY_NET,
+                      embed_input_size=28, batch_size=2, epochs=1)  # fmt: skip
+    rows = label_efficiency_flow(str(folders / "occ"), str(folders / "occ"), str(tmp_path), cfg,
+                                 fractions=[0.5, 1.0])  # fmt: skip
+    assert [r["fraction"] for r in rows] == [0.5, 1.0]
+    table = (tmp_path / "label_efficiency.md").read_text().splitlines()
+    assert table[0].startswith("| Labels | Scratch mIoU") and table[2].startswith("| 50% |")
+    init = json.loads((tmp_path / "finetune-050-pretrained/last/checkpoint.json").read_text())[
+        "init"
+    ]
+    assert init == str(tmp_path / "pretrain" / "last")
+    assert (tmp_path / "finetune-100-scratch" / "metrics.md").is_file()
+
+
+def test_train_commands_pretrain_finetune_evaluate(folders, tmp_path, prefect_harness):
+    _register()
+    run = CliRunner()
+    occ, sets = str(folders / "occ"), _sets(folders)
+    res = run.invoke(app, ["train", "pretrain", "--dataset", occ, "--out", str(tmp_path / "pre"),
+                           "--epochs", "1", *sets])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "epoch 1" in res.output
+    res = run.invoke(app, ["train", "finetune", "--dataset", occ, "--out", str(tmp_path / "ft"),
+                           "--init", str(tmp_path / "pre" / "last"), "--label-fraction", "0.5",
+                           "--epochs", "1", *sets])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "m.json"
+    res = run.invoke(app, ["train", "evaluate", "--checkpoint", str(tmp_path / "ft" / "last"),
+                           "--dataset", occ, "--out", str(out), *sets])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    got = json.loads(out.read_text())
+    assert set(got) >= {"iou", "miou", "per_class"} and got["samples"] == 2
+    assert out.with_suffix(".md").read_text().startswith("| Method | IoU |")
+
+
+def test_missing_dataset_folder_is_one_clear_error(tmp_path, prefect_harness):
+    _register()
+    res = CliRunner().invoke(app, ["train", "finetune", "--dataset", str(tmp_path / "nope"),
+                                   "--out", str(tmp_path / "ft")])  # fmt: skip
+    assert res.exit_code == 1
+    assert "nope: dataset folder does not exist" in res.output
