@@ -59,10 +59,13 @@ def sample_pairs(
     )  # fmt: skip
 
 
-def contrastive_step(embedder: nn.Module, cfg: TrainConfig):
-    """A training step: batch → InfoNCE loss over the batch's matched pairs."""
+NO_PAIRS = "no pixel back-projects into its voxel grid (check depth, cam_pose and voxel_origin)"
 
-    def step(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+
+def contrastive_step(embedder: nn.Module, cfg: TrainConfig):
+    """A training step: batch → InfoNCE loss over the batch's matched pairs (None if none)."""
+
+    def step(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor | None:
         image = batch["image"]
         s = cfg.pixel_stride
         h, w = image.shape[2:]
@@ -76,7 +79,7 @@ def contrastive_step(embedder: nn.Module, cfg: TrainConfig):
         ]  # fmt: skip
         sp = torch.cat([p[0] for p in pairs])
         sv = torch.cat([p[1] for p in pairs])
-        return info_nce(sv, sp, cfg.temperature)
+        return info_nce(sv, sp, cfg.temperature) if len(sp) else None
 
     return step
 
@@ -100,7 +103,7 @@ def pretrain(
         "dataset": str(dataset), "config": cfg.model_dump(mode="json"),
     }  # fmt: skip
     fit(model, data, contrastive_step(embedder, cfg), lr=cfg.pretrain_lr, cfg=cfg,
-        out_dir=out_dir, meta=meta, resume=resume, progress=progress)  # fmt: skip
+        out_dir=out_dir, meta=meta, resume=resume, progress=progress, empty_hint=NO_PAIRS)  # fmt: skip
     return Path(out_dir) / "last"
 
 

@@ -36,7 +36,8 @@ from storage.config import TrainConfig
 from storage.formats import FormatError
 
 DatasetKind = Literal["auto", "ytocc", "nyuv2", "occscannet"]
-Step = Callable[[nn.Module, dict[str, Any]], torch.Tensor]
+Step = Callable[[nn.Module, dict[str, Any]], torch.Tensor | None]
+"""batch → loss, or None for a batch without training signal (skipped and counted)."""
 LAST = "last"
 
 
@@ -133,10 +134,12 @@ def fit(
     meta: dict[str, Any],
     resume: bool = True,
     progress: bool = True,
+    empty_hint: str = "",
 ) -> list[dict[str, Any]]:
     """Train `model` with `step` (batch → loss) for cfg.epochs; returns the per-epoch history.
 
-    Resumes from ``<out_dir>/last`` when it exists and `resume` is set.
+    Resumes from ``<out_dir>/last`` when it exists and `resume` is set. An epoch in which every
+    batch was skipped is an error (with `empty_hint` saying why that may be).
     """
     if len(dataset) == 0:
         raise FormatError("dataset has no samples")
@@ -162,24 +165,30 @@ def fit(
             num_workers=cfg.num_workers, drop_last=False,
         )  # fmt: skip
         model.train()
-        losses, seen, t0 = [], 0, time.perf_counter()
+        losses, seen, skipped, t0 = [], 0, 0, time.perf_counter()
         bar = tqdm(
             loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False
         )
         for batch in bar:
             loss = step(model, to_device(batch, device))
+            if loss is None:
+                skipped += 1
+                continue
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
             seen += len(batch["name"])
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        if not losses:
+            raise FormatError(f"epoch {epoch + 1}: all {skipped} batches skipped; {empty_hint}")
         lr_now = opt.param_groups[0]["lr"]
         sched.step()
         secs = time.perf_counter() - t0
         row = {
             "epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr_now,
             "seconds": round(secs, 3), "samples_per_s": round(seen / max(secs, 1e-9), 3),
+            "skipped_batches": skipped,
         }  # fmt: skip
         history.append(row)
         _write_metrics(out, history)

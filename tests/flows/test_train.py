@@ -79,3 +79,24 @@ def test_missing_dataset_folder_is_one_clear_error(tmp_path, prefect_harness):
                                    "--out", str(tmp_path / "ft")])  # fmt: skip
     assert res.exit_code == 1
     assert "nope: dataset folder does not exist" in res.output
+
+
+def test_pretrain_and_finetune_read_a_frozen_ytocc_dataset(
+    folders, tmp_path, root, prefect_harness
+):
+    from flows.train import finetune_flow, pretrain_flow
+    from storage.config import Config
+    from storage.formats import FormatError
+    from tasks.dataset import freeze
+    from tests.support.tiny_dataset import build_root
+
+    build_root(root, {"vidA": 1, "vidB": 1, "vidC": 1}, frames=2, size=(48, 64))
+    path = freeze(root, Config(), "demo").path
+    cfg = TrainConfig(device="cpu", embed_weights=str(folders / "dinov2"), net_args=TINY_NET,
+                      embed_input_size=28, batch_size=2, epochs=1)  # fmt: skip
+    ft = finetune_flow(str(path), str(tmp_path / "ft"), cfg)
+    meta = json.loads((tmp_path / "ft" / "last" / "checkpoint.json").read_text())
+    assert meta["dataset"] == str(path) and ft.endswith("last") and meta["epoch"] == 1
+    # these cameras look straight up and hit 3.5 m, above the grid: nothing to pair, said plainly
+    with pytest.raises(FormatError, match=r"all \d+ batches skipped; no pixel back-projects"):
+        pretrain_flow(str(path), str(tmp_path / "pre"), cfg)
