@@ -72,6 +72,10 @@ class DataRoot:
     def info_json(self, video_id: str) -> Path:
         return self.video_dir(video_id) / "info.json"
 
+    def source_json(self, video_id: str) -> Path:
+        """Where the video came from (URL or local path, RealEstate10K clip spans)."""
+        return self.video_dir(video_id) / "source.json"
+
     def video_marker(self, video_id: str, stage: str) -> Path:
         return self.video_dir(video_id) / "stages" / f"{stage}.json"
 
@@ -81,7 +85,11 @@ class DataRoot:
         return self.videos / "archive.txt"
 
     def video_ids(self) -> list[str]:
-        return sorted(p.name for p in self.videos.glob("*") if p.is_dir()) if self.videos.exists() else []
+        return (
+            sorted(p.name for p in self.videos.glob("*") if p.is_dir())
+            if self.videos.exists()
+            else []
+        )
 
     # clips ---------------------------------------------------------------
     @property

@@ -156,6 +156,8 @@ def run_stage(
         return existing
     import time
 
+    if existing is not None:  # outputs are about to be rewritten: the old marker must not count
+        Path(marker_path).unlink(missing_ok=True)
     started = _now()
     t0 = time.perf_counter()
     marker = Marker(stage=stage, item=item, status="ok", params_hash=phash, started_at=started)

@@ -1,0 +1,63 @@
+"""`ytocc harvest`, `ytocc status`, `ytocc config show`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, root_of
+
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@app.command()
+def harvest(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="Video/playlist/channel URLs, URL lists (.txt), RealEstate10K folders, local videos."
+        ),
+    ],
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Download, cut into clips and sample frames (resumable: finished work is skipped)."""
+    cfg = config_from(data, config, set_)
+    from flows.harvest import harvest_flow, summary_text
+    from storage.manifest import status_table
+
+    result = harvest_flow(
+        sources, str(root_of(cfg).root), str(config) if config else None, set_ or []
+    )
+    typer.echo(summary_text(status_table(root_of(cfg))))
+    typer.echo(f"{len(result['clips'])} clips ready under {root_of(cfg).root}")
+
+
+@app.command()
+def status(
+    data: DataOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
+) -> None:
+    """Items × stages with status and reasons, read from the markers."""
+    from flows.harvest import summary_text
+    from storage.layout import DataRoot
+    from storage.manifest import status_table
+
+    table = status_table(DataRoot.at(data))
+    if as_json:
+        for row in table.to_dict(orient="records"):
+            typer.echo(json.dumps({k: (None if v != v else v) for k, v in row.items()}))
+    else:
+        typer.echo(summary_text(table))
+
+
+@config_app.command("show")
+def config_show(data: DataOpt = None, config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Print the effective configuration (defaults ← file ← --set)."""
+    from storage.config import dump_config
+
+    typer.echo(dump_config(config_from(data, config, set_)), nl=False)

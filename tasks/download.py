@@ -1,0 +1,150 @@
+"""download stage: fetch a video with yt-dlp (or copy a local file), then validate it by decoding.
+
+yt-dlp "succeeds" on truncated or non-video files (its generic extractor checks nothing), so
+the file only counts once PyAV has decoded its first and last frames. Network errors are
+retried with back-off inside the stage; what is still failing after that ends the video with
+yt-dlp's reason in its marker. Finished videos are listed in ``videos/archive.txt``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+
+from storage.atomic import atomic_path, read_json, write_json, write_text
+from storage.config import Config, DownloadConfig
+from storage.layout import DataRoot
+from storage.markers import Marker, StageFailure, StageResult
+from storage.stages import run_item_stage
+from tasks.sources import VideoSource
+from tasks.validate import probe_video
+
+STAGE = "download"
+_TRANSIENT = ("timed out", "timeout", "temporarily", "connection reset", "http error 5",
+              "remote end closed", "incomplete read", "429")  # fmt: skip
+_INFO_DROP = ("formats", "thumbnails", "requested_formats", "automatic_captions", "subtitles",
+              "heatmap", "http_headers")  # fmt: skip
+
+
+def ydl_options(cfg: DownloadConfig, out_dir: Path) -> dict[str, Any]:
+    """yt-dlp options: ≤ max_height, mp4 preferred, unknown heights allowed, polite, quiet."""
+    h = cfg.max_height
+    fmt = cfg.format or f"best[ext=mp4][height<=?{h}]/best[height<=?{h}]/bv*[height<=?{h}]+ba/best"
+    opts: dict[str, Any] = {
+        "format": fmt,
+        "outtmpl": str(out_dir / "video.%(ext)s"),
+        "merge_output_format": "mp4",
+        "noplaylist": True,
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "socket_timeout": cfg.socket_timeout_s,
+        "retries": 1,
+        "sleep_interval": cfg.sleep_interval_s or None,
+        "max_sleep_interval": cfg.max_sleep_interval_s or None,
+        "ratelimit": _rate(cfg.rate_limit),
+        "cookiefile": cfg.cookies_file,
+    }
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+def _rate(text: str | None) -> int | None:
+    if not text:
+        return None
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1].upper(), 1)
+    return int(float(text.rstrip("KMGkmg")) * mult)
+
+
+def is_transient(message: str) -> bool:
+    """Network trouble worth another try (timeouts, 5xx, 429), as opposed to 404/private/etc."""
+    m = message.lower()
+    return any(t in m for t in _TRANSIENT)
+
+
+def fetch_with_ytdlp(url: str, out_dir: Path, cfg: DownloadConfig) -> tuple[Path, dict[str, Any]]:
+    """Download `url` into `out_dir` (retrying transient errors); return (file, info)."""
+    import yt_dlp
+
+    delays = (
+        list(cfg.retry_delays_s)
+        + [cfg.retry_delays_s[-1] if cfg.retry_delays_s else 0.0] * cfg.retries
+    )
+    for attempt in range(cfg.retries + 1):
+        try:
+            with yt_dlp.YoutubeDL(ydl_options(cfg, out_dir)) as ydl:
+                info = ydl.sanitize_info(ydl.extract_info(url, download=True))
+            break
+        except yt_dlp.utils.DownloadError as e:
+            reason = str(e).removeprefix("ERROR: ").strip()
+            if attempt < cfg.retries and is_transient(reason):
+                time.sleep(delays[attempt])
+                continue
+            raise StageFailure(f"yt-dlp: {reason}", attempts=attempt + 1) from e
+    files = [
+        p for p in out_dir.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
+    ]
+    if not files:
+        raise StageFailure("yt-dlp reported success but wrote no file")
+    return max(files, key=lambda p: p.stat().st_size), info
+
+
+def in_archive(root: DataRoot, video_id: str) -> bool:
+    """True when a previous run downloaded and validated `video_id`."""
+    path = root.download_archive
+    return path.exists() and video_id in path.read_text(encoding="utf-8").split()
+
+
+def add_to_archive(root: DataRoot, video_id: str) -> None:
+    text = (
+        root.download_archive.read_text(encoding="utf-8") if root.download_archive.exists() else ""
+    )
+    if video_id not in text.split():
+        write_text(root.download_archive, text + video_id + "\n")
+
+
+def download(root: DataRoot, source: VideoSource, cfg: DownloadConfig) -> StageResult:
+    """Fetch (or reuse an archived, still valid) video into ``videos/{id}/video.mp4`` and probe it."""
+    vid = source.video_id
+    final = root.video_file(vid)
+    if in_archive(root, vid) and final.exists():
+        return StageResult({**probe_video(final, cfg.min_duration_s), "archived": True})
+    work = root.video_dir(vid) / ".download"
+    shutil.rmtree(work, ignore_errors=True)  # a killed run's .part files
+    work.mkdir(parents=True)
+    try:
+        if source.local:
+            src, info = Path(source.url), {"title": Path(source.url).stem, "url": source.url}
+            if not src.is_file():
+                raise StageFailure(f"local file {src} does not exist")
+        else:
+            src, info = fetch_with_ytdlp(source.url, work, cfg)
+        probe = probe_video(src, cfg.min_duration_s)
+        with atomic_path(final) as tmp:
+            shutil.copyfile(src, tmp)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write_json(root.info_json(vid), {k: v for k, v in info.items() if k not in _INFO_DROP})
+    add_to_archive(root, vid)
+    return StageResult({**probe, "url": source.url, "bytes": final.stat().st_size})
+
+
+def read_source(root: DataRoot, video_id: str) -> VideoSource:
+    """The source recorded for `video_id` (so re-runs need only the data folder)."""
+    d = read_json(root.source_json(video_id))
+    return VideoSource(d["video_id"], d["url"], d["local"], tuple(tuple(s) for s in d["clips_s"]))
+
+
+def run(root: DataRoot, cfg: Config, source: VideoSource, *, force: bool = False) -> Marker:
+    """The download stage of one video: record its source, fetch, validate, mark."""
+    write_json(root.source_json(source.video_id), asdict(source))
+    return run_item_stage(
+        root, cfg, source.video_id, STAGE, lambda: download(root, source, cfg.download), force=force
+    )
+
+
+download_task = task(name="download", tags=["network"])(run)

@@ -1,0 +1,50 @@
+"""SOURCE expansion: every kind of source becomes videos with safe, stable ids."""
+
+import pytest
+
+from storage.config import DownloadConfig
+from tasks.sources import SourceError, expand_source, expand_sources, youtube_id
+
+
+def test_url_lists_skip_comments_and_duplicates(tmp_path) -> None:
+    f = tmp_path / "urls.txt"
+    f.write_text(
+        "# tours\nhttp://127.0.0.1:9/a.mp4\n\nhttp://127.0.0.1:9/b.mp4  # second\nhttp://127.0.0.1:9/a.mp4\n"
+    )
+    videos, errors = expand_sources([str(f)], DownloadConfig())
+    assert [v.url for v in videos] == ["http://127.0.0.1:9/a.mp4", "http://127.0.0.1:9/b.mp4"]
+    assert errors == [] and all(v.video_id.startswith(("a-", "b-")) for v in videos)
+
+
+def test_realestate10k_files_give_clip_spans_per_video(tmp_path) -> None:
+    url = "https://www.youtube.com/watch?v=abcdefghijk"
+    (tmp_path / "c1.txt").write_text(
+        f"{url}\n1000000 0.5 0.9 0.5 0.5 0 0\n3500000 0.5 0.9 0.5 0.5 0 0\n"
+    )
+    (tmp_path / "c2.txt").write_text(f"{url}\n5000000 0.5\n6000000 0.5\n")
+    (v,) = expand_source(str(tmp_path), DownloadConfig())
+    assert v.video_id == "abcdefghijk"
+    assert sorted(v.clips_s) == [(1.0, 3.5), (5.0, 6.0)]
+
+
+def test_local_files_get_sanitised_ids(tmp_path) -> None:
+    f = tmp_path / "my tour (1).mp4"
+    f.write_bytes(b"")
+    (v,) = expand_source(str(f), DownloadConfig())
+    assert v.local and v.url == str(f.resolve())
+    assert v.video_id.startswith("my_tour_1-")
+
+
+@pytest.mark.parametrize("bad", ["file:///etc/passwd", "ftp://host/x.mp4", "javascript:alert(1)"])
+def test_disallowed_schemes_are_refused(bad: str) -> None:
+    with pytest.raises(SourceError, match="not allowed"):
+        expand_source(bad, DownloadConfig())
+    videos, errors = expand_sources([bad], DownloadConfig())
+    assert videos == [] and errors[0][0] == bad
+
+
+def test_youtube_ids_are_read_from_every_url_form() -> None:
+    for url in ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=3", "https://youtu.be/dQw4w9WgXcQ",
+                "https://www.youtube.com/shorts/dQw4w9WgXcQ"):  # fmt: skip
+        assert youtube_id(url) == "dQw4w9WgXcQ"
+    assert youtube_id("http://127.0.0.1/watch?v=dQw4w9WgXcQ") is None
