@@ -8,6 +8,7 @@ yt-dlp's reason in its marker. Finished videos are listed in ``videos/archive.tx
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from dataclasses import asdict
@@ -49,6 +50,7 @@ def ydl_options(cfg: DownloadConfig, out_dir: Path) -> dict[str, Any]:
         "max_sleep_interval": cfg.max_sleep_interval_s or None,
         "ratelimit": _rate(cfg.rate_limit),
         "cookiefile": cfg.cookies_file,
+        "logger": logging.getLogger("ytocc.download"),
     }
     return {k: v for k, v in opts.items() if v is not None}
 

@@ -74,6 +74,12 @@ def split_spans(
     return out
 
 
+def clip_motion(motion: np.ndarray, start: int, end: int) -> float:
+    """Mean content change inside [start, end), leaving out the cut into its first frame."""
+    inner = motion[start + 1 : end]
+    return float(inner.mean()) if inner.size else 0.0
+
+
 def shots(root: DataRoot, video_id: str, cfg: ShotsConfig) -> StageResult:
     """Detect (or read) the clips of one video and write their clip.json files."""
     video = root.video_file(video_id)
@@ -92,9 +98,7 @@ def shots(root: DataRoot, video_id: str, cfg: ShotsConfig) -> StageResult:
     clips = split_spans(spans, fps, cfg)
     static = []
     if motion is not None and cfg.static_min_motion > 0:
-        moving = [
-            (a, b) for a, b in clips if motion[a + 1 : b].mean(initial=0) >= cfg.static_min_motion
-        ]
+        moving = [(a, b) for a, b in clips if clip_motion(motion, a, b) >= cfg.static_min_motion]
         static = [c for c in clips if c not in moving]
         clips = moving
     stats = {"cuts": len(spans) - 1, "clips": len(clips), "static_dropped": len(static), "fps": fps}
