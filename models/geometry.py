@@ -50,3 +50,79 @@ def voxel_indices(
 def flat_index(ijk: np.ndarray, dims: tuple[int, int, int]) -> np.ndarray:
     """Row-major flat index of [x,y,z] voxel coordinates in a grid of `dims`."""
     return np.ravel_multi_index((ijk[:, 0], ijk[:, 1], ijk[:, 2]), dims)
+
+
+def majority_grid(
+    points: np.ndarray,
+    labels: np.ndarray,
+    origin: np.ndarray,
+    voxel_size: float,
+    dims: tuple[int, int, int],
+    num_classes: int = 11,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per voxel the class with most points (ties → smaller id; 0 where none) and point counts.
+
+    Labels 0 (unlabelled) count as occupancy but never win a class; a voxel holding only
+    unlabelled points gets label 0 and a count > 0, so callers can tell it from empty space.
+    """
+    ijk, inside = voxel_indices(points, origin, voxel_size, dims)
+    flat = flat_index(ijk[inside], dims)
+    lab = np.asarray(labels, np.int64)[inside]
+    n_vox = int(np.prod(dims))
+    counts = np.bincount(flat, minlength=n_vox)
+    votes = np.bincount(flat * (num_classes + 1) + lab, minlength=n_vox * (num_classes + 1))
+    votes = votes.reshape(n_vox, num_classes + 1)[:, 1:]
+    best = votes.argmax(axis=1) + 1  # argmax returns the first maximum: ties → smaller id
+    best[votes.max(axis=1) == 0] = 0
+    return best.reshape(dims).astype(np.uint8), counts.reshape(dims)
+
+
+def ray_free_space(
+    depth: np.ndarray,
+    K: np.ndarray,
+    cam2world: np.ndarray,
+    origin: np.ndarray,
+    voxel_size: float,
+    dims: tuple[int, int, int],
+    stride: int = 2,
+    max_depth: float = 10.0,
+) -> np.ndarray:
+    """Voxels crossed by the camera's rays before the observed depth (bool grid).
+
+    Rays through every `stride`-th pixel are sampled every half voxel from the camera up to
+    one voxel short of the hit, so the surface voxel itself is never marked free.
+    """
+    h, w = depth.shape
+    rays = pixel_rays(K, h, w)[::stride, ::stride].reshape(-1, 3)
+    d = depth[::stride, ::stride].reshape(-1)
+    ok = np.isfinite(d) & (d > 0)
+    rays, d = rays[ok], np.minimum(d[ok], max_depth)
+    norm = np.linalg.norm(rays, axis=1)
+    reach = d * norm - voxel_size  # distance along the ray to stop at
+    step = voxel_size / 2
+    n_steps = int(np.ceil(max(reach.max(initial=0.0), 0.0) / step))
+    free = np.zeros(int(np.prod(dims)), bool)
+    if n_steps == 0:
+        return free.reshape(dims)
+    dirs_world = (rays / norm[:, None]) @ np.asarray(cam2world, np.float64)[:3, :3].T
+    centre = np.asarray(cam2world, np.float64)[:3, 3]
+    for chunk in np.array_split(np.arange(n_steps), max(1, n_steps // 32)):
+        t = (chunk + 0.5) * step  # (S,)
+        pts = centre + dirs_world[:, None, :] * t[None, :, None]  # (R,S,3)
+        valid = (t[None, :] < reach[:, None]).reshape(-1)
+        ijk, inside = voxel_indices(pts.reshape(-1, 3), origin, voxel_size, dims)
+        keep = inside & valid
+        free[flat_index(ijk[keep], dims)] = True
+    return free.reshape(dims)
+
+
+def median_spacing(points: np.ndarray, sample: int = 20000, seed: int = 0) -> float:
+    """Median nearest-neighbour distance of (a random sample of) a cloud: its natural scale."""
+    from scipy.spatial import cKDTree
+
+    pts = np.asarray(points, np.float64)
+    if len(pts) < 2:
+        return 0.0
+    idx = np.random.default_rng(seed).choice(len(pts), min(sample, len(pts)), replace=False)
+    dist, _ = cKDTree(pts).query(pts[idx], k=2)
+    return float(np.median(dist[:, 1]))

@@ -1,0 +1,213 @@
+"""align stage: a similarity taking the reconstruction to a metric, z-up, Manhattan frame.
+
+1. Up prior: the cameras' mean up vector (−y of OpenCV cameras); without cameras, the cloud's
+   least-variance axis. 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample; the floor
+   is the largest plane within ``gravity_max_angle_deg`` of the prior lying below every camera,
+   the ceiling the largest such plane above them. 3. Yaw snapped to the dominant wall directions
+   (the 4θ circular mean of horizontal normals) so walls fall on voxel faces. 4. Scale so that
+   floor→ceiling is ``wall_height_m``; with no ceiling seen, the top of the walls (99.5th height
+   percentile, method ``floor+wall-top``) stands for it, and failing that a 1.6 m camera height
+   (``floor+camera-height``). 5. Floor at z = 0, cameras centred on x = y = 0.
+aligned = scale · rotation · p + translation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from prefect import task
+
+from models.geometry import median_spacing
+from storage.atomic import write_json
+from storage.config import AlignConfig, Config
+from storage.formats import read_cloud, read_recon
+from storage.layout import DataRoot
+from storage.markers import Marker, StageFailure, StageResult
+from storage.stages import run_item_stage
+
+STAGE = "align"
+CAMERA_HEIGHT_M = 1.6
+SAMPLE = 200_000
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking unit vector `a` to unit vector `b`."""
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    v, c = np.cross(a, b), float(a @ b)
+    if np.linalg.norm(v) < 1e-12:
+        if c > 0:
+            return np.eye(3)
+        axis = np.eye(3)[np.argmin(np.abs(a))]
+        v = np.cross(a, axis) / np.linalg.norm(np.cross(a, axis))
+        return 2 * np.outer(v, v) - np.eye(3)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1 + c)
+
+
+def up_prior(points: np.ndarray, cam2world: np.ndarray | None) -> np.ndarray:
+    """Mean camera up vector, or the cloud's least-variance axis when there are no cameras."""
+    if cam2world is not None and len(cam2world):
+        up = -cam2world[:, :3, 1].mean(axis=0)
+        if np.linalg.norm(up) > 1e-6:
+            return up / np.linalg.norm(up)
+    _, vecs = np.linalg.eigh(np.cov((points - points.mean(axis=0)).T))
+    return vecs[:, 0]
+
+
+def find_planes(points: np.ndarray, distance: float, iterations: int, max_planes: int = 8,
+                min_frac: float = 0.01) -> list[tuple[np.ndarray, float, np.ndarray]]:  # fmt: skip
+    """Up to `max_planes` planes (unit normal n, offset h with n·p = h, inlier indices)."""
+    import open3d as o3d
+
+    remaining = np.arange(len(points))
+    planes = []
+    for _ in range(max_planes):
+        if len(remaining) < max(3, min_frac * len(points)):
+            break
+        pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[remaining]))
+        model, inl = pc.segment_plane(distance, 3, iterations)
+        if len(inl) < min_frac * len(points):
+            break
+        n = np.asarray(model[:3], np.float64)
+        norm = np.linalg.norm(n)
+        planes.append((n / norm, -model[3] / norm, remaining[np.asarray(inl)]))
+        remaining = np.delete(remaining, inl)
+    return planes
+
+
+def manhattan_yaw(points: np.ndarray, rotation: np.ndarray, spacing: float) -> tuple[float, float]:
+    """Yaw (rad) putting wall normals on ±x/±y after `rotation`, and the mean residual (°)."""
+    import open3d as o3d
+
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points @ rotation.T))
+    pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=6 * spacing, max_nn=30))
+    n = np.asarray(pc.normals)
+    horiz = np.hypot(n[:, 0], n[:, 1])
+    w = horiz * (np.abs(n[:, 2]) < 0.3)
+    if w.sum() == 0:
+        return 0.0, float("nan")
+    theta = np.arctan2(n[:, 1], n[:, 0])
+    yaw = np.arctan2((w * np.sin(4 * theta)).sum(), (w * np.cos(4 * theta)).sum()) / 4
+    dev = np.abs((theta - yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+    return float(yaw), float(np.degrees((w * dev).sum() / w.sum()))
+
+
+def align_cloud(
+    points: np.ndarray, cam2world: np.ndarray | None, cfg: AlignConfig, seed: int = 0
+) -> dict[str, Any]:
+    """The similarity (rotation, translation, scale) into the aligned frame, and how it was found."""
+    pts = np.asarray(points, np.float64)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) < 100:
+        raise StageFailure(f"too few finite points to align ({len(pts)})")
+    rng = np.random.default_rng(seed)
+    sample = pts[rng.choice(len(pts), min(SAMPLE, len(pts)), replace=False)]
+    spacing = median_spacing(sample)
+    if spacing <= 0:
+        raise StageFailure("degenerate cloud: all points coincide")
+    prior = up_prior(sample, cam2world)
+    cams = (
+        None if cam2world is None or not len(cam2world) else cam2world[:, :3, 3].astype(np.float64)
+    )
+    planes = find_planes(sample, cfg.ransac_distance_factor * spacing, cfg.ransac_iterations)
+    cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
+    level = []
+    for n, h, inl in planes:
+        if abs(n @ prior) >= cos_max:
+            n, h = (n, h) if n @ prior > 0 else (-n, -h)
+            level.append((n, h, inl))
+    if cams is not None:
+        floors = [p for p in level if p[1] < (cams @ p[0]).min()]
+        ceilings = [p for p in level if p[1] > (cams @ p[0]).max()]
+    else:
+        level.sort(key=lambda p: p[1])
+        floors, ceilings = level[:1], level[1:][-1:]
+    floors = [p for p in floors if len(p[2]) >= cfg.min_floor_frac * len(sample)]
+    if not floors:
+        raise StageFailure(
+            f"no floor plane found ({len(planes)} planes, {len(level)} level with the cameras' up)"
+        )
+    floor = max(floors, key=lambda p: len(p[2]))
+    ceiling = max(ceilings, key=lambda p: len(p[2])) if ceilings else None
+    up = floor[0]
+    r_up = rotation_between(up, np.array([0.0, 0.0, 1.0]))
+    yaw, manhattan_res = (
+        manhattan_yaw(sample, r_up, spacing) if cfg.manhattan else (0.0, float("nan"))
+    )
+    rz = np.array([[np.cos(-yaw), -np.sin(-yaw), 0], [np.sin(-yaw), np.cos(-yaw), 0], [0, 0, 1]])
+    rotation = rz @ r_up
+    z = sample @ rotation[2]
+    floor_z = float(np.median(z[floor[2]]))
+    method = "floor+ceiling"
+    if ceiling is not None:
+        top = float(np.median(z[ceiling[2]]))
+    else:
+        top = float(np.percentile(z, 99.5))
+        method = "floor+wall-top"
+        if cams is not None:
+            cam_h = float(np.median(cams @ rotation[2])) - floor_z
+            if top - floor_z < 1.3 * cam_h:
+                top, method = (
+                    floor_z + cam_h * cfg.wall_height_m / CAMERA_HEIGHT_M,
+                    "floor+camera-height",
+                )
+    if top - floor_z <= 0:
+        raise StageFailure("degenerate alignment: nothing above the floor")
+    scale = cfg.wall_height_m / (top - floor_z)
+    centre = (cams if cams is not None else sample) @ rotation.T
+    translation = -scale * np.array([centre[:, 0].mean(), centre[:, 1].mean(), floor_z])
+    floor_rms = float(np.sqrt(np.mean((z[floor[2]] - floor_z) ** 2)) * scale)
+    return {
+        "rotation": rotation.tolist(),
+        "translation": translation.tolist(),
+        "scale": float(scale),
+        "floor_z": 0.0,
+        "ceiling_z": float(cfg.wall_height_m)
+        if ceiling is not None
+        else float((top - floor_z) * scale),
+        "method": method,
+        "residuals": {
+            "floor_rms_m": floor_rms,
+            "floor_inlier_frac": len(floor[2]) / len(sample),
+            "up_prior_angle_deg": float(np.degrees(np.arccos(np.clip(up @ prior, -1, 1)))),
+            "manhattan_deg": manhattan_res,
+            "planes": len(planes),
+        },
+    }
+
+
+def similarity_matrix(report: dict[str, Any]) -> np.ndarray:
+    """The 4×4 matrix of an align report: aligned = M @ [p, 1]."""
+    m = np.eye(4)
+    m[:3, :3] = report["scale"] * np.asarray(report["rotation"])
+    m[:3, 3] = report["translation"]
+    return m
+
+
+def apply_to_poses(report: dict[str, Any], cam2world: np.ndarray) -> np.ndarray:
+    """Camera-to-world poses in the aligned frame (rigid: the scale moves into positions)."""
+    r, s, t = np.asarray(report["rotation"]), report["scale"], np.asarray(report["translation"])
+    out = np.array(cam2world, np.float64, copy=True)
+    out[:, :3, :3] = r @ out[:, :3, :3]
+    out[:, :3, 3] = s * out[:, :3, 3] @ r.T + t
+    return out
+
+
+def align(root: DataRoot, clip: str, cfg: AlignConfig) -> StageResult:
+    """Write the clip's align.json from its cleaned cloud and cameras."""
+    cloud = read_cloud(root.cloud_npz(clip))
+    cams = read_recon(root.recon_npz(clip))["cam2world"]
+    report = align_cloud(cloud["points"], cams, cfg)
+    write_json(root.align_json(clip), report)
+    return StageResult(
+        {"scale": report["scale"], "method": report["method"], **report["residuals"]}
+    )
+
+
+def run(root: DataRoot, cfg: Config, clip: str, *, force: bool = False) -> Marker:
+    """The align stage of one clip."""
+    return run_item_stage(root, cfg, clip, STAGE, lambda: align(root, clip, cfg.align), force=force)
+
+
+align_task = task(name="align")(run)

@@ -1,0 +1,50 @@
+"""align recovers z-up, Manhattan yaw and the 2.8 m wall height from an arbitrary similarity."""
+
+import numpy as np
+import pytest
+
+from models.geometry import transform_points
+from storage.config import AlignConfig
+from storage.markers import StageFailure
+from tasks.align import align_cloud, apply_to_poses, similarity_matrix
+from tests.support.rooms import box_room, random_similarity, transform_poses
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_similarity_is_undone(seed: int) -> None:
+    pts, labels, cams = box_room(seed=seed)
+    sim = random_similarity(seed)
+    rep = align_cloud(transform_points(sim, pts), transform_poses(sim, cams), AlignConfig())
+    out = transform_points(similarity_matrix(rep), transform_points(sim, pts))
+    floor, ceiling, wall = out[labels == 2], out[labels == 1], out[labels == 3]
+
+    assert rep["method"] == "floor+ceiling"
+    assert abs(np.median(floor[:, 2])) < 0.01 and abs(np.median(ceiling[:, 2]) - 2.8) < 0.01
+    assert np.std(floor[:, 2]) < 0.01  # level floor: tilt ≈ 0
+    # Manhattan: the floor's bounding box is 5 × 4 only when the walls lie on the x/y axes
+    extent = sorted(np.ptp(floor[:, :2], axis=0))
+    assert np.allclose(extent, [4.0, 5.0], atol=0.05)
+    assert np.ptp(wall[:, 2]) == pytest.approx(2.8, abs=0.02)
+    poses = apply_to_poses(rep, transform_poses(sim, cams))
+    assert np.allclose(poses[:, 2, 3], 1.5, atol=0.02)  # cameras back at 1.5 m
+    assert np.allclose(np.linalg.det(poses[:, :3, :3]), 1.0)
+
+
+def test_no_ceiling_falls_back_to_wall_tops() -> None:
+    pts, _, cams = box_room(ceiling=False)
+    rep = align_cloud(pts, cams, AlignConfig())
+    assert rep["method"] == "floor+wall-top" and abs(rep["scale"] - 1.0) < 0.02
+
+
+@pytest.mark.parametrize("case", ["single-wall", "no-horizontal-plane", "nan", "empty"])
+def test_clouds_that_cannot_be_aligned_fail_with_a_reason(case: str) -> None:
+    rng = np.random.default_rng(0)
+    _, _, cams = box_room()
+    pts = {
+        "single-wall": np.c_[rng.uniform(0, 5, 5000), np.zeros(5000), rng.uniform(0, 2.8, 5000)],
+        "no-horizontal-plane": rng.normal(size=(5000, 3)),
+        "nan": np.full((5000, 3), np.nan),
+        "empty": np.zeros((0, 3)),
+    }[case]
+    with pytest.raises(StageFailure, match="floor|too few|degenerate"):
+        align_cloud(pts, cams, AlignConfig())
