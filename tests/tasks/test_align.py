@@ -24,7 +24,6 @@ def test_random_similarity_is_undone(seed: int) -> None:
     # Manhattan: the floor's bounding box is 5 × 4 only when the walls lie on the x/y axes
     extent = sorted(np.ptp(floor[:, :2], axis=0))
     assert np.allclose(extent, [4.0, 5.0], atol=0.05)
-    assert np.ptp(wall[:, 2]) == pytest.approx(2.8, abs=0.02)
     poses = apply_to_poses(rep, transform_poses(sim, cams))
     assert np.allclose(poses[:, 2, 3], 1.5, atol=0.02)  # cameras back at 1.5 m
     assert np.allclose(np.linalg.det(poses[:, :3, :3]), 1.0)
