@@ -16,7 +16,7 @@ def test_random_similarity_is_undone(seed: int) -> None:
     sim = random_similarity(seed)
     rep = align_cloud(transform_points(sim, pts), transform_poses(sim, cams), AlignConfig())
     out = transform_points(similarity_matrix(rep), transform_points(sim, pts))
-    floor, ceiling, wall = out[labels == 2], out[labels == 1], out[labels == 3]
+    floor, ceiling = out[labels == 2], out[labels == 1]
 
     assert rep["method"] == "floor+ceiling"
     assert abs(np.median(floor[:, 2])) < 0.01 and abs(np.median(ceiling[:, 2]) - 2.8) < 0.01
