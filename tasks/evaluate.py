@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def _grid(path: Path, key: str) -> np.ndarray:
             if key not in z.files:
                 raise FormatError(f"{path}: key {key!r} missing (has {sorted(z.files)})")
             a = z[key]
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise FormatError(f"{path}: unreadable npz ({e})") from e
     if a.dtype != np.uint8 or a.shape != GRID_DIMS:
         raise FormatError(f"{path}: {key} is {a.dtype} {a.shape}, expected uint8 {GRID_DIMS}")

@@ -63,6 +63,9 @@ def test_missing_prediction_and_wrong_shape_name_the_file(tmp_path):
     _write(tmp_path, {"a": (pred, gt), "b": (pred[:, :, :10], gt)})
     with pytest.raises(FormatError, match=r"b.npz: pred is uint8 \(60, 60, 10\)"):
         evaluate_dirs(tmp_path / "pred", tmp_path / "gt")
+    (tmp_path / "pred" / "b.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(FormatError, match=r"b.npz: unreadable npz"):
+        evaluate_dirs(tmp_path / "pred", tmp_path / "gt")
     (tmp_path / "pred" / "b.npz").unlink()
     _register()
     res = CliRunner().invoke(app, ["eval", str(tmp_path / "pred"), str(tmp_path / "gt")])
