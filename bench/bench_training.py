@@ -30,8 +30,10 @@ def _batch(batch_size: int) -> dict:
     from tests.support.tiny_training import RoomDataset
 
     ds = RoomDataset(batch_size)
-    b = {k: torch.stack([ds[i][k] for i in range(batch_size)]) for k in
-         ("image", "cam_k", "cam_pose", "voxel_origin", "target", "depth", "regions")}  # fmt: skip
+    b = {
+        k: torch.stack([ds[i][k] for i in range(batch_size)])
+        for k in ("image", "cam_k", "cam_pose", "voxel_origin", "target", "depth", "regions")
+    }
     h0, w0 = b["image"].shape[2:]
     b["image"] = F.interpolate(b["image"], size=IMAGE_HW, mode="bilinear", align_corners=False)
     for k in ("depth", "regions"):
@@ -83,13 +85,25 @@ def run(out_dir: Path) -> dict:
     batch = to_device(_batch(batch_size), device)
     model, args = new_network(cfg)
     model.to(device)
-    result = {"device": str(device), "image_hw": list(IMAGE_HW), "grid": list(model.dims),
-              "batch_size": batch_size, "net_args": args,
-              "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2)}  # fmt: skip
+    result = {
+        "device": str(device),
+        "image_hw": list(IMAGE_HW),
+        "grid": list(model.dims),
+        "batch_size": batch_size,
+        "net_args": args,
+        "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+    }
     result["finetune"] = _time_steps(model, occupancy_step(torch.ones(12)), batch, steps, device)
     torch.manual_seed(0)
-    embedder = Dinov2Model(Dinov2Config(hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
-                                        intermediate_size=1536, patch_size=14))  # fmt: skip
+    embedder = Dinov2Model(
+        Dinov2Config(
+            hidden_size=384,
+            num_hidden_layers=12,
+            num_attention_heads=6,
+            intermediate_size=1536,
+            patch_size=14,
+        )
+    )
     embedder.requires_grad_(False)
     embedder.eval().to(device)
     result["pretrain"] = _time_steps(model, contrastive_step(embedder, cfg), batch, steps, device)

@@ -50,10 +50,13 @@ def finetune_flow(
 ) -> str:
     """Fine-tuning on a label fraction (from `init` if given); returns the checkpoint folder."""
     cfg = cfg or TrainConfig()
-    ckpt = finetune_task(dataset, out, cfg, init=init, label_fraction=label_fraction, kind=kind,
-                         rgb_root=rgb_root)  # fmt: skip
-    _artifact("finetune", f"Fine-tuned on {label_fraction:.0%} of `{dataset}` from "
-              f"`{init or 'scratch'}` → `{ckpt}`")  # fmt: skip
+    ckpt = finetune_task(
+        dataset, out, cfg, init=init, label_fraction=label_fraction, kind=kind, rgb_root=rgb_root
+    )
+    _artifact(
+        "finetune",
+        f"Fine-tuned on {label_fraction:.0%} of `{dataset}` from `{init or 'scratch'}` → `{ckpt}`",
+    )
     return str(ckpt)
 
 
@@ -82,12 +85,16 @@ def efficiency_table(rows: list[dict[str, Any]]) -> str:
     def f(v: float) -> str:
         return "–" if v is None or math.isnan(v) else f"{v:.2f}"
 
-    lines = ["| Labels | Scratch mIoU | Scratch IoU | Pretrained mIoU | Pretrained IoU |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| Labels | Scratch mIoU | Scratch IoU | Pretrained mIoU | Pretrained IoU |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         s, p = r["scratch"], r["pretrained"]
-        lines.append(f"| {r['fraction']:.0%} | {f(s['miou'])} | {f(s['iou'])} | "
-                     f"{f(p['miou'])} | {f(p['iou'])} |")  # fmt: skip
+        lines.append(
+            f"| {r['fraction']:.0%} | {f(s['miou'])} | {f(s['iou'])} | "
+            f"{f(p['miou'])} | {f(p['iou'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -112,10 +119,24 @@ def label_efficiency_flow(
         row: dict[str, Any] = {"fraction": frac}
         for name, start in (("scratch", None), ("pretrained", init)):
             run = root / f"finetune-{round(frac * 100):03d}-{name}"
-            ckpt = finetune_task(finetune_dataset, run, cfg, init=start, label_fraction=frac,
-                                 kind=finetune_kind, rgb_root=rgb_root)  # fmt: skip
-            row[name] = evaluate_task(ckpt, finetune_dataset, run / "metrics.json", cfg,
-                                      kind=finetune_kind, split=eval_split, rgb_root=rgb_root)  # fmt: skip
+            ckpt = finetune_task(
+                finetune_dataset,
+                run,
+                cfg,
+                init=start,
+                label_fraction=frac,
+                kind=finetune_kind,
+                rgb_root=rgb_root,
+            )
+            row[name] = evaluate_task(
+                ckpt,
+                finetune_dataset,
+                run / "metrics.json",
+                cfg,
+                kind=finetune_kind,
+                split=eval_split,
+                rgb_root=rgb_root,
+            )
         rows.append(row)
     table = efficiency_table(rows)
     write_json(root / "label_efficiency.json", rows)

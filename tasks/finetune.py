@@ -86,12 +86,25 @@ def finetune(
     model, net_meta = init_network(cfg, init)
     weights = torch.from_numpy(class_weights(class_counts(data), cfg.class_weighting))
     meta = {
-        "kind": "finetune", **net_meta, "dataset": str(dataset), "init": str(init) if init else None,
-        "label_fraction": label_fraction, "class_weights": weights.tolist(),
+        "kind": "finetune",
+        **net_meta,
+        "dataset": str(dataset),
+        "init": str(init) if init else None,
+        "label_fraction": label_fraction,
+        "class_weights": weights.tolist(),
         "config": cfg.model_dump(mode="json"),
-    }  # fmt: skip
-    fit(model, data, occupancy_step(weights), lr=cfg.finetune_lr, cfg=cfg, out_dir=out_dir,
-        meta=meta, resume=resume, progress=progress)  # fmt: skip
+    }
+    fit(
+        model,
+        data,
+        occupancy_step(weights),
+        lr=cfg.finetune_lr,
+        cfg=cfg,
+        out_dir=out_dir,
+        meta=meta,
+        resume=resume,
+        progress=progress,
+    )
     return Path(out_dir) / "last"
 
 

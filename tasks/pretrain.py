@@ -36,9 +36,13 @@ def superpixels(image: np.ndarray, regions: np.ndarray, cfg: TrainConfig) -> np.
 
 
 def sample_pairs(
-    pix_feats: torch.Tensor, vox_feats: torch.Tensor, sample: dict[str, Any], cfg: TrainConfig,
-    voxel_size: float, dims: tuple[int, int, int],
-) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    pix_feats: torch.Tensor,
+    vox_feats: torch.Tensor,
+    sample: dict[str, Any],
+    cfg: TrainConfig,
+    voxel_size: float,
+    dims: tuple[int, int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Matched (superpixel, supervoxel) features of one image on the pixel sub-grid."""
     s = cfg.pixel_stride
     depth = sample["depth"].cpu().numpy()
@@ -47,16 +51,23 @@ def sample_pairs(
     image = sample["image"].permute(1, 2, 0).cpu().numpy()
     regions = superpixels(image, sample["regions"].cpu().numpy(), cfg)
     rho = pixel_to_voxel(
-        depth, sample["cam_k"].cpu().numpy(), sample["cam_pose"].cpu().numpy(),
-        sample["voxel_origin"].cpu().numpy(), voxel_size, dims,
-    ).reshape(depth.shape)[s // 2 :: s, s // 2 :: s]  # fmt: skip
+        depth,
+        sample["cam_k"].cpu().numpy(),
+        sample["cam_pose"].cpu().numpy(),
+        sample["voxel_origin"].cpu().numpy(),
+        voxel_size,
+        dims,
+    ).reshape(depth.shape)[s // 2 :: s, s // 2 :: s]
     regions = regions[s // 2 :: s, s // 2 :: s]
     sv_vox, sv_reg = supervoxels(rho.reshape(-1), regions)
     dev = vox_feats.device
     return matched_features(
-        pix_feats, torch.from_numpy(regions).to(dev), vox_feats.reshape(vox_feats.shape[0], -1),
-        torch.from_numpy(sv_vox).to(dev), torch.from_numpy(sv_reg).to(dev),
-    )  # fmt: skip
+        pix_feats,
+        torch.from_numpy(regions).to(dev),
+        vox_feats.reshape(vox_feats.shape[0], -1),
+        torch.from_numpy(sv_vox).to(dev),
+        torch.from_numpy(sv_reg).to(dev),
+    )
 
 
 NO_PAIRS = "no pixel back-projects into its voxel grid (check depth, cam_pose and voxel_origin)"
@@ -73,10 +84,16 @@ def contrastive_step(embedder: nn.Module, cfg: TrainConfig):
         pix = pixel_features(embedder, image, sub_hw, cfg.embed_input_size)
         vox = model.features(image, batch["cam_k"], batch["cam_pose"], batch["voxel_origin"])
         pairs = [
-            sample_pairs(pix[b], vox[b], {k: v[b] for k, v in batch.items()}, cfg,
-                         model.voxel_size, model.dims)
+            sample_pairs(
+                pix[b],
+                vox[b],
+                {k: v[b] for k, v in batch.items()},
+                cfg,
+                model.voxel_size,
+                model.dims,
+            )
             for b in range(image.shape[0])
-        ]  # fmt: skip
+        ]
         sp = torch.cat([p[0] for p in pairs])
         sv = torch.cat([p[1] for p in pairs])
         return info_nce(sv, sp, cfg.temperature) if len(sp) else None
@@ -99,11 +116,24 @@ def pretrain(
     embedder = load_embedder(cfg.embed_weights, str(pick_device(cfg.device)))
     model, net_args = new_network(cfg, embed_dim(embedder))
     meta = {
-        "kind": "pretrain", "network": cfg.network, "net_args": net_args,
-        "dataset": str(dataset), "config": cfg.model_dump(mode="json"),
-    }  # fmt: skip
-    fit(model, data, contrastive_step(embedder, cfg), lr=cfg.pretrain_lr, cfg=cfg,
-        out_dir=out_dir, meta=meta, resume=resume, progress=progress, empty_hint=NO_PAIRS)  # fmt: skip
+        "kind": "pretrain",
+        "network": cfg.network,
+        "net_args": net_args,
+        "dataset": str(dataset),
+        "config": cfg.model_dump(mode="json"),
+    }
+    fit(
+        model,
+        data,
+        contrastive_step(embedder, cfg),
+        lr=cfg.pretrain_lr,
+        cfg=cfg,
+        out_dir=out_dir,
+        meta=meta,
+        resume=resume,
+        progress=progress,
+        empty_hint=NO_PAIRS,
+    )
     return Path(out_dir) / "last"
 
 

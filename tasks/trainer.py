@@ -161,9 +161,13 @@ def fit(
     for epoch in range(start, cfg.epochs):
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         loader = DataLoader(
-            dataset, batch_size=cfg.batch_size, shuffle=True, generator=gen,
-            num_workers=cfg.num_workers, drop_last=False,
-        )  # fmt: skip
+            dataset,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            generator=gen,
+            num_workers=cfg.num_workers,
+            drop_last=False,
+        )
         model.train()
         losses, seen, skipped, t0 = [], 0, 0, time.perf_counter()
         bar = tqdm(
@@ -186,10 +190,13 @@ def fit(
         sched.step()
         secs = time.perf_counter() - t0
         row = {
-            "epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr_now,
-            "seconds": round(secs, 3), "samples_per_s": round(seen / max(secs, 1e-9), 3),
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "lr": lr_now,
+            "seconds": round(secs, 3),
+            "samples_per_s": round(seen / max(secs, 1e-9), 3),
             "skipped_batches": skipped,
-        }  # fmt: skip
+        }
         history.append(row)
         _write_metrics(out, history)
         if tb is not None:

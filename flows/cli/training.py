@@ -104,9 +104,15 @@ def finetune_cmd(
 
     cfg = _train_cfg(data, config, set_, epochs)
     try:
-        ckpt = finetune_flow(str(dataset), str(out), cfg, init=str(init) if init else None,
-                             label_fraction=label_fraction, kind=kind,
-                             rgb_root=str(rgb_root) if rgb_root else None)  # fmt: skip
+        ckpt = finetune_flow(
+            str(dataset),
+            str(out),
+            cfg,
+            init=str(init) if init else None,
+            label_fraction=label_fraction,
+            kind=kind,
+            rgb_root=str(rgb_root) if rgb_root else None,
+        )
     except _errors() as e:
         fail(str(e))
         return
@@ -136,8 +142,15 @@ def evaluate_cmd(
 
     cfg = _train_cfg(data, config, set_, None)
     try:
-        summary = evaluate_flow(str(checkpoint), str(dataset), str(out), cfg, split=split, kind=kind,
-                                rgb_root=str(rgb_root) if rgb_root else None)  # fmt: skip
+        summary = evaluate_flow(
+            str(checkpoint),
+            str(dataset),
+            str(out),
+            cfg,
+            split=split,
+            kind=kind,
+            rgb_root=str(rgb_root) if rgb_root else None,
+        )
     except _errors() as e:
         fail(str(e))
         return
@@ -166,8 +179,9 @@ def label_efficiency_cmd(
 
     cfg = _train_cfg(data, config, set_, epochs)
     try:
-        rows = label_efficiency_flow(str(pretrain_dataset), str(finetune_dataset), str(out), cfg,
-                                     eval_split=eval_split)  # fmt: skip
+        rows = label_efficiency_flow(
+            str(pretrain_dataset), str(finetune_dataset), str(out), cfg, eval_split=eval_split
+        )
     except _errors() as e:
         fail(str(e))
         return

@@ -30,11 +30,15 @@ NYU_SIZE = (480, 640)
 """(H, W) the NYU intrinsics refer to."""
 
 _ALLOWED = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("builtins", "slice"), ("collections", "OrderedDict"),
-}  # fmt: skip
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("builtins", "slice"),
+    ("collections", "OrderedDict"),
+}
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -105,9 +109,15 @@ def scale_k(cam_k: np.ndarray, sx: float, sy: float) -> np.ndarray:
 
 
 def sample_dict(
-    image: torch.Tensor, cam_k: np.ndarray, cam_pose: np.ndarray, voxel_origin: np.ndarray,
-    target: np.ndarray, depth: np.ndarray | None, regions: np.ndarray | None, name: str,
-) -> dict[str, Any]:  # fmt: skip
+    image: torch.Tensor,
+    cam_k: np.ndarray,
+    cam_pose: np.ndarray,
+    voxel_origin: np.ndarray,
+    target: np.ndarray,
+    depth: np.ndarray | None,
+    regions: np.ndarray | None,
+    name: str,
+) -> dict[str, Any]:
     """The common sample dict (torch tensors) every loader returns."""
     hw = tuple(image.shape[1:])
     depth = np.zeros(hw, np.float32) if depth is None else depth

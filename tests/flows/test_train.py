@@ -25,23 +25,42 @@ def folders(tmp_path_factory):
     write_occscannet(root / "occ", 3, "train")
     write_occscannet(root / "occ", 2, "val", first=3)
     torch.manual_seed(0)
-    cfg = Dinov2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                       intermediate_size=32, patch_size=14, image_size=56)  # fmt: skip
+    cfg = Dinov2Config(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        patch_size=14,
+        image_size=56,
+    )
     Dinov2Model(cfg).save_pretrained(root / "dinov2")
     return root
 
 
 def _sets(folders) -> list[str]:
-    sets = [TINY_SET, "train.device=cpu", f"train.embed_weights={folders / 'dinov2'}",
-            "train.embed_input_size=28", "train.batch_size=2", "train.feature_dim=16"]  # fmt: skip
+    sets = [
+        TINY_SET,
+        "train.device=cpu",
+        f"train.embed_weights={folders / 'dinov2'}",
+        "train.embed_input_size=28",
+        "train.batch_size=2",
+        "train.feature_dim=16",
+    ]
     return [x for s in sets for x in ("--set", s)]
 
 
 def test_label_efficiency_flow_makes_one_table(folders, tmp_path, prefect_harness):
-    cfg = TrainConfig(device="cpu", embed_weights=str(folders / "dinov2"), net_args=TINY_NET,
-                      embed_input_size=28, batch_size=2, epochs=1)  # fmt: skip
-    rows = label_efficiency_flow(str(folders / "occ"), str(folders / "occ"), str(tmp_path), cfg,
-                                 fractions=[0.5, 1.0])  # fmt: skip
+    cfg = TrainConfig(
+        device="cpu",
+        embed_weights=str(folders / "dinov2"),
+        net_args=TINY_NET,
+        embed_input_size=28,
+        batch_size=2,
+        epochs=1,
+    )
+    rows = label_efficiency_flow(
+        str(folders / "occ"), str(folders / "occ"), str(tmp_path), cfg, fractions=[0.5, 1.0]
+    )
     assert [r["fraction"] for r in rows] == [0.5, 1.0]
     table = (tmp_path / "label_efficiency.md").read_text().splitlines()
     assert table[0].startswith("| Labels | Scratch mIoU") and table[2].startswith("| 50% |")
@@ -56,17 +75,56 @@ def test_train_commands_pretrain_finetune_evaluate(folders, tmp_path, prefect_ha
     _register()
     run = CliRunner()
     occ, sets = str(folders / "occ"), _sets(folders)
-    res = run.invoke(app, ["train", "pretrain", "--dataset", occ, "--out", str(tmp_path / "pre"),
-                           "--epochs", "1", *sets])  # fmt: skip
+    res = run.invoke(
+        app,
+        [
+            "train",
+            "pretrain",
+            "--dataset",
+            occ,
+            "--out",
+            str(tmp_path / "pre"),
+            "--epochs",
+            "1",
+            *sets,
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "epoch 1" in res.output
-    res = run.invoke(app, ["train", "finetune", "--dataset", occ, "--out", str(tmp_path / "ft"),
-                           "--init", str(tmp_path / "pre" / "last"), "--label-fraction", "0.5",
-                           "--epochs", "1", *sets])  # fmt: skip
+    res = run.invoke(
+        app,
+        [
+            "train",
+            "finetune",
+            "--dataset",
+            occ,
+            "--out",
+            str(tmp_path / "ft"),
+            "--init",
+            str(tmp_path / "pre" / "last"),
+            "--label-fraction",
+            "0.5",
+            "--epochs",
+            "1",
+            *sets,
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = tmp_path / "m.json"
-    res = run.invoke(app, ["train", "evaluate", "--checkpoint", str(tmp_path / "ft" / "last"),
-                           "--dataset", occ, "--out", str(out), *sets])  # fmt: skip
+    res = run.invoke(
+        app,
+        [
+            "train",
+            "evaluate",
+            "--checkpoint",
+            str(tmp_path / "ft" / "last"),
+            "--dataset",
+            occ,
+            "--out",
+            str(out),
+            *sets,
+        ],
+    )
     assert res.exit_code == 0, res.output
     got = json.loads(out.read_text())
     assert set(got) >= {"iou", "miou", "per_class"} and got["samples"] == 2
@@ -75,8 +133,10 @@ def test_train_commands_pretrain_finetune_evaluate(folders, tmp_path, prefect_ha
 
 def test_missing_dataset_folder_is_one_clear_error(tmp_path, prefect_harness):
     _register()
-    res = CliRunner().invoke(app, ["train", "finetune", "--dataset", str(tmp_path / "nope"),
-                                   "--out", str(tmp_path / "ft")])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        ["train", "finetune", "--dataset", str(tmp_path / "nope"), "--out", str(tmp_path / "ft")],
+    )
     assert res.exit_code == 1
     assert "nope: dataset folder does not exist" in res.output
 
@@ -92,8 +152,14 @@ def test_pretrain_and_finetune_read_a_frozen_ytocc_dataset(
 
     build_root(root, {"vidA": 1, "vidB": 1, "vidC": 1}, frames=2, size=(48, 64))
     path = freeze(root, Config(), "demo").path
-    cfg = TrainConfig(device="cpu", embed_weights=str(folders / "dinov2"), net_args=TINY_NET,
-                      embed_input_size=28, batch_size=2, epochs=1)  # fmt: skip
+    cfg = TrainConfig(
+        device="cpu",
+        embed_weights=str(folders / "dinov2"),
+        net_args=TINY_NET,
+        embed_input_size=28,
+        batch_size=2,
+        epochs=1,
+    )
     ft = finetune_flow(str(path), str(tmp_path / "ft"), cfg)
     meta = json.loads((tmp_path / "ft" / "last" / "checkpoint.json").read_text())
     assert meta["dataset"] == str(path) and ft.endswith("last") and meta["epoch"] == 1

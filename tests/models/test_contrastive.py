@@ -32,8 +32,14 @@ def test_rho_maps_a_known_pixel_to_the_known_voxel():
 
 def test_rho_agrees_with_the_ray_cast_room_labels():
     s = make_sample(3)
-    rho = pixel_to_voxel(s["depth"].numpy(), s["cam_k"].numpy(), s["cam_pose"].numpy(),
-                         np.zeros(3), 0.08, (60, 60, 36))  # fmt: skip
+    rho = pixel_to_voxel(
+        s["depth"].numpy(),
+        s["cam_k"].numpy(),
+        s["cam_pose"].numpy(),
+        np.zeros(3),
+        0.08,
+        (60, 60, 36),
+    )
     labels = np.array([2, 1, 3, 3, 3, 3, 6, 5])[s["regions"].numpy().reshape(-1)]
     hit = rho >= 0
     assert hit.mean() > 0.4

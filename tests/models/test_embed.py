@@ -13,8 +13,14 @@ from models.weights import WeightsNotFound
 @pytest.fixture(scope="module")
 def tiny_dinov2(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dinov2")
-    cfg = Dinov2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                       intermediate_size=32, patch_size=14, image_size=56)  # fmt: skip
+    cfg = Dinov2Config(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        patch_size=14,
+        image_size=56,
+    )
     torch.manual_seed(0)
     Dinov2Model(cfg).save_pretrained(folder)
     return folder

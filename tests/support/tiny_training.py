@@ -26,9 +26,18 @@ ROOM = np.array([4.8, 4.8, 2.8])
 # surface label (NYU-11) and colour; surfaces 0..5 are the room, 6 the bed, 7 the chair
 LABELS = np.array([2, 1, 3, 3, 3, 3, 6, 5], np.uint8)
 COLOURS = np.array(
-    [[120, 90, 60], [230, 230, 230], [200, 180, 150], [180, 200, 150], [150, 180, 200],
-     [200, 150, 180], [40, 40, 160], [160, 40, 40]], np.float32,
-)  # fmt: skip
+    [
+        [120, 90, 60],
+        [230, 230, 230],
+        [200, 180, 150],
+        [180, 200, 150],
+        [150, 180, 200],
+        [200, 150, 180],
+        [40, 40, 160],
+        [160, 40, 40],
+    ],
+    np.float32,
+)
 
 
 def objects(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -151,7 +160,7 @@ class RoomDataset(torch.utils.data.Dataset):
 
 
 def write_occscannet(root: Path, n: int, split: str = "train", first: int = 0) -> list[Path]:
-    """Samples first..first+n-1 as ISO's gathered_data pickles (+ JPEG, mm depth PNG, split list)."""
+    """Samples first..first+n-1 as ISO pickles (+ JPEG, mm depth PNG, split list)."""
     files = []
     for i in range(first, first + n):
         s = make_sample(i)
@@ -164,11 +173,14 @@ def write_occscannet(root: Path, n: int, split: str = "train", first: int = 0) -
         k4 = np.eye(4, dtype=np.float32)
         k4[:3, :3] = K
         data = {
-            "cam_pose": s["cam_pose"].numpy(), "intrinsic": k4, "voxel_origin": np.zeros(3),
+            "cam_pose": s["cam_pose"].numpy(),
+            "intrinsic": k4,
+            "voxel_origin": np.zeros(3),
             "img": str(scene.relative_to(root) / f"{i:05d}.jpg"),
             "depth_gt": str(scene.relative_to(root) / f"{i:05d}.png"),
-            "target_1_4": target, "target_1_16": target[::4, ::4, ::4],
-        }  # fmt: skip
+            "target_1_4": target,
+            "target_1_16": target[::4, ::4, ::4],
+        }
         path = scene / f"{i:05d}.pkl"
         path.write_bytes(pickle.dumps(data))
         files.append(path)
@@ -189,10 +201,12 @@ def write_nyu(root: Path, n: int, split: str = "train") -> list[Path]:
         name = f"NYU{i:04d}_0000"
         Image.fromarray(s["rgb"]).save(rgb_dir / f"{name}_color.jpg", quality=95)
         data = {
-            "cam_pose": s["cam_pose"].numpy(), "voxel_origin": np.zeros(3, np.float32),
-            "name": name, "target_1_4": s["target"].numpy().transpose(0, 2, 1).copy(),
+            "cam_pose": s["cam_pose"].numpy(),
+            "voxel_origin": np.zeros(3, np.float32),
+            "name": name,
+            "target_1_4": s["target"].numpy().transpose(0, 2, 1).copy(),
             "target_1_16": np.zeros((15, 9, 15), np.uint8),
-        }  # fmt: skip
+        }
         path = pkl_dir / f"{name}.pkl"
         path.write_bytes(pickle.dumps(data))
         files.append(path)

@@ -40,8 +40,10 @@ def test_eval_cli_writes_what_ssc_metrics_compute(tmp_path):
     gt2[:, :, 0] = 2
     _write(tmp_path, {"a": (pred, gt), "b": (pred2, gt2)})
     _register()
-    res = CliRunner().invoke(app, ["eval", str(tmp_path / "pred"), str(tmp_path / "gt"),
-                                   "--out", str(tmp_path / "m.json")])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        ["eval", str(tmp_path / "pred"), str(tmp_path / "gt"), "--out", str(tmp_path / "m.json")],
+    )
     assert res.exit_code == 0, res.output
     got = json.loads((tmp_path / "m.json").read_text())
     ref = SSCMetrics()

@@ -21,8 +21,14 @@ torch.set_num_threads(2)
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = {"device": "cpu", "feature_dim": 8, "net_args": TINY_NET, "batch_size": 1,
-            "epochs": 2, "milestones": [1]}  # fmt: skip
+    base = {
+        "device": "cpu",
+        "feature_dim": 8,
+        "net_args": TINY_NET,
+        "batch_size": 1,
+        "epochs": 2,
+        "milestones": [1],
+    }
     return TrainConfig(**(base | kw))
 
 
@@ -34,8 +40,16 @@ def test_finetuning_from_scratch_overfits_four_samples(tmp_path):
     model, net_args = new_network(cfg)
     args = {"network": cfg.network, "net_args": net_args}
     weights = torch.from_numpy(class_weights(class_counts(ds), cfg.class_weighting))
-    hist = fit(model, ds, occupancy_step(weights), lr=3e-3, cfg=cfg, out_dir=tmp_path, meta=args,
-               progress=False)  # fmt: skip
+    hist = fit(
+        model,
+        ds,
+        occupancy_step(weights),
+        lr=3e-3,
+        cfg=cfg,
+        out_dir=tmp_path,
+        meta=args,
+        progress=False,
+    )
     assert hist[-1]["loss"] < 0.1 * hist[0]["loss"]
     assert evaluate_model(model, ds, 4, progress=False).miou() >= 90.0
 
@@ -44,8 +58,11 @@ def test_head_is_reinitialised_and_everything_else_loaded(tmp_path):
     cfg = _cfg()
     torch.manual_seed(123)
     pre = build_network("monoscene-lite", feature_dim=8, **TINY_NET)
-    save_checkpoint(tmp_path / "pre", pre, {"network": "monoscene-lite",
-                                             "net_args": {"feature_dim": 8, **TINY_NET}})  # fmt: skip
+    save_checkpoint(
+        tmp_path / "pre",
+        pre,
+        {"network": "monoscene-lite", "net_args": {"feature_dim": 8, **TINY_NET}},
+    )
     model, meta = init_network(cfg, tmp_path / "pre")
     fresh, _ = new_network(cfg)
     assert meta["net_args"]["feature_dim"] == 8
@@ -127,8 +144,9 @@ def test_rare_classes_weigh_more():
 
 def test_finetune_on_an_occscannet_folder_writes_checkpoint_and_metrics(tmp_path):
     write_occscannet(tmp_path / "occ", 3)
-    ckpt = finetune(tmp_path / "occ", tmp_path / "run", _cfg(epochs=1), label_fraction=0.5,
-                    progress=False)  # fmt: skip
+    ckpt = finetune(
+        tmp_path / "occ", tmp_path / "run", _cfg(epochs=1), label_fraction=0.5, progress=False
+    )
     meta = json.loads((ckpt / "checkpoint.json").read_text())
     assert meta["label_fraction"] == 0.5 and meta["epoch"] == 1
     assert (tmp_path / "run" / "metrics.csv").is_file()

@@ -25,15 +25,29 @@ def dinov2(tmp_path_factory) -> str:
     """A tiny random DINOv2 saved in the official transformers format (width 16)."""
     folder = tmp_path_factory.mktemp("dinov2")
     torch.manual_seed(0)
-    cfg = Dinov2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                       intermediate_size=32, patch_size=14, image_size=56)  # fmt: skip
+    cfg = Dinov2Config(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        patch_size=14,
+        image_size=56,
+    )
     Dinov2Model(cfg).save_pretrained(folder)
     return str(folder)
 
 
 def _cfg(dinov2: str, **kw) -> TrainConfig:
-    base = {"device": "cpu", "embed_weights": dinov2, "net_args": TINY_NET, "batch_size": 2,
-            "pixel_stride": 2, "embed_input_size": 28, "epochs": 2, "milestones": [100]}  # fmt: skip
+    base = {
+        "device": "cpu",
+        "embed_weights": dinov2,
+        "net_args": TINY_NET,
+        "batch_size": 2,
+        "pixel_stride": 2,
+        "embed_input_size": 28,
+        "epochs": 2,
+        "milestones": [100],
+    }
     return TrainConfig(**(base | kw))
 
 
@@ -41,9 +55,16 @@ def test_pretraining_loss_falls(dinov2, tmp_path):
     cfg = _cfg(dinov2, epochs=12)
     embedder = load_embedder(dinov2)
     model, args = new_network(cfg, 16)
-    hist = fit(model, RoomDataset(4), contrastive_step(embedder, cfg), lr=3e-3, cfg=cfg,
-               out_dir=tmp_path, meta={"network": cfg.network, "net_args": args},
-               progress=False)  # fmt: skip
+    hist = fit(
+        model,
+        RoomDataset(4),
+        contrastive_step(embedder, cfg),
+        lr=3e-3,
+        cfg=cfg,
+        out_dir=tmp_path,
+        meta={"network": cfg.network, "net_args": args},
+        progress=False,
+    )
     first, last = hist[0]["loss"], min(h["loss"] for h in hist[-3:])
     assert last < 0.7 * first
 
@@ -73,5 +94,13 @@ def test_a_frame_without_depth_is_a_clear_error(dinov2, tmp_path):
     cfg = _cfg(dinov2, epochs=1)
     model, args = new_network(cfg, 16)
     with pytest.raises(FormatError, match="room-1: no depth"):
-        fit(model, ds, contrastive_step(load_embedder(dinov2), cfg), lr=1e-3, cfg=cfg,
-            out_dir=tmp_path, meta={}, progress=False)  # fmt: skip
+        fit(
+            model,
+            ds,
+            contrastive_step(load_embedder(dinov2), cfg),
+            lr=1e-3,
+            cfg=cfg,
+            out_dir=tmp_path,
+            meta={},
+            progress=False,
+        )
