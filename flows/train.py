@@ -16,7 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from storage.atomic import write_json, write_text
 from storage.config import TrainConfig
-from tasks.evaluate import evaluate_task, markdown_table
+from tasks.evaluate import evaluate_task, markdown_table, strict_json
 from tasks.finetune import finetune_task
 from tasks.pretrain import pretrain_task
 from tasks.trainer import DatasetKind
@@ -139,7 +139,7 @@ def label_efficiency_flow(
             )
         rows.append(row)
     table = efficiency_table(rows)
-    write_json(root / "label_efficiency.json", rows)
+    write_json(root / "label_efficiency.json", strict_json(rows))
     write_text(root / "label_efficiency.md", table)
     _artifact("label-efficiency", table)
     print(table)

@@ -87,10 +87,24 @@ def markdown_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def strict_json(value: Any) -> Any:
+    """NaN (a class absent from target and prediction) → None, so files are strict JSON."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strict_json(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def write_metrics(summary: dict[str, Any], out: str | os.PathLike[str]) -> Path:
+    """The metrics JSON: iou, miou, per_class (percent; null where a class never occurs)."""
+    return write_json(out, strict_json(summary))
+
+
 def write_report(summary: dict[str, Any], out: str | os.PathLike[str], method: str) -> Path:
     """`out` (metrics JSON) and the Markdown table beside it (same name, .md)."""
     out = Path(out)
-    write_json(out, summary)
+    write_metrics(summary, out)
     write_text(out.with_suffix(".md"), markdown_table([(method, summary)]))
     return out
 

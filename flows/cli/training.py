@@ -201,9 +201,8 @@ def eval_cmd(
     ] = Path("metrics.json"),
 ) -> None:
     """Score predicted grids against ground truth in the SSC convention (255 ignored)."""
-    from storage.atomic import write_json
     from storage.formats import FormatError
-    from tasks.evaluate import evaluate_dirs
+    from tasks.evaluate import evaluate_dirs, write_metrics
 
     try:
         metrics = evaluate_dirs(pred_dir, gt_dir)
@@ -211,5 +210,5 @@ def eval_cmd(
         fail(str(e))
         return
     summary = metrics.summary()
-    write_json(out, summary)
+    write_metrics(summary, out)
     _print_summary(summary, out)

@@ -69,6 +69,8 @@ def test_label_efficiency_flow_makes_one_table(folders, tmp_path, prefect_harnes
     ]
     assert init == str(tmp_path / "pretrain" / "last")
     assert (tmp_path / "finetune-100-scratch" / "metrics.md").is_file()
+    saved = json.loads((tmp_path / "label_efficiency.json").read_text(), parse_constant=pytest.fail)
+    assert [r["fraction"] for r in saved] == [0.5, 1.0]
 
 
 def test_train_commands_pretrain_finetune_evaluate(folders, tmp_path, prefect_harness):

@@ -45,7 +45,8 @@ def test_eval_cli_writes_what_ssc_metrics_compute(tmp_path):
         ["eval", str(tmp_path / "pred"), str(tmp_path / "gt"), "--out", str(tmp_path / "m.json")],
     )
     assert res.exit_code == 0, res.output
-    got = json.loads((tmp_path / "m.json").read_text())
+    got = json.loads((tmp_path / "m.json").read_text(), parse_constant=pytest.fail)  # no NaN
+    assert got["per_class"]["sofa"] is None  # in neither target nor prediction
     ref = SSCMetrics()
     ref.add(pred, gt)
     ref.add(pred2, gt2)
