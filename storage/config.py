@@ -26,15 +26,22 @@ class DownloadConfig(Section):
 
     max_height: int = Field(720, description="Highest video height to fetch (px).")
     format: str | None = Field(
-        None, description="yt-dlp format selector; default: mp4 ≤ max_height, allowing unknown heights."
+        None,
+        description="yt-dlp format selector; default: mp4 ≤ max_height, allowing unknown heights.",
     )
-    rate_limit: str | None = Field(None, description="Bandwidth cap, e.g. '2M' (yt-dlp --limit-rate).")
+    rate_limit: str | None = Field(
+        None, description="Bandwidth cap, e.g. '2M' (yt-dlp --limit-rate)."
+    )
     sleep_interval_s: float = Field(0.0, description="Pause before each download (politeness).")
-    max_sleep_interval_s: float = Field(0.0, description="Upper bound of a random pause (0: fixed).")
+    max_sleep_interval_s: float = Field(
+        0.0, description="Upper bound of a random pause (0: fixed)."
+    )
     socket_timeout_s: float = Field(30.0, description="Network timeout per request.")
     retries: int = Field(3, description="Retries of a transient network error.")
     retry_delays_s: list[float] = Field([2.0, 10.0, 30.0], description="Back-off between retries.")
-    allowed_schemes: list[str] = Field(["http", "https"], description="URL schemes accepted as sources.")
+    allowed_schemes: list[str] = Field(
+        ["http", "https"], description="URL schemes accepted as sources."
+    )
     cookies_file: str | None = Field(None, description="Netscape cookies file passed to yt-dlp.")
     min_duration_s: float = Field(1.0, description="Shorter decoded videos fail validation.")
 
@@ -43,11 +50,14 @@ class ShotsConfig(Section):
     """Shot detection with PySceneDetect."""
 
     detector: Literal["adaptive", "content", "threshold", "hash", "histogram"] = "adaptive"
-    threshold: float | None = Field(None, description="Detector threshold; None: the detector's default.")
+    threshold: float | None = Field(
+        None, description="Detector threshold; None: the detector's default."
+    )
     min_clip_s: float = Field(1.0, description="Drop clips shorter than this.")
     max_clip_s: float = Field(30.0, description="Split clips longer than this into equal parts.")
     static_min_motion: float = Field(
-        0.5, description="Mean abs frame difference (0-255) under which a clip is static and skipped."
+        0.5,
+        description="Mean abs frame difference (0-255) under which a clip is static and skipped.",
     )
 
 
@@ -57,7 +67,8 @@ class FramesConfig(Section):
     per_clip: int = Field(22, description="Frames sampled per clip.")
     long_side: int = Field(640, description="Working size: long side in pixels.")
     blur_ratio: float = Field(
-        0.35, description="A frame is blurry when its Laplacian variance < ratio × the clip's median."
+        0.35,
+        description="A frame is blurry when its Laplacian variance < ratio × the clip's median.",
     )
     jpeg_quality: int = Field(95, ge=1, le=100)
 
@@ -76,7 +87,9 @@ class IndoorConfig(Section):
     frame_outdoor_threshold: float = Field(
         0.5, description="Frame outdoor when the mean outdoor flag of its top-k classes >= this."
     )
-    clip_outdoor_share: float = Field(0.5, description="Clip dropped when outdoor frames share > this.")
+    clip_outdoor_share: float = Field(
+        0.5, description="Clip dropped when outdoor frames share > this."
+    )
     batch_size: int = 16
     device: str = "auto"
     threads: int = Field(0, description="CPU threads for torch (0: torch's default).")
@@ -86,10 +99,14 @@ class ReconstructConfig(Section):
     """Per-clip camera, depth and point-map estimation."""
 
     backend: Literal["dust3r", "synthetic-gt"] = "dust3r"
-    weights: str = Field("naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt", description="Local path or HF id.")
+    weights: str = Field(
+        "naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt", description="Local path or HF id."
+    )
     image_size: int = Field(512, description="Network input size (224 for the 224 model).")
     graph: str = Field("complete", description="Pair graph for small clips.")
-    sparse_graph: str = Field("swin-4", description="Pair graph above complete_max_frames or after OOM.")
+    sparse_graph: str = Field(
+        "swin-4", description="Pair graph above complete_max_frames or after OOM."
+    )
     complete_max_frames: int = Field(24, description="Largest clip that uses the complete graph.")
     batch_size: int = 4
     niter: int = Field(300, description="Global alignment iterations.")
@@ -112,8 +129,12 @@ class CleanConfig(Section):
     """Point-cloud outlier removal (Open3D)."""
 
     conf_threshold: float = Field(1.5, description="Drop points under this DUSt3R confidence.")
-    downsample_factor: float = Field(1.0, description="Filter on a voxel grid of this × median spacing.")
-    radius_factor: float = Field(4.0, description="Radius filter radius, × median neighbour spacing.")
+    downsample_factor: float = Field(
+        1.0, description="Filter on a voxel grid of this × median spacing."
+    )
+    radius_factor: float = Field(
+        4.0, description="Radius filter radius, × median neighbour spacing."
+    )
     radius_min_points: int = 4
     stat_neighbors: int = 20
     stat_std_ratio: float = 2.0
@@ -124,13 +145,18 @@ class AlignConfig(Section):
     """z-up, Manhattan yaw and metric scale."""
 
     wall_height_m: float = Field(2.8, description="Floor-to-ceiling height the scene is scaled to.")
-    ransac_distance_factor: float = Field(2.0, description="Plane inlier distance, × median spacing.")
+    ransac_distance_factor: float = Field(
+        2.0, description="Plane inlier distance, × median spacing."
+    )
     ransac_iterations: int = 2000
     gravity_max_angle_deg: float = Field(
         30.0, description="Floor candidates must be within this angle of the cameras' up prior."
     )
     manhattan: bool = True
-    min_floor_frac: float = Field(0.03, description="Floor plane must hold this share of points.")
+    min_floor_support: float = Field(
+        0.25,
+        description="The floor (the lowest level plane) must hold this share of the best level plane's points.",
+    )
 
 
 class SegmentConfig(Section):
@@ -150,7 +176,10 @@ class VoxelConfig(Section):
 
     dims: tuple[int, int, int] = (60, 60, 36)
     voxel_size: float = 0.08
-    max_depth_m: float = Field(10.0, description="Ignore depths beyond this when casting free space.")
+    max_depth_m: float = Field(
+        10.0, description="Ignore depths beyond this when casting free space."
+    )
+    min_points: int = Field(2, description="Points a voxel needs to count as occupied (outlier guard).")
 
 
 class DatasetConfig(Section):
@@ -172,7 +201,9 @@ class TrainConfig(Section):
     batch_size: int = 4
     device: str = "auto"
     seed: int = 0
-    network: str = Field("monoscene-lite", description="Occupancy network (models.occupancy.registry).")
+    network: str = Field(
+        "monoscene-lite", description="Occupancy network (models.occupancy.registry)."
+    )
     net_args: dict[str, Any] = Field(
         default_factory=dict, description="Extra constructor arguments of the network (sizes)."
     )
@@ -183,10 +214,13 @@ class TrainConfig(Section):
         None, description="Resize images (and intrinsics) to (H, W); None keeps the stored size."
     )
     weight_decay: float = 1e-4
-    pixel_stride: int = Field(4, description="Pretraining matches every n-th pixel (rows and columns).")
+    pixel_stride: int = Field(
+        4, description="Pretraining matches every n-th pixel (rows and columns)."
+    )
     embed_input_size: int = Field(224, description="Short side of the DINOv2 input (px).")
     superpixels: Literal["regions", "slic"] = Field(
-        "regions", description="Superpixels: the dataset's region masks (SLIC where absent) or SLIC."
+        "regions",
+        description="Superpixels: the dataset's region masks (SLIC where absent) or SLIC.",
     )
     slic_segments: int = Field(64, description="SLIC segments per image (fallback superpixels).")
     class_weighting: Literal["inverse_log", "none"] = Field(
@@ -202,7 +236,9 @@ class RunConfig(Section):
     """How flows execute."""
 
     task_runner: Literal["local", "ray", "dask"] = "local"
-    ray_address: str | None = Field(None, description="Existing Ray cluster; None starts a local one.")
+    ray_address: str | None = Field(
+        None, description="Existing Ray cluster; None starts a local one."
+    )
     gpu_slots: int = Field(1, description="Reconstructions running at once (GPU concurrency).")
     max_workers: int = Field(2, description="CPU tasks running at once (local runner).")
 
@@ -216,7 +252,8 @@ class Config(BaseModel):
     sources: list[str] = Field(default_factory=list, description="Sources for scheduled builds.")
     cron: str = Field("0 2 * * *", description="Nightly schedule of the served build.")
     truth_dir: Path | None = Field(
-        None, description="Ground truth of a synthetic tour (`ytocc synth`), read by synthetic-gt backends."
+        None,
+        description="Ground truth of a synthetic tour (`ytocc synth`), read by synthetic-gt backends.",
     )
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     shots: ShotsConfig = Field(default_factory=ShotsConfig)

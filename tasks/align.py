@@ -2,7 +2,8 @@
 
 1. Up prior: the cameras' mean up vector (−y of OpenCV cameras); without cameras, the cloud's
    least-variance axis. 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample; the floor
-   is the largest plane within ``gravity_max_angle_deg`` of the prior lying below every camera,
+   is the lowest well-supported plane within ``gravity_max_angle_deg`` of the prior below every
+   camera (bed and table tops are level too),
    the ceiling the largest such plane above them. 3. Yaw snapped to the dominant wall directions
    (the 4θ circular mean of horizontal normals) so walls fall on voxel faces. 4. Scale so that
    floor→ceiling is ``wall_height_m``; with no ceiling seen, the top of the walls (99.5th height
@@ -60,6 +61,7 @@ def find_planes(points: np.ndarray, distance: float, iterations: int, max_planes
     """Up to `max_planes` planes (unit normal n, offset h with n·p = h, inlier indices)."""
     import open3d as o3d
 
+    o3d.utility.random.seed(0)  # RANSAC is randomised: the same cloud must align the same way
     remaining = np.arange(len(points))
     planes = []
     for _ in range(max_planes):
@@ -74,6 +76,22 @@ def find_planes(points: np.ndarray, distance: float, iterations: int, max_planes
         planes.append((n / norm, -model[3] / norm, remaining[np.asarray(inl)]))
         remaining = np.delete(remaining, inl)
     return planes
+
+
+def search_ceiling(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, distance: float,
+                   cfg: AlignConfig) -> tuple[np.ndarray, float, np.ndarray] | None:  # fmt: skip
+    """A level plane among the points above every camera (ceilings are often glimpsed only)."""
+    heights = points @ up
+    above = np.flatnonzero(
+        heights > ((cams @ up).max() if cams is not None else np.median(heights))
+    )
+    if len(above) < max(50, 0.002 * len(points)):
+        return None
+    planes = find_planes(points[above], distance, cfg.ransac_iterations, max_planes=3, min_frac=0.2)
+    cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
+    level = [(n if n @ up > 0 else -n, h if n @ up > 0 else -h, above[i]) for n, h, i in planes
+             if abs(n @ up) >= cos_max]  # fmt: skip
+    return max(level, key=lambda p: len(p[2])) if level else None
 
 
 def manhattan_yaw(points: np.ndarray, rotation: np.ndarray, spacing: float) -> tuple[float, float]:
@@ -123,13 +141,18 @@ def align_cloud(
     else:
         level.sort(key=lambda p: p[1])
         floors, ceilings = level[:1], level[1:][-1:]
-    floors = [p for p in floors if len(p[2]) >= cfg.min_floor_frac * len(sample)]
+    best = max((len(p[2]) for p in level), default=0)
+    floors = [
+        p for p in floors if len(p[2]) >= max(cfg.min_floor_support * best, 0.005 * len(sample))
+    ]
     if not floors:
         raise StageFailure(
             f"no floor plane found ({len(planes)} planes, {len(level)} level with the cameras' up)"
         )
-    floor = max(floors, key=lambda p: len(p[2]))
+    floor = min(floors, key=lambda p: p[1])  # the lowest: beds and tables are level too
     ceiling = max(ceilings, key=lambda p: len(p[2])) if ceilings else None
+    if ceiling is None:
+        ceiling = search_ceiling(sample, floor[0], cams, cfg.ransac_distance_factor * spacing, cfg)
     up = floor[0]
     r_up = rotation_between(up, np.array([0.0, 0.0, 1.0]))
     yaw, manhattan_res = (
@@ -143,7 +166,16 @@ def align_cloud(
     if ceiling is not None:
         top = float(np.median(z[ceiling[2]]))
     else:
-        top = float(np.percentile(z, 99.5))
+        walls = [
+            inl
+            for n, _, inl in planes
+            if abs(n @ up) < np.sin(np.radians(cfg.gravity_max_angle_deg))
+        ]
+        top = (
+            float(np.percentile(z[np.concatenate(walls)], 99.0))
+            if walls
+            else float(np.percentile(z, 99.0))
+        )
         method = "floor+wall-top"
         if cams is not None:
             cam_h = float(np.median(cams @ rotation[2])) - floor_z

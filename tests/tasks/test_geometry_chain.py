@@ -1,0 +1,86 @@
+"""reconstruct (synthetic-gt) → clean → align → segment → voxelize on an exactly known room."""
+
+import numpy as np
+import pytest
+
+from models.geometry import backproject, majority_grid, ray_free_space, transform_points
+from models.metrics import SSCMetrics
+from storage.atomic import read_json
+from storage.config import load_config
+from storage.formats import UNKNOWN, read_recon, read_sample
+from storage.truth import read_truth_frame
+from tasks import align, clean, reconstruct, segment, voxelize
+from tasks.align import apply_to_poses, similarity_matrix
+from tests.support.truth_room import ready_clip, write_truth_room
+
+N = 8
+DIMS = (60, 60, 36)
+
+
+@pytest.fixture
+def chain(root, tmp_path):
+    truth = tmp_path / "truth"
+    write_truth_room(truth, N)
+    cfg = load_config(overrides=[f"truth_dir={truth}", "reconstruct.backend=synthetic-gt",
+                                 "segment.backend=synthetic-gt", "clean.min_points=500"])  # fmt: skip
+    cid = ready_clip(root, cfg, truth, N)
+    markers = [m.run(root, cfg, cid) for m in (reconstruct, clean, align, segment, voxelize)]
+    return root, cfg, cid, truth, markers
+
+
+def test_every_stage_ends_ok_and_tags_the_backend(chain) -> None:
+    root, _, cid, _, markers = chain
+    assert [m.status for m in markers] == ["ok"] * 5, [m.reason for m in markers]
+    assert markers[0].backend == "synthetic-gt"
+    assert len(list(root.occ_dir(cid).glob("*.npz"))) == N
+
+
+def test_alignment_undoes_the_random_similarity(chain) -> None:
+    root, _, cid, _, _ = chain
+    sim = read_recon(root.recon_npz(cid))["similarity"]
+    total = similarity_matrix(read_json(root.align_json(cid))) @ sim  # truth → aligned
+    s = np.cbrt(np.linalg.det(total[:3, :3]))
+    assert abs(s - 1) < 0.03  # wall height 2.8 m recovered
+    tilt = np.degrees(np.arccos(np.clip(total[:3, :3][2, 2] / s, -1, 1)))
+    assert tilt < 1.0
+    assert abs(total[2, 3]) < 0.03  # floor at z = 0
+    yaw = np.degrees(np.arctan2(total[1, 0], total[0, 0])) % 90
+    assert min(yaw, 90 - yaw) < 1.0  # walls on voxel faces
+
+
+def true_grid(truth, k: int, total: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """The frame's true grid: visible surfaces by majority, free along true rays, else 255."""
+    t = read_truth_frame(truth, k)
+    pts, pix = backproject(t["depth"], t["K"], t["cam2world"])
+    cls, counts = majority_grid(
+        transform_points(total, pts), t["labels"].reshape(-1)[pix], origin, 0.08, DIMS
+    )
+    pose = apply_to_poses(read_json_report(total), t["cam2world"][None])[0]
+    grid = np.full(DIMS, UNKNOWN, np.uint8)
+    grid[
+        ray_free_space(
+            t["depth"] * np.cbrt(np.linalg.det(total[:3, :3])), t["K"], pose, origin, 0.08, DIMS
+        )
+    ] = 0
+    grid[counts > 0] = cls[counts > 0]
+    return grid
+
+
+def read_json_report(total: np.ndarray) -> dict:
+    s = float(np.cbrt(np.linalg.det(total[:3, :3])))
+    return {"rotation": total[:3, :3] / s, "scale": s, "translation": total[:3, 3]}
+
+
+def test_samples_match_the_true_grids(chain) -> None:
+    root, _, cid, truth, _ = chain
+    sim = read_recon(root.recon_npz(cid))["similarity"]
+    total = similarity_matrix(read_json(root.align_json(cid))) @ sim
+    metrics = SSCMetrics()
+    for k in range(N):
+        sample = read_sample(root.occ_path(cid, k))
+        ours = np.where(sample["target"] == UNKNOWN, 0, sample["target"])  # unknown counts as empty
+        metrics.add(ours, true_grid(truth, k, total, sample["voxel_origin"]))
+        assert (sample["target"] == 0).sum() > 1000  # free space in front of the camera
+    # 1 % depth noise thickens surfaces by a voxel here and there: bench/bench_geometry.py reports
+    # the measured numbers; this guards against regressions well above what a broken stage gives.
+    assert metrics.iou() > 75 and metrics.miou() > 70, metrics.summary()
