@@ -78,6 +78,13 @@ def find_planes(points: np.ndarray, distance: float, iterations: int, max_planes
     return planes
 
 
+def is_surface(points: np.ndarray, n: np.ndarray, h: float, distance: float) -> bool:
+    """A real plane is dense on itself and sparse just beside it; a blob is equally dense in both."""
+    d = np.abs(points @ n - h)
+    on, beside = int((d <= distance).sum()), int(((d > distance) & (d <= 2 * distance)).sum())
+    return on >= 3 * beside
+
+
 def search_ceiling(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, distance: float,
                    cfg: AlignConfig) -> tuple[np.ndarray, float, np.ndarray] | None:  # fmt: skip
     """A level plane among the points above every camera (ceilings are often glimpsed only)."""
@@ -90,7 +97,7 @@ def search_ceiling(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, 
     planes = find_planes(points[above], distance, cfg.ransac_iterations, max_planes=3, min_frac=0.2)
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     level = [(n if n @ up > 0 else -n, h if n @ up > 0 else -h, above[i]) for n, h, i in planes
-             if abs(n @ up) >= cos_max]  # fmt: skip
+             if abs(n @ up) >= cos_max and is_surface(points, n, h, distance)]  # fmt: skip
     return max(level, key=lambda p: len(p[2])) if level else None
 
 
@@ -131,8 +138,9 @@ def align_cloud(
     planes = find_planes(sample, cfg.ransac_distance_factor * spacing, cfg.ransac_iterations)
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     level = []
+    distance = cfg.ransac_distance_factor * spacing
     for n, h, inl in planes:
-        if abs(n @ prior) >= cos_max:
+        if abs(n @ prior) >= cos_max and is_surface(sample, n, h, distance):
             n, h = (n, h) if n @ prior > 0 else (-n, -h)
             level.append((n, h, inl))
     if cams is not None:
