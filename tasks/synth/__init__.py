@@ -1,0 +1,1 @@
+"""Synthetic house tour: furnished box rooms, a handheld camera, ray-cast frames and exact truth."""

@@ -1,0 +1,94 @@
+"""The synthetic house tour: rooms and one outdoor shot rendered in turn, hard cuts between them.
+
+`make_tour` writes ``OUT_DIR/tour.mp4`` (H.264, yuv420p) and ``OUT_DIR/truth/`` (meta, shots,
+rooms, one truth frame per video frame) through storage/truth.py. Shot order: the rooms, with
+the outdoor shot after the second room (or last, with fewer rooms), so the cut detector sees
+indoor→outdoor and outdoor→indoor cuts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from storage.atomic import atomic_path
+from storage.truth import TruthShot, write_meta, write_rooms, write_shots, write_truth_frame
+from tasks.synth.path import intrinsics, walk
+from tasks.synth.render import cast, renderable
+from tasks.synth.scene import make_outdoor, make_room
+
+
+@dataclass(frozen=True)
+class TourSpec:
+    """What to render: number of rooms, seconds per shot, frame size and rate, seed."""
+
+    rooms: int = 3
+    seconds_per_room: float = 4.0
+    width: int = 640
+    height: int = 360
+    fps: int = 24
+    seed: int = 0
+
+
+def plan(spec: TourSpec) -> tuple[list[dict[str, Any]], list[TruthShot]]:
+    """The scenes (rooms + outdoor, index = position) and the shots, one per scene in tour order."""
+    rng = np.random.default_rng(spec.seed)
+    scenes = [make_room(i, rng) for i in range(spec.rooms)]
+    scenes.append(make_outdoor(spec.rooms, rng))
+    order = list(range(spec.rooms))
+    order.insert(min(2, spec.rooms), spec.rooms)
+    n = max(2, round(spec.seconds_per_room * spec.fps))
+    shots = [TruthShot(k * n, (k + 1) * n, scenes[s]["indoor"], s) for k, s in enumerate(order)]
+    return scenes, shots
+
+
+def render_frames(
+    spec: TourSpec, scenes: list[dict[str, Any]], shots: list[TruthShot]
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per video frame: K, cam2world, depth, labels, colour."""
+    K = intrinsics(spec.width, spec.height)
+    for shot in shots:
+        scene = scenes[shot.room]
+        rng = np.random.default_rng([spec.seed, shot.room])
+        poses = walk(scene, shot.end_frame - shot.start_frame, rng)
+        r = renderable(scene, spec.seed)
+        for pose in poses:
+            depth, labels, colour = cast(r, K, pose, spec.height, spec.width)
+            yield K, pose.astype(np.float32), depth, labels, colour
+
+
+def make_tour(
+    out_dir: Path, spec: TourSpec, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Render and encode the tour, write its truth; returns meta (with the shot count)."""
+    out_dir = Path(out_dir)
+    truth = out_dir / "truth"
+    scenes, shots = plan(spec)
+    write_rooms(truth, scenes)
+    write_shots(truth, shots)
+    with atomic_path(out_dir / "tour.mp4") as tmp, av.open(str(tmp), "w", format="mp4") as box:
+        stream = box.add_stream("libx264", rate=spec.fps)
+        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast", "g": str(4 * spec.fps)}
+        for i, (K, pose, depth, labels, colour) in enumerate(render_frames(spec, scenes, shots)):
+            write_truth_frame(truth, i, K, pose, depth, labels)
+            box.mux(stream.encode(av.VideoFrame.from_ndarray(colour, format="rgb24")))
+            if progress:
+                progress(1)
+        box.mux(stream.encode())
+    meta = {
+        "width": spec.width,
+        "height": spec.height,
+        "fps": spec.fps,
+        "num_frames": shots[-1].end_frame,
+        "seed": spec.seed,
+        "rooms": spec.rooms,
+        "shots": len(shots),
+    }
+    write_meta(truth, meta)
+    return meta
