@@ -179,7 +179,9 @@ class VoxelConfig(Section):
     max_depth_m: float = Field(
         10.0, description="Ignore depths beyond this when casting free space."
     )
-    min_points: int = Field(2, description="Points a voxel needs to count as occupied (outlier guard).")
+    min_points: int = Field(
+        2, description="Points a voxel needs to count as occupied (outlier guard)."
+    )
 
 
 class DatasetConfig(Section):
@@ -241,6 +243,9 @@ class RunConfig(Section):
     )
     gpu_slots: int = Field(1, description="Reconstructions running at once (GPU concurrency).")
     max_workers: int = Field(2, description="CPU tasks running at once (local runner).")
+    ray_gpus: bool = Field(
+        False, description="On Ray, each clip task requests one GPU (for reconstruct)."
+    )
 
 
 class Config(BaseModel):

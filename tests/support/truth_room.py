@@ -36,7 +36,9 @@ def _box(lo, hi) -> o3d.geometry.TriangleMesh:
 def room_scene() -> tuple[o3d.t.geometry.RaycastingScene, dict[int, int]]:
     """The scene and the NYU label of each geometry id (room box faces by normal at cast time)."""
     scene = o3d.t.geometry.RaycastingScene()
-    labels = {scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(_box((0, 0, 0), ROOM))): 0}
+    labels = {
+        scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(_box((0, 0, 0), ROOM))): 0
+    }
     for lo, hi, lab in BOXES:
         labels[scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(_box(lo, hi)))] = lab
     return scene, labels
@@ -45,7 +47,9 @@ def room_scene() -> tuple[o3d.t.geometry.RaycastingScene, dict[int, int]]:
 def cast(scene, labels: dict[int, int], K: np.ndarray, pose: np.ndarray, h: int, w: int):
     """z-depth and NYU labels of one view."""
     v, u = np.mgrid[0:h, 0:w]
-    dirs = np.stack([(u + 0.5 - K[0, 2]) / K[0, 0], (v + 0.5 - K[1, 2]) / K[1, 1], np.ones((h, w))], -1)
+    dirs = np.stack(
+        [(u + 0.5 - K[0, 2]) / K[0, 0], (v + 0.5 - K[1, 2]) / K[1, 1], np.ones((h, w))], -1
+    )
     world = dirs.reshape(-1, 3) @ pose[:3, :3].T
     rays = np.concatenate([np.broadcast_to(pose[:3, 3], world.shape), world], 1).astype(np.float32)
     ans = scene.cast_rays(o3d.core.Tensor(rays))
@@ -62,7 +66,9 @@ def cast(scene, labels: dict[int, int], K: np.ndarray, pose: np.ndarray, h: int,
     return depth.reshape(h, w), lab.reshape(h, w)
 
 
-def write_truth_room(folder: Path, n_frames: int = 8, size=(160, 120)) -> tuple[np.ndarray, np.ndarray]:
+def write_truth_room(
+    folder: Path, n_frames: int = 8, size=(160, 120)
+) -> tuple[np.ndarray, np.ndarray]:
     """Truth frames 0..n-1 of a slow pan around the room; returns (K, poses)."""
     w, h = size
     K = np.array([[0.5 * w, 0, w / 2], [0, 0.5 * w, h / 2], [0, 0, 1]])  # 90° wide, like tours
@@ -84,11 +90,15 @@ def ready_clip(root: DataRoot, cfg: Config, truth: Path, n_frames: int, size=(16
     cid = "room-000"
     for stage in ("download", "shots"):
         run_item_stage(root, cfg, "room", stage, lambda: None)
-    write_clip_info(root.clip_json(cid), ClipInfo(cid, "room", 0, 0, n_frames, 0.0, n_frames / 24, 24.0))
+    write_clip_info(
+        root.clip_json(cid), ClipInfo(cid, "room", 0, 0, n_frames, 0.0, n_frames / 24, 24.0)
+    )
     palette = (np.random.default_rng(0).random((12, 3)) * 255).astype(np.uint8)
     for k in range(n_frames):
         img = palette[read_truth_frame(truth, k)["labels"]]
-        img = np.clip(img + np.random.default_rng(k).normal(0, 12, img.shape), 0, 255).astype(np.uint8)
+        img = np.clip(img + np.random.default_rng(k).normal(0, 12, img.shape), 0, 255).astype(
+            np.uint8
+        )
         root.frames_dir(cid).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root.frame_path(cid, k)), img[:, :, ::-1])
     write_json(root.frames_index(cid), {"video_frames": list(range(n_frames)), "width": size[0],
@@ -96,3 +106,30 @@ def ready_clip(root: DataRoot, cfg: Config, truth: Path, n_frames: int, size=(16
     for stage in ("frames", "indoor"):
         run_item_stage(root, cfg, cid, stage, lambda: None)
     return cid
+
+
+def write_room_tour(folder: Path, n_frames: int = 48, size=(160, 120), fps: int = 24) -> Path:
+    """A one-shot tour video of the room (textured label colours) beside its truth/; returns it."""
+    import av
+    import av.logging
+
+    from storage.truth import read_truth_frame
+
+    av.logging.set_level(av.logging.ERROR)
+    truth = folder / "truth"
+    write_truth_room(truth, n_frames, size)
+    palette = (np.random.default_rng(0).random((12, 3)) * 200 + 40).astype(np.float32)
+    video = folder / "tour.mp4"
+    with av.open(str(video), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(n_frames):
+            t = read_truth_frame(truth, i)
+            shade = 1.0 / (1.0 + 0.15 * t["depth"])[..., None]
+            grain = np.random.default_rng(i).normal(0, 6, (*t["labels"].shape, 3))
+            img = np.clip(palette[t["labels"]] * (0.5 + shade) + grain, 0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return video

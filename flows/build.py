@@ -1,0 +1,143 @@
+"""The build flow: harvest → indoor → reconstruct → clean → align → segment → voxelize → dataset.
+
+Per clip the stages run in order inside one ``clip`` task (each stage is its own nested task
+run in the UI); a clip stops at its first stage that is not ``ok`` and the others go on.
+Markers skip finished work; a per-clip lock keeps two builds on one data folder apart.
+Reconstructions are bounded to ``run.gpu_slots`` at a time (a semaphore with the local runner,
+a GPU resource request on Ray), so CPU stages of other clips overlap with them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed
+
+from flows.harvest import harvest
+from flows.report import publish
+from flows.runners import gpu_options, task_runner
+from storage.config import Config, load_config
+from storage.layout import DataRoot
+from storage.locks import item_lock
+from storage.manifest import write_manifests
+from tasks.align import align_task
+from tasks.clean import clean_task
+from tasks.dataset import DatasetError, freeze
+from tasks.indoor import indoor_task
+from tasks.reconstruct import reconstruct_task
+from tasks.segment import segment_task
+from tasks.voxelize import voxelize_task
+
+CLIP_TASKS = (
+    ("indoor", indoor_task),
+    ("reconstruct", reconstruct_task),
+    ("clean", clean_task),
+    ("align", align_task),
+    ("segment", segment_task),
+    ("voxelize", voxelize_task),
+)
+
+
+@cache
+def gpu_slots(n: int) -> threading.Semaphore:
+    """One process-wide semaphore per slot count: reconstructions running at once."""
+    return threading.Semaphore(max(1, n))
+
+
+@task(name="clip")
+def process_clip(root: DataRoot, cfg: Config, clip: str) -> dict[str, Any]:
+    """Run the clip stages in order; stop at the first that is not ok; return where it ended."""
+    with item_lock(root.locks / f"{clip}.lock") as got:
+        if not got:
+            return {
+                "clip": clip,
+                "stage": None,
+                "status": "locked",
+                "reason": "another build holds it",
+            }
+        for stage, stage_task in CLIP_TASKS:
+            guard = (
+                gpu_slots(cfg.run.gpu_slots) if stage == "reconstruct" else contextlib.nullcontext()
+            )
+            with guard:
+                marker = stage_task(root, cfg, clip)
+            if marker.status != "ok":
+                return {
+                    "clip": clip,
+                    "stage": stage,
+                    "status": marker.status,
+                    "reason": marker.reason,
+                }
+    return {"clip": clip, "stage": "voxelize", "status": "ok", "reason": ""}
+
+
+def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[str, Any]]:
+    """All clips through the clip stages, with a progress artifact; one failure ends one clip."""
+    log = get_run_logger()
+    progress = create_progress_artifact(
+        progress=0.0, key="clips-done", description="clips finished"
+    )
+    with gpu_options(cfg):
+        futures = {process_clip.submit(root, cfg, c): c for c in clips}
+    results = []
+    for i, fut in enumerate(as_completed(list(futures)), start=1):
+        out = fut.result(raise_on_failure=False)
+        if isinstance(out, BaseException):
+            out = {
+                "clip": futures[fut],
+                "stage": None,
+                "status": "failed",
+                "reason": f"{type(out).__name__}: {out}",
+            }
+        results.append(out)
+        log.info(
+            "[%d/%d] %s: %s %s", i, len(clips), out["clip"], out["status"], out["reason"] or ""
+        )
+        update_progress_artifact(progress, 100.0 * i / max(len(clips), 1))
+    return results
+
+
+def build(root: DataRoot, cfg: Config, sources: list[str], dataset: str | None) -> dict[str, Any]:
+    """The whole build inside a flow: harvest, clip stages, manifests, dataset, report."""
+    t0 = time.perf_counter()
+    clips = harvest(root, cfg, sources) if sources else [c for c in root.clip_ids()]
+    results = process_clips(root, cfg, clips)
+    write_manifests(root)
+    frozen = None
+    if dataset:
+        try:
+            frozen = str(freeze(root, cfg, dataset, force=True).path)
+        except DatasetError as e:
+            get_run_logger().error("dataset not frozen: %s", e)
+    report = publish(root, clips, frozen, time.perf_counter() - t0)
+    ok = sum(r["status"] == "ok" for r in results)
+    get_run_logger().info("build: %d of %d clips ok; report %s", ok, len(results), report)
+    return {"clips": results, "ok": ok, "dataset": frozen, "report": str(report)}
+
+
+@flow(name="build")
+def build_flow(
+    sources: list[str],
+    data: str | None = None,
+    config: str | None = None,
+    overrides: list[str] | None = None,
+    dataset: str | None = "ytocc",
+) -> dict[str, Any]:
+    """Sources to dataset (see module docstring); returns per-clip outcomes and paths."""
+    cfg = load_config(Path(config) if config else None, overrides or [], data)
+    return build(DataRoot.at(cfg.data), cfg, sources, dataset)
+
+
+def run_build(sources: list[str], data: str | None = None, config: str | None = None,
+              overrides: list[str] | None = None, dataset: str | None = "ytocc") -> dict[str, Any]:  # fmt: skip
+    """Run `build_flow` with the task runner the config names (local threads, Ray or Dask)."""
+    cfg = load_config(Path(config) if config else None, overrides or [], data)
+    runner = task_runner(cfg)
+    return build_flow.with_options(task_runner=runner)(sources, data, config, overrides, dataset)

@@ -1,0 +1,119 @@
+"""What a build run shows in the Prefect UI and leaves in ``reports/``: a clips × stages table,
+a Markdown report (counts, per-stage timings, the worst clips with their reasons, thumbnails and
+occupancy pictures embedded as small PNGs), progress, and links to the clip folders.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from storage.atomic import write_text
+from storage.formats import read_sample
+from storage.layout import CLIP_STAGES, DataRoot
+from storage.manifest import stage_rows, status_table
+
+PICTURES = 3
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def md_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (no extra dependency)."""
+    cells = df.astype(object).where(df.notna(), "").astype(str)
+    cells = cells.apply(lambda col: col.str.replace("|", "\\|").str.slice(0, 120))
+    head = "| " + " | ".join(map(str, df.columns)) + " |\n|" + "---|" * len(df.columns)
+    return "\n".join(
+        [head, *("| " + " | ".join(row) + " |" for row in cells.itertuples(index=False))]
+    )
+
+
+def stage_timings(root: DataRoot) -> pd.DataFrame:
+    """Per stage: items ok/skipped/failed and wall seconds (sum, mean) from the markers."""
+    st = stage_rows(root)
+    if st.empty:
+        return pd.DataFrame(columns=["stage", "ok", "skipped", "failed", "wall_s", "mean_s"])
+    counts = st.pivot_table(
+        index="stage", columns="status", values="item", aggfunc="count", fill_value=0
+    )
+    for c in ("ok", "skipped", "failed"):
+        if c not in counts:
+            counts[c] = 0
+    wall = (
+        st.groupby("stage")
+        .wall_s.agg(["sum", "mean"])
+        .rename(columns={"sum": "wall_s", "mean": "mean_s"})
+    )
+    out = counts[["ok", "skipped", "failed"]].join(wall).reset_index()
+    order = {s: i for i, s in enumerate(("download", "shots", *CLIP_STAGES))}
+    return out.sort_values("stage", key=lambda s: s.map(order)).round(2)
+
+
+def pictures(root: DataRoot, clips: list[str]) -> list[str]:
+    """Markdown of a frame beside its occupancy grid for the first few finished clips."""
+    from tasks.render import frame_beside_grid_png
+
+    lines = []
+    for clip in clips:
+        occ = sorted(root.occ_dir(clip).glob("*.npz"))
+        if not occ:
+            continue
+        sample = read_sample(occ[len(occ) // 2])
+        png = frame_beside_grid_png(root.root / sample["frame"], sample["target"], height=160)
+        lines.append(f"**{clip}**\n\n{_img(png, clip)}\n")
+        if len(lines) == PICTURES:
+            break
+    return lines
+
+
+def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float) -> str:
+    """The run report (Markdown)."""
+    table = status_table(root)
+    timings = stage_timings(root)
+    bad = table[table.reason.notna()] if not table.empty else table
+    lines = [
+        f"# ytocc build — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Data root `{root.root}`; {len(clips)} clips processed in {wall_s:.0f} s; "
+        f"dataset: {f'`{dataset}`' if dataset else 'not frozen'}.",
+        "",
+        "## Stages",
+        "",
+        md_table(timings) if not timings.empty else "no markers",
+        "",
+        "## Items that ended early",
+        "",
+        md_table(bad[["item", "kind", "reason"]]) if len(bad) else "none",
+        "",
+        "## Samples",
+        "",
+        *pictures(root, clips),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def publish(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float) -> Path:
+    """Write the report under ``reports/`` and publish the UI artifacts; return the report path."""
+    from prefect.artifacts import (
+        create_link_artifact,
+        create_markdown_artifact,
+        create_table_artifact,
+    )
+
+    text = markdown_report(root, clips, dataset, wall_s)
+    path = root.reports / f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}.md"
+    write_text(path, text)
+    table = status_table(root).fillna("")
+    create_table_artifact(table=table.to_dict(orient="records"), key="clips-by-stage",
+                          description="Every video and clip × stage: status and reason")  # fmt: skip
+    create_markdown_artifact(markdown=text, key="build-report", description=str(path))
+    for clip in clips[:20]:
+        create_link_artifact(
+            link=root.clip_dir(clip).as_uri(), link_text=clip, description="clip folder"
+        )
+    return path
