@@ -1,8 +1,7 @@
 """Smooth handheld camera paths: a slow walk at eye height with a little sway, pitch and roll.
 
 Indoors the walk stays in the middle of the room, clear of the furniture band along the walls
-(`scene.BAND`), and translates at least 0.3 m; the camera looks roughly across the room and
-pans slowly. Poses are cam2world with OpenCV camera axes (x right, y down, z forward).
+(`scene.BAND`); the camera looks roughly across the room and pans slowly. Poses are cam2world with OpenCV camera axes (x right, y down, z forward).
 """
 
 from __future__ import annotations
@@ -35,37 +34,51 @@ def intrinsics(width: int, height: int, hfov_deg: float = 70.0) -> np.ndarray:
     return np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], np.float32)
 
 
-def walk(scene: dict[str, Any], n_frames: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_frames, 4, 4) cam2world poses of a smooth handheld walk through `scene`."""
-    t = np.linspace(0.0, 1.0, max(n_frames, 1))
+def _segment(lo: np.ndarray, hi: np.ndarray, length: float, rng: np.random.Generator):
+    """Start and end of a straight walk of about `length` metres inside the box [lo, hi]."""
+    start = rng.uniform(lo, hi)
+    angles = rng.permutation(np.linspace(0, 2 * np.pi, 24, endpoint=False))
+    dirs = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    # the longest step along each direction that stays in the box, capped at `length`
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lim = np.where(
+            dirs > 0, (hi - start) / dirs, np.where(dirs < 0, (lo - start) / dirs, np.inf)
+        )
+    reach = np.minimum(lim.min(axis=1), length)
+    best = int(np.argmax(reach >= length)) if (reach >= length).any() else int(reach.argmax())
+    return start, start + dirs[best] * reach[best]
+
+
+def walk(scene: dict[str, Any], n_frames: int, fps: float, rng: np.random.Generator) -> np.ndarray:
+    """(n_frames, 4, 4) cam2world poses of a smooth handheld walk through `scene`.
+
+    Walking speed 0.35–0.5 m/s (so a shot of 1 s or more translates at least 0.3 m where the
+    room allows), panning at most 0.25 rad/s, with a few centimetres of bob and sway.
+    """
+    seconds = np.arange(max(n_frames, 1)) / fps
+    duration = max(seconds[-1], 1.0 / fps)
+    t = seconds / duration
     ease = t * t * (3 - 2 * t)
+    length = rng.uniform(0.35, 0.5) * duration
     if scene["indoor"]:
         w, d = scene["size"][0], scene["size"][1]
         margin = BAND + 0.25
         lo = np.array([margin, margin])
-        hi = np.array([max(w - margin, margin + 0.01), max(d - margin, margin + 0.01)])
-        start, end = rng.uniform(lo, hi), rng.uniform(lo, hi)
-        if np.linalg.norm(end - start) < 0.45:  # ensure parallax: walk along the longer side
-            start = (
-                np.array([lo[0], (lo[1] + hi[1]) / 2])
-                if w >= d
-                else np.array([(lo[0] + hi[0]) / 2, lo[1]])
-            )
-            end = np.array([hi[0], start[1]]) if w >= d else np.array([start[0], hi[1]])
-        yaw0 = np.arctan2(d / 2 - start[1], w / 2 - start[0]) + rng.uniform(-1.2, 1.2)
-        pan = rng.uniform(-0.8, 0.8)
+        hi = np.maximum(np.array([w, d]) - margin, lo + 0.01)
         z0 = EYE_HEIGHT
     else:
-        start = np.array([rng.uniform(-1, 1), -2.0])
-        end = start + np.array([rng.uniform(-1.5, 1.5), 1.0])
-        yaw0, pan, z0 = np.pi / 2 + rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3), 1.6
+        lo, hi, z0 = np.array([-2.0, -3.0]), np.array([2.0, 0.0]), 1.6
+    start, end = _segment(lo, hi, length, rng)
+    target = np.array([w / 2, d / 2]) if scene["indoor"] else np.array([start[0], 9.0])
+    yaw0 = np.arctan2(*(target - start)[::-1]) + rng.uniform(-1.0, 1.0) * scene["indoor"]
+    pan = rng.uniform(-0.25, 0.25) * duration
     phase = rng.uniform(0, 2 * np.pi, 4)
     xy = start + (end - start) * ease[:, None]
-    sway = 0.02 * np.sin(2 * np.pi * 1.7 * t * 3 + phase[0])
-    z = z0 + 0.02 * np.sin(2 * np.pi * 3.0 * t + phase[1]) + sway
+    z = z0 + 0.02 * np.sin(2 * np.pi * 1.8 * seconds + phase[0])
+    xy = xy + 0.01 * np.sin(2 * np.pi * 0.9 * seconds + phase[1])[:, None]
     yaw = yaw0 + pan * ease
-    pitch = -0.08 + 0.04 * np.sin(2 * np.pi * 1.1 * t + phase[2])
-    roll = 0.03 * np.sin(2 * np.pi * 0.9 * t + phase[3])
+    pitch = -0.08 + 0.03 * np.sin(2 * np.pi * 0.4 * seconds + phase[2])
+    roll = 0.02 * np.sin(2 * np.pi * 0.3 * seconds + phase[3])
     return np.stack(
         [
             look_pose(np.array([x, y, h]), a, p, r)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def render_frames(
     for shot in shots:
         scene = scenes[shot.room]
         rng = np.random.default_rng([spec.seed, shot.room])
-        poses = walk(scene, shot.end_frame - shot.start_frame, rng)
+        poses = walk(scene, shot.end_frame - shot.start_frame, spec.fps, rng)
         r = renderable(scene, spec.seed)
         for pose in poses:
             depth, labels, colour = cast(r, K, pose, spec.height, spec.width)
@@ -74,10 +75,19 @@ def make_tour(
     with atomic_path(out_dir / "tour.mp4") as tmp, av.open(str(tmp), "w", format="mp4") as box:
         stream = box.add_stream("libx264", rate=spec.fps)
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
-        stream.options = {"crf": "18", "preset": "veryfast", "g": str(4 * spec.fps)}
+        stream.codec_context.time_base = Fraction(1, spec.fps)
+        # x264's macroblock tree varies run to run here; without it the same seed gives the same bytes
+        stream.options = {
+            "crf": "18",
+            "preset": "veryfast",
+            "g": str(4 * spec.fps),
+            "x264-params": "mbtree=0",
+        }
         for i, (K, pose, depth, labels, colour) in enumerate(render_frames(spec, scenes, shots)):
             write_truth_frame(truth, i, K, pose, depth, labels)
-            box.mux(stream.encode(av.VideoFrame.from_ndarray(colour, format="rgb24")))
+            frame = av.VideoFrame.from_ndarray(colour, format="rgb24")
+            frame.pts = i
+            box.mux(stream.encode(frame))
             if progress:
                 progress(1)
         box.mux(stream.encode())
