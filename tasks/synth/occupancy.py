@@ -7,8 +7,9 @@ Rule (the visible-surface occupancy the voxelize stage aims at), for frame i of 
    into voxels of ``voxel_size`` from ``voxel_origin``; a voxel holding hits of a NYU class gets
    the class with most hits (ties → smaller id). Hits without a class (outdoor: sky, ground,
    facade) are ignored.
-3. Voxels crossed by a ray before its hit (sampled every half voxel, stopping one voxel short
-   of the hit; ``models.geometry.ray_free_space``) and holding no classed hit are free (0).
+3. Voxels crossed by the ray of a video pixel before its hit (sampled every half voxel,
+   stopping one voxel short of the hit; ``models.geometry.ray_free_space``) and holding no
+   classed hit are free (0). Sky rays (no hit) free nothing.
 4. Every other voxel is 255 (unknown).
 """
 
@@ -36,13 +37,13 @@ def frame_scene(truth_dir: Path, video_frame: int) -> dict:
     return read_rooms(truth_dir)[shot.room]
 
 
-def _split_similarity(T: np.ndarray) -> tuple[float, np.ndarray]:
-    """Scale and rigid part of a similarity transform."""
-    T = np.asarray(T, np.float64)
+def grid_camera(world_from_truth: np.ndarray, cam2world: np.ndarray) -> tuple[float, np.ndarray]:
+    """Scale s of the similarity and the rigid camera pose in the grid frame (depths scale by s)."""
+    T = np.asarray(world_from_truth, np.float64)
     s = float(np.cbrt(np.linalg.det(T[:3, :3])))
-    rigid = T.copy()
-    rigid[:3, :3] /= s
-    return s, rigid
+    pose = T @ np.asarray(cam2world, np.float64)
+    pose[:3, :3] /= s
+    return s, pose
 
 
 def truth_occupancy(
@@ -63,13 +64,15 @@ def truth_occupancy(
     depth, labels, _ = cast(
         renderable(frame_scene(folder, video_frame)), K, frame["cam2world"], hs, ws
     )
-    s, rigid = _split_similarity(np.eye(4) if world_from_truth is None else world_from_truth)
-    pose = rigid @ frame["cam2world"].astype(np.float64)
+    T = np.eye(4) if world_from_truth is None else world_from_truth
+    s, pose = grid_camera(T, frame["cam2world"])
     depth = depth * s
     points, pix = backproject(depth, K, pose, mask=labels > 0)
     cls, counts = majority_grid(points, labels.reshape(-1)[pix], voxel_origin, voxel_size, dims)
     far = float(depth.max(initial=0.0)) + voxel_size
-    free = ray_free_space(depth, K, pose, voxel_origin, voxel_size, dims, stride=1, max_depth=far)
+    free = ray_free_space(
+        depth, K, pose, voxel_origin, voxel_size, dims, stride=SUPERSAMPLE, max_depth=far
+    )
     grid = np.full(dims, UNKNOWN, np.uint8)
     grid[free] = FREE
     grid[counts > 0] = cls[counts > 0]
