@@ -28,7 +28,7 @@ def look_pose(position: np.ndarray, yaw: float, pitch: float, roll: float) -> np
     return pose
 
 
-def intrinsics(width: int, height: int, hfov_deg: float = 70.0) -> np.ndarray:
+def intrinsics(width: int, height: int, hfov_deg: float = 90.0) -> np.ndarray:
     """Pinhole K with square pixels, principal point at the image centre."""
     f = 0.5 * width / np.tan(np.radians(hfov_deg) / 2)
     return np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], np.float32)
@@ -77,7 +77,7 @@ def walk(scene: dict[str, Any], n_frames: int, fps: float, rng: np.random.Genera
     z = z0 + 0.02 * np.sin(2 * np.pi * 1.8 * seconds + phase[0])
     xy = xy + 0.01 * np.sin(2 * np.pi * 0.9 * seconds + phase[1])[:, None]
     yaw = yaw0 + pan * ease
-    pitch = -0.08 + 0.03 * np.sin(2 * np.pi * 0.4 * seconds + phase[2])
+    pitch = -0.12 + 0.03 * np.sin(2 * np.pi * 0.4 * seconds + phase[2])
     roll = 0.02 * np.sin(2 * np.pi * 0.3 * seconds + phase[3])
     return np.stack(
         [
