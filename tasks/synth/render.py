@@ -10,6 +10,7 @@ the truth agrees with the pixels. Rays that hit nothing see a sky gradient, dept
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import open3d as o3d
@@ -38,21 +39,22 @@ def renderable(scene: dict, seed: int = 0) -> Renderable:
 
 
 def _hash(i: np.ndarray, j: np.ndarray, seed: int) -> np.ndarray:
-    """A value in [0, 1) per integer lattice point (i, j)."""
-    h = (i * 73856093) ^ (j * 19349663) ^ (seed * 83492791 + 12345)
-    h = (h ^ (h >> 13)) * 1274126177
-    return ((h ^ (h >> 16)) & 0xFFFF).astype(np.float32) / 65536.0
+    """A value in [0, 1) per integer lattice point (i, j) (uint32 arithmetic wraps on purpose)."""
+    h = i.astype(np.uint32) * np.uint32(73856093) ^ j.astype(np.uint32) * np.uint32(19349663)
+    h ^= np.uint32((seed * 83492791 + 12345) & 0xFFFFFFFF)
+    h = (h ^ (h >> np.uint32(13))) * np.uint32(1274126177)
+    return ((h ^ (h >> np.uint32(16))) & np.uint32(0xFFFF)).astype(np.float32) / 65536.0
 
 
 def value_noise(a: np.ndarray, b: np.ndarray, cell: float, seed: int) -> np.ndarray:
     """Bilinearly interpolated lattice noise in [0, 1) with lattice spacing `cell` metres."""
-    x, y = a / cell, b / cell
+    x, y = a / np.float32(cell), b / np.float32(cell)
     i, j = np.floor(x), np.floor(y)
-    fx, fy = (x - i).astype(np.float32), (y - j).astype(np.float32)
-    i, j = i.astype(np.int64), j.astype(np.int64)
+    fx, fy = x - i, y - j
+    i, j = i.astype(np.int32), j.astype(np.int32)
     n00, n10 = _hash(i, j, seed), _hash(i + 1, j, seed)
     n01, n11 = _hash(i, j + 1, seed), _hash(i + 1, j + 1, seed)
-    return (n00 * (1 - fx) + n10 * fx) * (1 - fy) + (n01 * (1 - fx) + n11 * fx) * fy
+    return (n00 + (n10 - n00) * fx) * (1 - fy) + (n01 + (n11 - n01) * fx) * fy
 
 
 def texture(points: np.ndarray, normals: np.ndarray, seed: int) -> np.ndarray:
@@ -60,37 +62,46 @@ def texture(points: np.ndarray, normals: np.ndarray, seed: int) -> np.ndarray:
     axis = np.abs(normals).argmax(axis=1)
     a = np.where(axis == 0, points[:, 1], points[:, 0])
     b = np.where(axis == 2, points[:, 1], points[:, 2])
-    plane = axis * 1000 + seed
-    coarse = value_noise(a + 3.1 * plane, b, 0.35, seed)
-    fine = value_noise(a, b + 1.7 * plane, 0.06, seed + 1)
+    a = a + np.float32(37.1) * axis.astype(
+        np.float32
+    )  # each plane orientation gets its own pattern
+    coarse = value_noise(a, b, 0.35, seed)
+    fine = value_noise(a, b, 0.06, seed + 1)
     return 0.35 + 0.4 * coarse + 0.25 * fine
+
+
+@lru_cache(maxsize=8)
+def _camera_rays(K_bytes: bytes, height: int, width: int) -> np.ndarray:
+    """Camera-frame z = 1 rays of every pixel, (H*W, 3) float32, cached per intrinsics."""
+    K = np.frombuffer(K_bytes, np.float64).reshape(3, 3)
+    return pixel_rays(K, height, width).reshape(-1, 3).astype(np.float32)
 
 
 def cast(
     r: Renderable, K: np.ndarray, cam2world: np.ndarray, height: int, width: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Depth (H,W) f32, labels (H,W) u8 and colour (H,W,3) u8 of one view."""
-    dirs = pixel_rays(K, height, width).reshape(-1, 3) @ np.asarray(cam2world)[:3, :3].T
-    origin = np.broadcast_to(np.asarray(cam2world)[:3, 3], dirs.shape)
-    rays = np.concatenate([origin, dirs], axis=1).astype(np.float32)
-    ans = r.scene.cast_rays(o3d.core.Tensor(rays), nthreads=0)
+    pose = np.asarray(cam2world, np.float32)
+    cam = _camera_rays(np.asarray(K, np.float64).tobytes(), height, width)
+    dirs = cam @ pose[:3, :3].T
+    rays = np.empty((len(cam), 6), np.float32)
+    rays[:, :3] = pose[:3, 3]
+    rays[:, 3:] = dirs
+    ans = r.scene.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=0)
     t = ans["t_hit"].numpy()
-    prim = ans["primitive_ids"].numpy()
     hit = np.isfinite(t)
-    depth = np.where(hit, t, 0).astype(np.float32)
-    idx = np.where(hit, prim, 0).astype(np.int64)
-    labels = np.where(hit, r.labels[idx], 0).astype(np.uint8)
-    normals = ans["primitive_normals"].numpy()
-    points = origin + dirs * depth[:, None]
-    shade = 0.5 + 0.5 * np.abs(normals @ LIGHT)
-    rgb = (
-        r.tints[idx[hit]] * (texture(points[hit], normals[hit], r.seed) * shade[hit])[:, None] * 255
-    )
+    depth = np.where(hit, t, np.float32(0))
+    idx = ans["primitive_ids"].numpy()[hit].astype(np.int64)
+    labels = np.zeros(len(t), np.uint8)
+    labels[hit] = r.labels[idx]
+    points = pose[:3, 3] + dirs[hit] * t[hit, None]
+    normals = ans["primitive_normals"].numpy()[hit]
+    shade = np.float32(0.5) + np.float32(0.5) * np.abs(normals @ LIGHT.astype(np.float32))
     colour = np.empty((len(t), 3), np.float32)
-    up = dirs[:, 2] / np.linalg.norm(dirs, axis=1)
-    mix = np.clip(up, 0, 1)[:, None]
-    colour[:] = SKY_HORIZON * (1 - mix) + SKY_TOP * mix
-    colour[hit] = rgb
+    colour[hit] = r.tints[idx] * (texture(points, normals, r.seed) * shade * 255)[:, None]
+    sky = dirs[~hit]
+    mix = np.clip(sky[:, 2] / np.linalg.norm(sky, axis=1), 0, 1)[:, None]
+    colour[~hit] = SKY_HORIZON * (1 - mix) + SKY_TOP * mix
     shape = (height, width)
     return (
         depth.reshape(shape),
