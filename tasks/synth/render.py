@@ -18,8 +18,9 @@ import open3d as o3d
 from models.geometry import pixel_rays
 from tasks.synth.scene import raycasting_scene, scene_mesh
 
-LIGHT = np.array([0.35, 0.55, 0.76]) / np.linalg.norm([0.35, 0.55, 0.76])
-SKY_TOP, SKY_HORIZON = np.array([60, 110, 200.0]), np.array([190, 215, 240.0])
+LIGHT = (np.array([0.35, 0.55, 0.76]) / np.linalg.norm([0.35, 0.55, 0.76])).astype(np.float32)
+SKY_TOP = np.array([60, 110, 200], np.float32)
+SKY_HORIZON = np.array([190, 215, 240], np.float32)
 
 
 @dataclass
@@ -83,7 +84,8 @@ def cast(
     """Depth (H,W) f32, labels (H,W) u8 and colour (H,W,3) u8 of one view."""
     pose = np.asarray(cam2world, np.float32)
     cam = _camera_rays(np.asarray(K, np.float64).tobytes(), height, width)
-    dirs = cam @ pose[:3, :3].T
+    R = pose[:3, :3]  # elementwise, not BLAS: its threads fight Open3D's for the 2 cores
+    dirs = cam[:, :1] * R[:, 0] + cam[:, 1:2] * R[:, 1] + R[:, 2]
     rays = np.empty((len(cam), 6), np.float32)
     rays[:, :3] = pose[:3, 3]
     rays[:, 3:] = dirs
@@ -96,11 +98,12 @@ def cast(
     labels[hit] = r.labels[idx]
     points = pose[:3, 3] + dirs[hit] * t[hit, None]
     normals = ans["primitive_normals"].numpy()[hit]
-    shade = np.float32(0.5) + np.float32(0.5) * np.abs(normals @ LIGHT.astype(np.float32))
+    lit = normals[:, 0] * LIGHT[0] + normals[:, 1] * LIGHT[1] + normals[:, 2] * LIGHT[2]
+    shade = np.float32(0.5) + np.float32(0.5) * np.abs(lit)
     colour = np.empty((len(t), 3), np.float32)
     colour[hit] = r.tints[idx] * (texture(points, normals, r.seed) * shade * 255)[:, None]
     sky = dirs[~hit]
-    mix = np.clip(sky[:, 2] / np.linalg.norm(sky, axis=1), 0, 1)[:, None]
+    mix = np.clip(sky[:, 2] / np.sqrt((sky * sky).sum(axis=1)), 0, 1)[:, None]
     colour[~hit] = SKY_HORIZON * (1 - mix) + SKY_TOP * mix
     shape = (height, width)
     return (
