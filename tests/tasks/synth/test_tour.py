@@ -64,3 +64,26 @@ def test_same_seed_same_tour_other_seed_other_tour(tour: Path, tmp_path: Path):
     assert read_rooms(tour / "truth") == read_rooms(again / "truth")
     other = synth_cli(tmp_path / "other", "--seed", "4")
     assert read_rooms(other / "truth") != read_rooms(tour / "truth")
+
+
+def test_the_shots_stage_detects_exactly_the_truth_cuts(tmp_path: Path):
+    from storage.config import ShotsConfig
+    from tasks.shots import detect_shots
+
+    tour = synth_cli(tmp_path / "t24", "--fps", "24", "--seconds-per-room", "1.5")
+    spans, _, _ = detect_shots(tour / "tour.mp4", ShotsConfig())
+    found = [start for start, _ in spans[1:]]
+    truth = [s.start_frame for s in read_shots(tour / "truth")[1:]]
+    assert len(found) == len(truth)
+    assert all(abs(a - b) <= 1 for a, b in zip(found, truth, strict=True))
+
+
+def test_odd_frame_size_is_one_clear_error_and_writes_nothing(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from flows.cli import _register, app
+
+    _register()
+    made = CliRunner().invoke(app, ["synth", str(tmp_path / "odd"), "--width", "161"])
+    assert made.exit_code != 0 and "even" in made.output
+    assert not (tmp_path / "odd").exists()
