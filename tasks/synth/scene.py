@@ -102,7 +102,7 @@ def make_room(index: int, rng: np.random.Generator) -> dict[str, Any]:
         length = min(1.2, span[int(wall)] - 1.0)
         t = float(rng.uniform(0.5, span[int(wall)] - length - 0.5))
         lo, hi = _along_wall(int(wall), size, t, length, 0.02, 1.1, 1.0)
-        boxes.append(_box(f"window {k}", WINDOW_ID, lo, hi, rng))
+        boxes.append(_box(f"window {k}", WINDOW_ID, lo, hi, rng, (0.75, 0.88, 1.0)))
     tint = [round(float(v), 3) for v in rng.uniform(0.5, 1.0, (3, 3)).ravel()]
     return {"index": index, "indoor": True, "size": size, "boxes": boxes, "shell_tint": tint}
 
