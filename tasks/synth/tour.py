@@ -70,6 +70,7 @@ def make_tour(
     out_dir = Path(out_dir)
     truth = out_dir / "truth"
     scenes, shots = plan(spec)
+    (truth / "meta.json").unlink(missing_ok=True)  # meta comes last: a half-written tour has none
     write_rooms(truth, scenes)
     write_shots(truth, shots)
     with atomic_path(out_dir / "tour.mp4") as tmp, av.open(str(tmp), "w", format="mp4") as box:
@@ -100,5 +101,8 @@ def make_tour(
         "rooms": spec.rooms,
         "shots": len(shots),
     }
+    for old in (truth / "frames").glob("*.npz"):  # frames of an earlier, longer tour here
+        if old.stem.isdigit() and int(old.stem) >= meta["num_frames"]:
+            old.unlink()
     write_meta(truth, meta)
     return meta

@@ -87,3 +87,10 @@ def test_odd_frame_size_is_one_clear_error_and_writes_nothing(tmp_path: Path):
     made = CliRunner().invoke(app, ["synth", str(tmp_path / "odd"), "--width", "161"])
     assert made.exit_code != 0 and "even" in made.output
     assert not (tmp_path / "odd").exists()
+
+
+def test_a_shorter_tour_over_a_longer_one_leaves_no_stale_frames(tmp_path: Path):
+    out = synth_cli(tmp_path / "t", "--seconds-per-room", "1.5")
+    synth_cli(out)
+    n = read_meta(out / "truth")["num_frames"]
+    assert len(list((out / "truth" / "frames").glob("*.npz"))) == n
