@@ -9,6 +9,7 @@ indoor→outdoor and outdoor→indoor cuts.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -73,11 +74,16 @@ def make_tour(
     (truth / "meta.json").unlink(missing_ok=True)  # meta comes last: a half-written tour has none
     write_rooms(truth, scenes)
     write_shots(truth, shots)
-    with atomic_path(out_dir / "tour.mp4") as tmp, av.open(str(tmp), "w", format="mp4") as box:
+    pending: Future | None = None  # truth of frame i compresses while frame i + 1 casts
+    with (
+        ThreadPoolExecutor(max_workers=1) as writer,
+        atomic_path(out_dir / "tour.mp4") as tmp,
+        av.open(str(tmp), "w", format="mp4") as box,
+    ):
         stream = box.add_stream("libx264", rate=spec.fps)
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, spec.fps)
-        # x264's macroblock tree varies run to run here; without it the same seed gives the same bytes
+        # x264's macroblock tree varies run to run here; without it a seed fixes the bytes
         stream.options = {
             "crf": "18",
             "preset": "veryfast",
@@ -85,13 +91,17 @@ def make_tour(
             "x264-params": "mbtree=0",
         }
         for i, (K, pose, depth, labels, colour) in enumerate(render_frames(spec, scenes, shots)):
-            write_truth_frame(truth, i, K, pose, depth, labels)
+            if pending is not None:
+                pending.result()  # one frame in flight at most; re-raises a write error
+            pending = writer.submit(write_truth_frame, truth, i, K, pose, depth, labels)
             frame = av.VideoFrame.from_ndarray(colour, format="rgb24")
             frame.pts = i
             box.mux(stream.encode(frame))
             if progress:
                 progress(1)
         box.mux(stream.encode())
+        if pending is not None:
+            pending.result()
     meta = {
         "width": spec.width,
         "height": spec.height,
