@@ -130,7 +130,7 @@ class CleanConfig(Section):
 
     conf_threshold: float = Field(1.5, description="Drop points under this DUSt3R confidence.")
     downsample_factor: float = Field(
-        1.0, description="Filter on a voxel grid of this × median spacing."
+        2.0, description="Filter on a voxel grid of this × the natural point spacing (speed)."
     )
     radius_factor: float = Field(
         4.0, description="Radius filter radius, × median neighbour spacing."

@@ -51,8 +51,34 @@ def recon_points(
     }
 
 
-def outlier_mask(points: np.ndarray, cfg: CleanConfig) -> tuple[np.ndarray, dict[str, Any]]:
-    """Keep-mask of `points` after the radius and statistical filters, and counts per filter."""
+def cell_ids(points: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """Voxel cell of each point as (inverse index into unique cells, points per cell), fast 1-D keys."""
+    ijk = np.floor(points / cell).astype(np.int64)
+    ijk -= ijk.min(axis=0)
+    span = ijk.max(axis=0) + 1
+    if np.prod(span.astype(np.float64)) < 2**62:
+        _, inverse, counts = np.unique(
+            np.ravel_multi_index(ijk.T, span), return_inverse=True, return_counts=True
+        )
+    else:  # absurd extents (a few far outliers): fall back to row-wise unique
+        _, inverse, counts = np.unique(ijk, axis=0, return_inverse=True, return_counts=True)
+    return inverse.reshape(-1), counts
+
+
+def view_spacing(recon: dict[str, np.ndarray], conf_threshold: float) -> float:
+    """Median pixel footprint (depth / focal) of confident pixels: the cloud's natural spacing."""
+    focal = recon["K"][:, 0, 0][:, None, None]
+    good = (recon["conf"] >= conf_threshold) & (recon["depth"] > 0) & np.isfinite(recon["depth"])
+    return float(np.median((recon["depth"] / focal)[good])) if good.any() else 0.0
+
+
+def outlier_mask(
+    points: np.ndarray, cfg: CleanConfig, spacing: float | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Keep-mask of `points` after the radius and statistical filters, and counts per filter.
+
+    `spacing` (the cloud's natural point spacing) is measured with a k-d tree when not given.
+    """
     import open3d as o3d
 
     finite = np.isfinite(points).all(axis=1)
@@ -62,7 +88,7 @@ def outlier_mask(points: np.ndarray, cfg: CleanConfig) -> tuple[np.ndarray, dict
             f"too few points to clean ({int(finite.sum())} finite of {len(points)})", **stats
         )
     pts = points[finite].astype(np.float64)
-    spacing = median_spacing(pts)
+    spacing = spacing or median_spacing(pts)
     if spacing <= 0:
         raise StageFailure("degenerate cloud: all points coincide", **stats)
     cell = cfg.downsample_factor * spacing
@@ -74,8 +100,7 @@ def outlier_mask(points: np.ndarray, cfg: CleanConfig) -> tuple[np.ndarray, dict
         np.stack([np.bincount(inverse, pts[:, i]) for i in range(3)], axis=1) / counts[:, None]
     )
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(centroids))
-    cell_spacing = max(median_spacing(centroids), cell)
-    _, kept_r = cloud.remove_radius_outlier(cfg.radius_min_points, cfg.radius_factor * cell_spacing)
+    _, kept_r = cloud.remove_radius_outlier(cfg.radius_min_points, cfg.radius_factor * cell)
     keep_cells = np.zeros(len(centroids), bool)
     keep_cells[kept_r] = True
     stats["after_radius"] = int(counts[keep_cells].sum())
@@ -92,12 +117,12 @@ def outlier_mask(points: np.ndarray, cfg: CleanConfig) -> tuple[np.ndarray, dict
 
 
 def clean_cloud(
-    cloud: dict[str, np.ndarray], cfg: CleanConfig
+    cloud: dict[str, np.ndarray], cfg: CleanConfig, spacing: float | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """`cloud` (arrays of equal length) with outliers removed; fails under ``min_points``."""
     if len(cloud["points"]) == 0:
         raise StageFailure("empty cloud")
-    mask, stats = outlier_mask(np.asarray(cloud["points"]), cfg)
+    mask, stats = outlier_mask(np.asarray(cloud["points"]), cfg, spacing)
     kept = {k: np.asarray(v)[mask] for k, v in cloud.items()}
     stats["kept"] = int(mask.sum())
     if stats["kept"] < cfg.min_points:
@@ -116,7 +141,7 @@ def clean(root: DataRoot, clip: str, cfg: CleanConfig) -> StageResult:
             f"frames {images.shape[1:3]} and depth {recon['depth'].shape[1:]} differ in size"
         )
     raw = recon_points(recon, images, cfg.conf_threshold)
-    cloud, stats = clean_cloud(raw, cfg)
+    cloud, stats = clean_cloud(raw, cfg, view_spacing(recon, cfg.conf_threshold))
     labels = np.zeros(len(cloud["points"]), np.uint8)
     write_cloud(
         root.cloud_npz(clip),
