@@ -1,0 +1,155 @@
+"""models/dust3r.py: a tiny random DUSt3R in both official formats, and global alignment on truth."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from models import dust3r
+from models.weights import WeightsNotFound
+from storage.config import ReconstructConfig
+from tests.support.rooms import camera_pose
+from tests.support.truth_room import cast, room_scene
+
+TINY = (
+    "AsymmetricCroCo3DStereo(pos_embed='RoPE100', img_size=(224, 224), head_type='linear', "
+    "output_mode='pts3d', depth_mode=('exp', -inf, inf), conf_mode=('exp', 1, inf), "
+    "enc_embed_dim=64, enc_depth=2, enc_num_heads=2, dec_embed_dim=32, dec_depth=2, "
+    "dec_num_heads=2, patch_embed_cls='ManyAR_PatchEmbed')"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> dict[str, Path]:
+    """A randomly initialised tiny DUSt3R saved as a .pth checkpoint and as an HF folder."""
+    torch.manual_seed(0)
+    net = getattr(dust3r.backend()["model"], dust3r.MODEL_CLASS)(**dust3r.parse_model_args(TINY))
+    folder = tmp_path_factory.mktemp("tiny_dust3r")
+    pth = folder / "tiny.pth"
+    torch.save({"args": argparse.Namespace(model=TINY), "model": net.state_dict()}, pth)
+    net.save_pretrained(folder / "hf")
+    return {"pth": pth, "hf": folder / "hf"}
+
+
+def frames(n: int = 3) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (n, 120, 160, 3), dtype=np.uint8)
+
+
+def test_tiny_model_runs_at_stored_size_from_both_formats(tiny_weights):
+    torch.set_num_threads(1)
+    outs = []
+    for spec in (tiny_weights["pth"], tiny_weights["hf"]):
+        cfg = ReconstructConfig(weights=str(spec), image_size=160, niter=3, device="cpu")
+        r = dust3r.reconstruct_images(frames(), cfg)
+        assert r["K"].shape == (3, 3, 3) and r["cam2world"].shape == (3, 4, 4)
+        assert r["depth"].shape == r["conf"].shape == (3, 120, 160)
+        assert r["depth"].dtype == r["conf"].dtype == np.float32
+        np.testing.assert_allclose(r["K"][:, :2, 2], [[80, 60]] * 3, atol=1e-3)  # centre kept
+        np.testing.assert_allclose(r["cam2world"][:, 3], [[0, 0, 0, 1]] * 3)
+        outs.append(r["depth"])
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4)  # same weights, same result
+
+
+def test_nan_network_output_fails_with_nan_focal(tiny_weights):
+    from storage.markers import StageFailure
+    from tasks.reconstruct import check_recon
+
+    cfg = ReconstructConfig(weights=str(tiny_weights["pth"]), image_size=160, niter=3)
+    net = dust3r.load_model(cfg.weights, "cpu")
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    try:
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                if name.startswith("downstream_head"):
+                    p.fill_(float("nan"))
+        r = dust3r.reconstruct_images(frames(2), cfg)
+    finally:
+        net.load_state_dict(saved)
+    with pytest.raises(StageFailure, match="NaN focal"):
+        check_recon(r["K"], r["cam2world"], r["depth"], r["conf"], cfg)
+
+
+def test_missing_weights_is_a_clear_error(tmp_path):
+    with pytest.raises(WeightsNotFound, match="DUSt3R"):
+        dust3r.load_model(str(tmp_path / "nope.pth"), "cpu")
+
+
+def test_checkpoint_args_are_parsed_without_eval():
+    kw = dust3r.parse_model_args(TINY)
+    assert kw["depth_mode"] == ("exp", -np.inf, np.inf) and kw["enc_depth"] == 2
+    assert kw["landscape_only"] is False
+    with pytest.raises(ValueError, match="unexpected name"):
+        dust3r.parse_model_args("AsymmetricCroCo3DStereo(x=os)")
+
+
+def test_sparse_graph_above_the_complete_limit():
+    cfg = ReconstructConfig(complete_max_frames=4)
+    assert dust3r.pair_graph(4, cfg) == "complete"
+    assert dust3r.pair_graph(5, cfg) == cfg.sparse_graph
+    assert dust3r.pair_graph(3, cfg, sparse=True) == cfg.sparse_graph
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """s, R, t minimising |dst - (s R src + t)|."""
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    U, S, Vt = np.linalg.svd(b.T @ a / len(src))
+    D = np.diag([1, 1, np.sign(np.linalg.det(U @ Vt))])
+    R = U @ D @ Vt
+    s = float(np.trace(np.diag(S) @ D) / (a**2).sum(1).mean())
+    return s, R, md - s * R @ ms
+
+
+@pytest.mark.slow
+def test_global_alignment_of_true_point_maps_recovers_focal_and_poses():
+    """Pairwise point maps from exact truth → focal within 2 %, poses within 1° / 2 % of path."""
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    w, h, f = 160, 120, 80.0
+    K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
+    scene, labels = room_scene()
+    poses = np.stack([camera_pose(np.array([2.0 + 0.25 * i, 1.8 + 0.1 * i, 1.5]), 1.0 + 0.15 * i)
+                      for i in range(5)])  # fmt: skip
+    cam_pts = []
+    for pose in poses:
+        depth, _ = cast(scene, labels, K, pose, h, w)
+        v, u = np.mgrid[0:h, 0:w]
+        rays = np.stack([(u - K[0, 2]) / f, (v - K[1, 2]) / f, np.ones((h, w))], -1)
+        cam_pts.append(rays * depth[..., None])  # DUSt3R pixel centres sit on integers
+    world = [p @ T[:3, :3].T + T[:3, 3] for p, T in zip(cam_pts, poses)]
+    edges = [(i, j) for i in range(5) for j in range(5) if i != j]
+
+    def in_cam(i: int, pts: np.ndarray) -> np.ndarray:
+        T = np.linalg.inv(poses[i])
+        return pts @ T[:3, :3].T + T[:3, 3]
+
+    def t(a: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(a)).float()
+
+    conf = torch.full((len(edges), h, w), 10.0)
+    shape = torch.tensor([[h, w]] * len(edges))
+    output = {
+        "view1": {"idx": [i for i, _ in edges], "true_shape": shape},
+        "view2": {"idx": [j for _, j in edges], "true_shape": shape},
+        "pred1": {"pts3d": t([cam_pts[i] for i, _ in edges]), "conf": conf},
+        "pred2": {"pts3d_in_other_view": t([in_cam(i, world[j]) for i, j in edges]), "conf": conf},
+    }
+    cfg = ReconstructConfig(niter=300, lr=0.01, schedule="cosine")
+    r = dust3r.global_align(output, cfg, "cpu")
+    focal = r["K"][:, 0, 0]
+    assert np.abs(focal / f - 1).max() < 0.02
+    s, R, tr = umeyama(r["cam2world"][:, :3, 3], poses[:, :3, 3])
+    rot_err = [Rotation.from_matrix(R @ a[:3, :3] @ b[:3, :3].T).magnitude()
+               for a, b in zip(r["cam2world"], poses)]  # fmt: skip
+    assert np.degrees(max(rot_err)) < 1.0
+    path = np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1).sum()
+    centres = s * r["cam2world"][:, :3, 3] @ R.T + tr
+    assert np.linalg.norm(centres - poses[:, :3, 3], axis=1).max() < 0.02 * path
+    depth_scaled = s * r["depth"]
+    true_depth = np.stack([p[..., 2] for p in cam_pts])
+    assert np.median(np.abs(depth_scaled / true_depth - 1)) < 0.02
