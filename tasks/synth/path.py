@@ -1,7 +1,8 @@
 """Smooth handheld camera paths: a slow walk at eye height with a little sway, pitch and roll.
 
 Indoors the walk stays in the middle of the room, clear of the furniture band along the walls
-(`scene.BAND`); the camera looks roughly across the room and pans slowly. Poses are cam2world with OpenCV camera axes (x right, y down, z forward).
+(`scene.BAND`); the camera looks roughly across the room and pans slowly. Poses are cam2world
+with OpenCV camera axes (x right, y down, z forward).
 """
 
 from __future__ import annotations
