@@ -17,7 +17,7 @@ EYE_HEIGHT = 1.55
 
 
 def look_pose(position: np.ndarray, yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """cam2world of a camera at `position` heading `yaw` (radians from +x, z-up), pitched, rolled."""
+    """cam2world at `position` heading `yaw` (radians from +x, z-up), then pitched and rolled."""
     forward = np.array([np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch), np.sin(pitch)])
     right0 = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
     down0 = np.cross(forward, right0)

@@ -59,7 +59,7 @@ def value_noise(a: np.ndarray, b: np.ndarray, cell: float, seed: int) -> np.ndar
 
 
 def texture(points: np.ndarray, normals: np.ndarray, seed: int) -> np.ndarray:
-    """Brightness in about [0.35, 1] of surface points: two octaves of noise in the surface plane."""
+    """Brightness in [0.35, 1] of surface points: two octaves of noise in the surface plane."""
     axis = np.abs(normals).argmax(axis=1)
     a = np.where(axis == 0, points[:, 1], points[:, 0])
     b = np.where(axis == 2, points[:, 1], points[:, 2])

@@ -56,7 +56,7 @@ def _along_wall(wall: int, size, t: float, length: float, depth: float, height: 
 
 
 def make_room(index: int, rng: np.random.Generator) -> dict[str, Any]:
-    """A random furnished room 3.5–6 m a side: bed, sofa, table with chairs and objects, TV, etc."""
+    """A random furnished room 3.5–6 m a side: bed, sofa, table, chairs, objects, TV, cabinets."""
     size = [round(float(rng.uniform(3.5, 6.0)), 4), round(float(rng.uniform(3.5, 6.0)), 4), CEILING]
     w, d = size[0], size[1]
     walls = rng.permutation(4)

@@ -1,4 +1,4 @@
-"""True occupancy: free space in front of the camera, the class at seen surfaces, similarity-aware."""
+"""True occupancy: free space before the camera, classes at seen surfaces, similarity-aware."""
 
 from __future__ import annotations
 
