@@ -30,12 +30,14 @@ from storage.manifest import write_manifests
 from tasks.align import align_task
 from tasks.clean import clean_task
 from tasks.dataset import DatasetError, freeze
+from tasks.frames import frames_task
 from tasks.indoor import indoor_task
 from tasks.reconstruct import reconstruct_task
 from tasks.segment import segment_task
 from tasks.voxelize import voxelize_task
 
 CLIP_TASKS = (
+    ("frames", frames_task),
     ("indoor", indoor_task),
     ("reconstruct", reconstruct_task),
     ("clean", clean_task),
@@ -105,9 +107,16 @@ def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[st
 
 
 def build(root: DataRoot, cfg: Config, sources: list[str], dataset: str | None) -> dict[str, Any]:
-    """The whole build inside a flow: harvest, clip stages, manifests, dataset, report."""
+    """The whole build inside a flow: harvest, then :func:`build_tail` over every clip."""
+    clips = harvest(root, cfg, sources) if sources else root.clip_ids()
+    return build_tail(root, cfg, clips, dataset)
+
+
+def build_tail(
+    root: DataRoot, cfg: Config, clips: list[str], dataset: str | None
+) -> dict[str, Any]:
+    """Clip stages over `clips`, manifests, the frozen dataset and the report."""
     t0 = time.perf_counter()
-    clips = harvest(root, cfg, sources) if sources else [c for c in root.clip_ids()]
     results = process_clips(root, cfg, clips)
     write_manifests(root)
     frozen = None

@@ -54,6 +54,12 @@ def harvest(root: DataRoot, cfg: Config, sources: list[str]) -> list[str]:
         log.error("source %s: %s", spec, reason)
         record_source_error(root, spec, reason)
     log.info("harvest: %d videos from %d sources", len(videos), len(sources))
+    return harvest_videos(root, cfg, videos)
+
+
+def harvest_videos(root: DataRoot, cfg: Config, videos: list[VideoSource]) -> list[str]:
+    """Download, cut and sample frames of `videos`; return the clips with frames."""
+    log = get_run_logger()
     futures = [harvest_video.submit(root, cfg, v) for v in videos]
     wait(futures)
     clips: list[str] = []
