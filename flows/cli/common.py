@@ -27,7 +27,9 @@ ConfigOpt = Annotated[
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a config key: --set reconstruct.niter=100 (repeatable)."),
+    typer.Option(
+        "--set", "-s", help="Override a config key: --set reconstruct.niter=100 (repeatable)."
+    ),
 ]
 
 
