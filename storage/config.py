@@ -114,6 +114,9 @@ class ReconstructConfig(Section):
     schedule: Literal["cosine", "linear"] = "cosine"
     min_conf: float = Field(1.5, description="Confidence under which a point is not counted.")
     min_conf_points_frac: float = Field(0.1, description="Fail when fewer confident points.")
+    max_fov_deg: float = Field(
+        170.0, description="Fail when the focal implies a wider horizontal field of view."
+    )
     min_trajectory_extent: float = Field(
         1e-3, description="Fail when camera centres span less than this × scene depth (collapsed)."
     )

@@ -38,6 +38,13 @@ def check_recon(K: np.ndarray, cam2world: np.ndarray, depth: np.ndarray, conf: n
         raise StageFailure(
             f"degenerate reconstruction: non-positive focal ({float(focal.min()):.3g})"
         )
+    width = 2 * float(np.median(K[:, 0, 2]))
+    fov = float(np.degrees(2 * np.arctan(width / (2 * focal[:, 0].min()))))
+    if fov > cfg.max_fov_deg:
+        raise StageFailure(
+            f"degenerate reconstruction: focal {float(focal.min()):.3g} px gives a "
+            f"{fov:.0f}° field of view (> {cfg.max_fov_deg:.0f}°)"
+        )
     if not np.isfinite(cam2world).all():
         raise StageFailure("degenerate reconstruction: NaN camera pose")
     good = np.isfinite(depth) & (depth > 0) & (conf >= cfg.min_conf)
@@ -105,6 +112,7 @@ def synthetic_recon(truth: list[dict[str, np.ndarray]], size: tuple[int, int], c
 
 
 def clip_seed(base: int, clip: str) -> int:
+    """A per-clip seed from the config seed and the clip id (stable across runs)."""
     return base * 1_000_003 + zlib.crc32(clip.encode())
 
 

@@ -113,15 +113,19 @@ def test_global_alignment_of_true_point_maps_recovers_focal_and_poses():
     w, h, f = 160, 120, 80.0
     K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
     scene, labels = room_scene()
-    poses = np.stack([camera_pose(np.array([2.0 + 0.25 * i, 1.8 + 0.1 * i, 1.5]), 1.0 + 0.15 * i)
-                      for i in range(5)])  # fmt: skip
+    poses = np.stack(
+        [
+            camera_pose(np.array([2.0 + 0.25 * i, 1.8 + 0.1 * i, 1.5]), 1.0 + 0.15 * i)
+            for i in range(5)
+        ]
+    )
     cam_pts = []
     for pose in poses:
         depth, _ = cast(scene, labels, K, pose, h, w)
         v, u = np.mgrid[0:h, 0:w]
         rays = np.stack([(u - K[0, 2]) / f, (v - K[1, 2]) / f, np.ones((h, w))], -1)
         cam_pts.append(rays * depth[..., None])  # DUSt3R pixel centres sit on integers
-    world = [p @ T[:3, :3].T + T[:3, 3] for p, T in zip(cam_pts, poses)]
+    world = [p @ T[:3, :3].T + T[:3, 3] for p, T in zip(cam_pts, poses, strict=True)]
     edges = [(i, j) for i in range(5) for j in range(5) if i != j]
 
     def in_cam(i: int, pts: np.ndarray) -> np.ndarray:
@@ -144,8 +148,10 @@ def test_global_alignment_of_true_point_maps_recovers_focal_and_poses():
     focal = r["K"][:, 0, 0]
     assert np.abs(focal / f - 1).max() < 0.02
     s, R, tr = umeyama(r["cam2world"][:, :3, 3], poses[:, :3, 3])
-    rot_err = [Rotation.from_matrix(R @ a[:3, :3] @ b[:3, :3].T).magnitude()
-               for a, b in zip(r["cam2world"], poses)]  # fmt: skip
+    rot_err = [
+        Rotation.from_matrix(R @ a[:3, :3] @ b[:3, :3].T).magnitude()
+        for a, b in zip(r["cam2world"], poses, strict=True)
+    ]
     assert np.degrees(max(rot_err)) < 1.0
     path = np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1).sum()
     centres = s * r["cam2world"][:, :3, 3] @ R.T + tr

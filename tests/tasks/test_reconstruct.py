@@ -1,0 +1,102 @@
+"""tasks/reconstruct.py: synthetic-gt similarity, degenerate clips, dust3r backend end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from storage.atomic import write_json
+from storage.config import load_config
+from storage.formats import read_recon
+from storage.truth import read_truth_frame, write_truth_frame
+from tasks import reconstruct
+from tests.support.truth_room import ready_clip, write_truth_room
+
+N = 4
+
+
+@pytest.fixture
+def room(root, tmp_path):
+    truth = tmp_path / "truth"
+    write_truth_room(truth, N)
+    cfg = load_config(overrides=[f"truth_dir={truth}", "reconstruct.backend=synthetic-gt"])
+    return root, cfg, truth, ready_clip(root, cfg, truth, N)
+
+
+def test_synthetic_gt_similarity_maps_truth_to_recon(room):
+    root, cfg, truth, cid = room
+    marker = reconstruct.run(root, cfg, cid)
+    assert marker.status == "ok" and marker.backend == "synthetic-gt", marker.reason
+    rec = read_recon(root.recon_npz(cid))
+    sim = rec["similarity"]
+    s = np.cbrt(np.linalg.det(sim[:3, :3]))
+    assert not np.allclose(sim, np.eye(4))  # a real random similarity was applied
+    for k in range(N):
+        t = read_truth_frame(truth, k)
+        np.testing.assert_allclose(
+            rec["cam2world"][k, :3, 3], sim[:3, :3] @ t["cam2world"][:3, 3] + sim[:3, 3], atol=1e-4
+        )
+        np.testing.assert_allclose(
+            rec["cam2world"][k, :3, :3], sim[:3, :3] / s @ t["cam2world"][:3, :3], atol=1e-5
+        )
+        np.testing.assert_allclose(rec["K"][k], t["K"], atol=1e-5)  # stored size = truth size
+        ratio = rec["depth"][k][t["depth"] > 0] / t["depth"][t["depth"] > 0] / s
+        assert abs(np.median(ratio) - 1) < 0.01  # noise and outliers, but the scale is s
+
+
+def test_synthetic_gt_is_seeded_per_clip(room):
+    root, cfg, _, cid = room
+    reconstruct.run(root, cfg, cid)
+    first = read_recon(root.recon_npz(cid))["similarity"]
+    reconstruct.run(root, cfg, cid, force=True)
+    np.testing.assert_array_equal(first, read_recon(root.recon_npz(cid))["similarity"])
+    other = reconstruct.random_similarity(reconstruct.clip_seed(cfg.reconstruct.seed, "x-001"))
+    assert not np.allclose(first, other)
+
+
+def test_frozen_camera_fails_as_collapsed_trajectory(room):
+    root, cfg, truth, cid = room
+    t0 = read_truth_frame(truth, 0)
+    for k in range(1, N):  # every frame seen from the first camera: no parallax
+        write_truth_frame(truth, k, t0["K"], t0["cam2world"], t0["depth"], t0["labels"])
+    marker = reconstruct.run(root, cfg, cid)
+    assert marker.status == "failed" and "collapsed trajectory" in marker.reason
+    assert not root.recon_npz(cid).exists()
+
+
+def test_single_frame_clip_fails_with_reason(room):
+    root, cfg, _, cid = room
+    write_json(
+        root.frames_index(cid), {"video_frames": [0], "width": 160, "height": 120, "scale": 1.0}
+    )
+    marker = reconstruct.run(root, cfg, cid)
+    assert marker.status == "failed" and "need ≥ 2" in marker.reason
+    assert not root.recon_npz(cid).exists()
+
+
+def test_dust3r_backend_with_random_weights_fails_as_degenerate(room, tmp_path):
+    import argparse
+
+    import torch
+
+    from models import dust3r
+    from tests.models.test_dust3r import TINY
+
+    root, _, truth, cid = room
+    torch.manual_seed(0)
+    net = getattr(dust3r.backend()["model"], dust3r.MODEL_CLASS)(**dust3r.parse_model_args(TINY))
+    torch.save(
+        {"args": argparse.Namespace(model=TINY), "model": net.state_dict()}, tmp_path / "tiny.pth"
+    )
+    cfg = load_config(
+        overrides=[
+            f"truth_dir={truth}",
+            f"reconstruct.weights={tmp_path}/tiny.pth",
+            "reconstruct.image_size=160",
+            "reconstruct.niter=3",
+            "reconstruct.device=cpu",
+        ]
+    )
+    marker = reconstruct.run(root, cfg, cid)
+    assert marker.status == "failed" and "degenerate reconstruction" in marker.reason
+    assert not root.recon_npz(cid).exists()
