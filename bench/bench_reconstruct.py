@@ -1,0 +1,85 @@
+"""DUSt3R reconstruction speed: frames/s for one clip through the adapter (pairs + alignment).
+
+With CUDA: a 22-frame clip at 512 with full-size (ViT-Large encoder, DPT head) randomly
+initialised weights, complete pair graph, 300 alignment iterations. Without CUDA: a small
+measurement (4 frames at 224, a tiny random model, 30 iterations), flagged ``"tiny_cpu": true``
+in the JSON so it is never read as the real number. Random weights measure speed only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models import dust3r
+from storage.config import ReconstructConfig
+
+HEAD = (
+    "AsymmetricCroCo3DStereo(pos_embed='RoPE100', patch_embed_cls='ManyAR_PatchEmbed', "
+    "img_size=({size}, {size}), head_type='{head}', output_mode='pts3d', "
+    "depth_mode=('exp', -inf, inf), conf_mode=('exp', 1, inf), "
+)
+FULL = "enc_embed_dim=1024, enc_depth=24, enc_num_heads=16, dec_embed_dim=768, dec_depth=12, dec_num_heads=12)"  # noqa: E501
+TINY = "enc_embed_dim=64, enc_depth=2, enc_num_heads=2, dec_embed_dim=32, dec_depth=2, dec_num_heads=2)"  # noqa: E501
+
+
+def random_checkpoint(out: Path, args: str) -> Path:
+    """A randomly initialised model saved as the official .pth checkpoint."""
+    torch.manual_seed(0)
+    net = getattr(dust3r.backend()["model"], dust3r.MODEL_CLASS)(**dust3r.parse_model_args(args))
+    path = out / "dust3r_random.pth"
+    torch.save({"args": argparse.Namespace(model=args), "model": net.state_dict()}, path)
+    return path
+
+
+def run(out_dir: Path) -> dict[str, Any]:
+    """Frames/s of pair inference, of global alignment and of the whole clip."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cuda = torch.cuda.is_available()
+    frames, size, niter = (22, 512, 300) if cuda else (4, 224, 30)
+    args = HEAD.format(size=size, head="dpt" if cuda else "linear") + (FULL if cuda else TINY)
+    cfg = ReconstructConfig(weights=str(random_checkpoint(out_dir, args)), image_size=size,
+                            niter=niter, complete_max_frames=frames, device="auto")  # fmt: skip
+    device = "cuda" if cuda else "cpu"
+    model = dust3r.load_model(cfg.weights, device)
+    images = np.random.default_rng(0).integers(0, 255, (frames, 288, 512, 3), dtype=np.uint8)
+    views = dust3r.to_views(images, size)
+    graph = dust3r.pair_graph(frames, cfg)
+
+    def sync() -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    t0 = sync()
+    output = dust3r.infer_pairs(model, views, graph, cfg, device)
+    t1 = sync()
+    dust3r.global_align(output, cfg, device)
+    t2 = sync()
+    return {
+        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "tiny_cpu": not cuda,
+        "backend": dust3r.backend()["name"],
+        "frames": frames,
+        "image_size": size,
+        "network_hw": list(views[0]["true_shape"][0].tolist()),
+        "pairs": len(output["view1"]["idx"]),
+        "graph": graph,
+        "niter": niter,
+        "inference_s": round(t1 - t0, 3),
+        "alignment_s": round(t2 - t1, 3),
+        "frames_per_s": round(frames / (t2 - t0), 3),
+        "peak_gpu_mem_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(run(Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/reconstruct"))))
