@@ -113,7 +113,7 @@ def bench_indoor_accuracy(work: Path) -> dict[str, Any]:
     root = DataRoot(work / "data")
     cfg = load_config(overrides=["indoor.backend=synthetic-gt"], data=root.root)
     cfg.truth_dir = tour
-    spans = [(int(a), int(b)) for a, b in detect_shots(tour / "tour.mp4", cfg.shots)]
+    spans = [(int(a), int(b)) for a, b in detect_shots(tour / "tour.mp4", cfg.shots)[0]]
     return _shot_decisions(root, cfg, spans)
 
 
