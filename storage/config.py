@@ -148,6 +148,9 @@ class AlignConfig(Section):
     """z-up, Manhattan yaw and metric scale."""
 
     wall_height_m: float = Field(2.8, description="Floor-to-ceiling height the scene is scaled to.")
+    lattice_m: float = Field(
+        0.08, description="Voxel lattice walls are centred in (the voxel size; 0 leaves x-y as is)."
+    )
     ransac_distance_factor: float = Field(
         2.0, description="Plane inlier distance, × median spacing."
     )

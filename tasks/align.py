@@ -118,6 +118,22 @@ def manhattan_yaw(points: np.ndarray, rotation: np.ndarray, spacing: float) -> t
     return float(yaw), float(np.degrees((w * dev).sum() / w.sum()))
 
 
+def lattice_shift(xy: np.ndarray, lattice: float) -> np.ndarray:
+    """x-y shift (< one cell) putting the strongest wall of each axis mid-cell of the voxel lattice.
+
+    Walls are axis-aligned after the Manhattan yaw; a wall lying on a cell boundary would be
+    split by noise into two voxel layers, one lying mid-cell stays in one.
+    """
+    shift = np.zeros(2)
+    for axis in range(2):
+        slab = np.floor(xy[:, axis] / lattice).astype(np.int64)
+        values, counts = np.unique(slab, return_counts=True)
+        wall = np.abs(slab - values[counts.argmax()]) <= 1  # the most populated slab ± 1
+        phase = np.exp(2j * np.pi * xy[wall, axis] / lattice).mean()
+        shift[axis] = (0.5 - (np.angle(phase) % (2 * np.pi)) / (2 * np.pi)) * lattice
+    return shift
+
+
 def align_cloud(
     points: np.ndarray, cam2world: np.ndarray | None, cfg: AlignConfig, seed: int = 0
 ) -> dict[str, Any]:
@@ -197,6 +213,10 @@ def align_cloud(
     scale = cfg.wall_height_m / (top - floor_z)
     centre = (cams if cams is not None else sample) @ rotation.T
     translation = -scale * np.array([centre[:, 0].mean(), centre[:, 1].mean(), floor_z])
+    if cfg.lattice_m > 0 and cfg.manhattan:
+        translation[:2] += lattice_shift(
+            scale * (sample @ rotation.T)[:, :2] + translation[:2], cfg.lattice_m
+        )
     floor_rms = float(np.sqrt(np.mean((z[floor[2]] - floor_z) ** 2)) * scale)
     return {
         "rotation": rotation.tolist(),
