@@ -55,18 +55,13 @@ def truth_quality(dataset: Path, data: Path, truth: Path) -> dict[str, Any]:
 
 def train_and_evaluate(dataset: Path, out: Path, epochs: tuple[int, int]) -> dict[str, Any]:
     """Pretrain (random-weight DINOv2), fine-tune, evaluate on the val split."""
-    import torch
-    from transformers import Dinov2Config, Dinov2Model
-
     from flows.train import evaluate_flow, finetune_flow, pretrain_flow
+    from models.embed import save_random_dinov2
     from storage.config import TrainConfig
 
-    torch.manual_seed(0)
     dino = out / "weights" / "dinov2-random"
     if not (dino / "config.json").exists():
-        cfg = Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=64, patch_size=14, image_size=112)  # fmt: skip
-        Dinov2Model(cfg).save_pretrained(dino)
+        save_random_dinov2(dino, hidden_size=32, layers=2, image_size=112)
     base = dict(device="cpu", embed_weights=str(dino), net_args=TINY_NET, embed_input_size=112,
                 batch_size=2, image_hw=(180, 320))  # fmt: skip
     pre = pretrain_flow(str(dataset), str(out / "pretrain"), TrainConfig(**base, epochs=epochs[0]))

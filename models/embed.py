@@ -60,3 +60,15 @@ def pixel_features(
     skip = 1 + int(getattr(cfg, "num_register_tokens", 0) or 0)
     grid = tokens[:, skip:].transpose(1, 2).reshape(image.shape[0], -1, gh, gw)
     return F.interpolate(grid, size=out_hw, mode="bilinear", align_corners=False)
+
+
+def save_random_dinov2(folder, hidden_size: int = 16, layers: int = 1, image_size: int = 56,
+                       seed: int = 0) -> str:  # fmt: skip
+    """A randomly initialised DINOv2 in the official transformers format (tests, offline demo)."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    torch.manual_seed(seed)
+    cfg = Dinov2Config(hidden_size=hidden_size, num_hidden_layers=layers, num_attention_heads=2,
+                       intermediate_size=2 * hidden_size, patch_size=14, image_size=image_size)  # fmt: skip
+    Dinov2Model(cfg).save_pretrained(folder)
+    return str(folder)

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
-from transformers import Dinov2Config, Dinov2Model
 from typer.testing import CliRunner
 
 from flows.cli import _register, app
 from flows.train import label_efficiency_flow
+from models.embed import save_random_dinov2
 from storage.config import TrainConfig
 from tests.models.occupancy.tiny import TINY_NET
 from tests.support.tiny_training import write_occscannet
@@ -24,16 +24,7 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     write_occscannet(root / "occ", 3, "train")
     write_occscannet(root / "occ", 2, "val", first=3)
-    torch.manual_seed(0)
-    cfg = Dinov2Config(
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        patch_size=14,
-        image_size=56,
-    )
-    Dinov2Model(cfg).save_pretrained(root / "dinov2")
+    save_random_dinov2(root / "dinov2")
     return root
 
 

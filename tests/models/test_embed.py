@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import Dinov2Config, Dinov2Model
 
-from models.embed import embed_dim, load_embedder, pixel_features
+from models.embed import embed_dim, load_embedder, pixel_features, save_random_dinov2
 from models.weights import WeightsNotFound
 
 
 @pytest.fixture(scope="module")
 def tiny_dinov2(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dinov2")
-    cfg = Dinov2Config(
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        patch_size=14,
-        image_size=56,
-    )
-    torch.manual_seed(0)
-    Dinov2Model(cfg).save_pretrained(folder)
+    save_random_dinov2(folder)
     return folder
 
 

@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import Dinov2Config, Dinov2Model
 
-from models.embed import load_embedder
+from models.embed import load_embedder, save_random_dinov2
 from storage.config import TrainConfig
 from storage.formats import FormatError
 from tasks.pretrain import contrastive_step, pretrain, superpixels
@@ -23,18 +22,7 @@ torch.set_num_threads(2)
 @pytest.fixture(scope="module")
 def dinov2(tmp_path_factory) -> str:
     """A tiny random DINOv2 saved in the official transformers format (width 16)."""
-    folder = tmp_path_factory.mktemp("dinov2")
-    torch.manual_seed(0)
-    cfg = Dinov2Config(
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        patch_size=14,
-        image_size=56,
-    )
-    Dinov2Model(cfg).save_pretrained(folder)
-    return str(folder)
+    return save_random_dinov2(tmp_path_factory.mktemp("dinov2"))
 
 
 def _cfg(dinov2: str, **kw) -> TrainConfig:
