@@ -43,8 +43,13 @@ def run(out_dir: Path) -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     frames, size, niter = (22, 512, 300) if cuda else (4, 224, 30)
     args = HEAD.format(size=size, head="dpt" if cuda else "linear") + (FULL if cuda else TINY)
-    cfg = ReconstructConfig(weights=str(random_checkpoint(out_dir, args)), image_size=size,
-                            niter=niter, complete_max_frames=frames, device="auto")  # fmt: skip
+    cfg = ReconstructConfig(
+        weights=str(random_checkpoint(out_dir, args)),
+        image_size=size,
+        niter=niter,
+        complete_max_frames=frames,
+        device="auto",
+    )
     device = "cuda" if cuda else "cpu"
     model = dust3r.load_model(cfg.weights, device)
     images = np.random.default_rng(0).integers(0, 255, (frames, 288, 512, 3), dtype=np.uint8)

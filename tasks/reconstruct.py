@@ -28,8 +28,13 @@ from storage.truth import read_truth_frame, synthetic_truth
 STAGE = "reconstruct"
 
 
-def check_recon(K: np.ndarray, cam2world: np.ndarray, depth: np.ndarray, conf: np.ndarray,
-                cfg: ReconstructConfig) -> dict[str, Any]:  # fmt: skip
+def check_recon(
+    K: np.ndarray,
+    cam2world: np.ndarray,
+    depth: np.ndarray,
+    conf: np.ndarray,
+    cfg: ReconstructConfig,
+) -> dict[str, Any]:
     """Counts of a usable reconstruction, or StageFailure naming what is degenerate."""
     focal = K[:, [0, 1], [0, 1]]
     if not np.isfinite(focal).all():
@@ -60,8 +65,13 @@ def check_recon(K: np.ndarray, cam2world: np.ndarray, depth: np.ndarray, conf: n
         raise StageFailure(
             f"collapsed trajectory: cameras span {extent:.3g} for scene depth {scene:.3g} (frozen camera?)"
         )
-    return {"frames": len(K), "confident_frac": frac, "focal_px": float(np.median(focal)),
-            "trajectory_extent": extent, "median_depth": scene}  # fmt: skip
+    return {
+        "frames": len(K),
+        "confident_frac": frac,
+        "focal_px": float(np.median(focal)),
+        "trajectory_extent": extent,
+        "median_depth": scene,
+    }
 
 
 def random_similarity(seed: int) -> np.ndarray:
@@ -76,8 +86,9 @@ def random_similarity(seed: int) -> np.ndarray:
     return sim
 
 
-def synthetic_recon(truth: list[dict[str, np.ndarray]], size: tuple[int, int], cfg: ReconstructConfig,
-                    seed: int) -> dict[str, np.ndarray]:  # fmt: skip
+def synthetic_recon(
+    truth: list[dict[str, np.ndarray]], size: tuple[int, int], cfg: ReconstructConfig, seed: int
+) -> dict[str, np.ndarray]:
     """What DUSt3R would return for frames with this truth, at the stored size (h, w)."""
     h, w = size
     rng = np.random.default_rng(seed)
