@@ -132,6 +132,9 @@ class CleanConfig(Section):
     """Point-cloud outlier removal (Open3D)."""
 
     conf_threshold: float = Field(1.5, description="Drop points under this DUSt3R confidence.")
+    points_per_frame: int = Field(
+        100_000, ge=1, description="Pixels back-projected per frame at most (an even pixel stride)."
+    )
     downsample_factor: float = Field(
         2.0, description="Filter on a voxel grid of this × the natural point spacing (speed)."
     )

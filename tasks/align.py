@@ -85,20 +85,25 @@ def is_surface(points: np.ndarray, n: np.ndarray, h: float, distance: float) -> 
     return on >= 3 * beside
 
 
-def search_ceiling(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, distance: float,
-                   cfg: AlignConfig) -> tuple[np.ndarray, float, np.ndarray] | None:  # fmt: skip
-    """A level plane among the points above every camera (ceilings are often glimpsed only)."""
+def search_level(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, distance: float,
+                 cfg: AlignConfig, above: bool) -> tuple[np.ndarray, float, np.ndarray] | None:  # fmt: skip
+    """The best level plane among the points above (ceiling) or below (floor) every camera.
+
+    Greedy RANSAC over the whole cloud finds walls and furniture first; floors and ceilings
+    that are only glimpsed are found by searching the points on their side of the cameras.
+    """
     heights = points @ up
-    above = np.flatnonzero(
-        heights > ((cams @ up).max() if cams is not None else np.median(heights))
-    )
-    if len(above) < max(50, 0.002 * len(points)):
+    ref = cams @ up if cams is not None else np.median(heights, keepdims=True)
+    side = np.flatnonzero(heights > ref.max() if above else heights < ref.min())
+    if len(side) < max(50, 0.002 * len(points)):
         return None
-    planes = find_planes(points[above], distance, cfg.ransac_iterations, max_planes=3, min_frac=0.2)
+    planes = find_planes(points[side], distance, cfg.ransac_iterations, max_planes=4, min_frac=0.1)
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
-    level = [(n if n @ up > 0 else -n, h if n @ up > 0 else -h, above[i]) for n, h, i in planes
+    level = [(n if n @ up > 0 else -n, h if n @ up > 0 else -h, side[i]) for n, h, i in planes
              if abs(n @ up) >= cos_max and is_surface(points, n, h, distance)]  # fmt: skip
-    return max(level, key=lambda p: len(p[2])) if level else None
+    if not level:
+        return None
+    return max(level, key=lambda p: len(p[2])) if above else min(level, key=lambda p: p[1])
 
 
 def manhattan_yaw(points: np.ndarray, rotation: np.ndarray, spacing: float) -> tuple[float, float]:
@@ -170,13 +175,16 @@ def align_cloud(
         p for p in floors if len(p[2]) >= max(cfg.min_floor_support * best, 0.005 * len(sample))
     ]
     if not floors:
+        found = search_level(sample, prior, cams, distance, cfg, above=False)
+        floors = [found] if found is not None else []
+    if not floors:
         raise StageFailure(
             f"no floor plane found ({len(planes)} planes, {len(level)} level with the cameras' up)"
         )
     floor = min(floors, key=lambda p: p[1])  # the lowest: beds and tables are level too
     ceiling = max(ceilings, key=lambda p: len(p[2])) if ceilings else None
     if ceiling is None:
-        ceiling = search_ceiling(sample, floor[0], cams, cfg.ransac_distance_factor * spacing, cfg)
+        ceiling = search_level(sample, floor[0], cams, distance, cfg, above=True)
     up = floor[0]
     r_up = rotation_between(up, np.array([0.0, 0.0, 1.0]))
     yaw, manhattan_res = (

@@ -25,16 +25,19 @@ STAGE = "clean"
 
 
 def recon_points(
-    recon: dict[str, np.ndarray], images: np.ndarray | None, conf_threshold: float
+    recon: dict[str, np.ndarray], images: np.ndarray | None, conf_threshold: float, stride: int = 1
 ) -> dict[str, np.ndarray]:
-    """Back-project every frame's confident pixels: points, colours, frame and pixel ids."""
+    """Back-project every `stride`-th pixel (rows and columns) that is confident, per frame."""
     pts, cols, frame, pixel = [], [], [], []
+    h, w = recon["depth"].shape[1:]
+    grid = np.zeros((h, w), bool)
+    grid[::stride, ::stride] = True
     for f in range(len(recon["depth"])):
         p, pix = backproject(
             recon["depth"][f],
             recon["K"][f],
             recon["cam2world"][f],
-            recon["conf"][f] >= conf_threshold,
+            (recon["conf"][f] >= conf_threshold) & grid,
         )
         pts.append(p)
         pixel.append(pix)
@@ -140,7 +143,9 @@ def clean(root: DataRoot, clip: str, cfg: CleanConfig) -> StageResult:
         raise StageFailure(
             f"frames {images.shape[1:3]} and depth {recon['depth'].shape[1:]} differ in size"
         )
-    raw = recon_points(recon, images, cfg.conf_threshold)
+    h, w = recon["depth"].shape[1:]
+    stride = max(1, int(np.ceil(np.sqrt(h * w / cfg.points_per_frame))))
+    raw = recon_points(recon, images, cfg.conf_threshold, stride)
     cloud, stats = clean_cloud(raw, cfg, view_spacing(recon, cfg.conf_threshold))
     labels = np.zeros(len(cloud["points"]), np.uint8)
     write_cloud(

@@ -60,6 +60,14 @@ def grid_origin(seen: np.ndarray, voxel_size: float, dims: tuple[int, int, int])
     return np.array([xy[0], xy[1], -voxel_size / 2], np.float32)
 
 
+def ray_stride(depth: np.ndarray, K: np.ndarray, voxel_size: float) -> int:
+    """Pixel step between cast rays: rays half a voxel apart at the frame's median depth."""
+    valid = depth[np.isfinite(depth) & (depth > 0)]
+    if not valid.size:
+        return 1
+    return max(1, int(0.5 * voxel_size * K[0, 0] / float(np.median(valid))))
+
+
 def frame_grid(points: np.ndarray, labels: np.ndarray, depth: np.ndarray, K: np.ndarray,
                cam2world: np.ndarray, cfg: VoxelConfig) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(target uint8 dims, origin) of one frame from the aligned, labelled cloud."""
@@ -68,8 +76,16 @@ def frame_grid(points: np.ndarray, labels: np.ndarray, depth: np.ndarray, K: np.
         raise ValueError("frame sees none of the cloud")
     origin = grid_origin(points[seen], cfg.voxel_size, cfg.dims)
     classes, counts = majority_grid(points[seen], labels[seen], origin, cfg.voxel_size, cfg.dims)
+    stride = ray_stride(depth, K, cfg.voxel_size)
     free = ray_free_space(
-        depth, K, cam2world, origin, cfg.voxel_size, cfg.dims, max_depth=cfg.max_depth_m
+        depth,
+        K,
+        cam2world,
+        origin,
+        cfg.voxel_size,
+        cfg.dims,
+        stride=stride,
+        max_depth=cfg.max_depth_m,
     )
     target = np.full(cfg.dims, UNKNOWN, np.uint8)
     target[free] = FREE
