@@ -82,3 +82,42 @@ def test_status_command_prints_json_rows(root) -> None:
     assert out.exit_code == 0, out.output
     row = json.loads(out.output.splitlines()[0])
     assert row["item"] == "v" and row["download"] == "ok" and row["kind"] == "video"
+
+
+@pytest.mark.slow
+def test_a_harvest_killed_mid_download_finishes_on_the_next_run(tmp_path, root) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    web = tmp_path / "web"
+    web.mkdir()
+    write_video(web / "a.mp4", [60, 48], size=(320, 240), seed=1)
+    write_video(web / "b.mp4", [72], size=(320, 240), seed=2)
+    slow = [*FAST, "download.rate_limit=40K"]
+    with serve_directory(web) as url:
+        cmd = [sys.executable, "-m", "flows.cli", "harvest", f"{url}/a.mp4", f"{url}/b.mp4",
+               "--data", str(root.root), *[x for s in slow for x in ("--set", s)]]  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ
+        )
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(root.videos.rglob("*.part")):
+            time.sleep(0.2)
+        assert list(root.videos.rglob("*.part")), "the download never started"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not any(
+            read_marker(p) and read_marker(p).status == "ok"
+            for p in root.videos.rglob("download.json")
+        )
+        harvest_flow([f"{url}/a.mp4", f"{url}/b.mp4"], str(root.root), None, FAST)
+    assert len(root.video_ids()) == 2
+    assert all(
+        read_marker(root.video_marker(v, "download")).status == "ok" for v in root.video_ids()
+    )
+    assert not list(root.videos.rglob("*.part")) and not list(root.root.rglob(".tmp-*"))
+    clips = root.clip_ids()
+    assert len(clips) == 3 and len(set(clips)) == 3  # a: 2 shots, b: 1 — none duplicated
