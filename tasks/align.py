@@ -97,7 +97,9 @@ def search_level(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, di
     side = np.flatnonzero(heights > ref.max() if above else heights < ref.min())
     if len(side) < max(50, 0.002 * len(points)):
         return None
-    planes = find_planes(points[side], distance, cfg.ransac_iterations, max_planes=4, min_frac=0.1)
+    planes = find_planes(
+        points[side], distance, cfg.ransac_iterations, max_planes=12, min_frac=0.02
+    )
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     level = [(n if n @ up > 0 else -n, h if n @ up > 0 else -h, side[i]) for n, h, i in planes
              if abs(n @ up) >= cos_max and is_surface(points, n, h, distance)]  # fmt: skip
@@ -170,13 +172,12 @@ def align_cloud(
     else:
         level.sort(key=lambda p: p[1])
         floors, ceilings = level[:1], level[1:][-1:]
-    best = max((len(p[2]) for p in level), default=0)
+    found = search_level(sample, prior, cams, distance, cfg, above=False)
+    floors += [found] if found is not None else []  # greedy RANSAC often misses a glimpsed floor
+    best = max((len(p[2]) for p in floors), default=0)
     floors = [
         p for p in floors if len(p[2]) >= max(cfg.min_floor_support * best, 0.005 * len(sample))
     ]
-    if not floors:
-        found = search_level(sample, prior, cams, distance, cfg, above=False)
-        floors = [found] if found is not None else []
     if not floors:
         raise StageFailure(
             f"no floor plane found ({len(planes)} planes, {len(level)} level with the cameras' up)"
