@@ -1,0 +1,194 @@
+"""Geometry commands: `ytocc reconstruct` on clips, and `align` / `clean` / `voxelize` on bare
+point clouds (NPZ in, NPZ out) running the same code as the clip stages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail, root_of
+
+if TYPE_CHECKING:
+    import numpy as np
+
+InArg = Annotated[Path, typer.Argument(help="Input .npz with `points` (N,3).", show_default=False)]
+OutArg = Annotated[
+    Path, typer.Argument(help="Output .npz (written atomically).", show_default=False)
+]
+CLOUD_KEYS = ("points", "labels", "colors")
+
+
+def _read_cloud_npz(path: Path, need_labels: bool = False) -> dict[str, np.ndarray]:
+    """The arrays of an input cloud file, checked; exits with a one-line reason when unusable."""
+    import numpy as np
+
+    try:
+        with np.load(path) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        fail(f"{path}: not a readable .npz ({type(e).__name__})")
+    pts = data.get("points")
+    if pts is None or pts.ndim != 2 or pts.shape[1] != 3:
+        fail(f"{path}: needs `points` of shape (N,3)")
+    for key in ("labels", "colors"):
+        if key in data and len(data[key]) != len(pts):
+            fail(f"{path}: `{key}` has {len(data[key])} rows for {len(pts)} points")
+    if need_labels and "labels" not in data:
+        fail(f"{path}: needs `labels` (N,) with classes 1..11")
+    if "labels" in data and len(data["labels"]) and int(data["labels"].max()) > 11:
+        fail(f"{path}: labels outside 0..11 (max {int(data['labels'].max())})")
+    if "labels" in data and len(data["labels"]) and int(data["labels"].min()) < 0:
+        fail(f"{path}: labels outside 0..11 (min {int(data['labels'].min())})")
+    return data
+
+
+def _triple(text: str | None, what: str, cast: type = float) -> tuple | None:
+    """'a,b,c' → a 3-tuple; exits with a one-line reason on anything else."""
+    if text is None:
+        return None
+    try:
+        parts = tuple(cast(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        fail(f"{what} must be three comma-separated numbers, got {text!r}")
+    return parts
+
+
+@app.command()
+def align(
+    in_npz: InArg,
+    out_npz: OutArg,
+    report: Annotated[
+        Path,
+        typer.Option("--report", help="Where to write the alignment JSON.", show_default=False),
+    ],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Align a cloud to a metric z-up frame (floor z=0, 2.8 m walls, Manhattan yaw)."""
+    import numpy as np
+
+    from models.geometry import transform_points
+    from storage.atomic import write_json, write_npz
+    from storage.markers import StageFailure
+    from tasks.align import align_cloud, apply_to_poses, similarity_matrix
+
+    cfg = config_from(None, config, set_)
+    data = _read_cloud_npz(in_npz)
+    cams = data.get("cam2world")
+    if cams is not None and (cams.ndim != 3 or cams.shape[1:] != (4, 4)):
+        fail(f"{in_npz}: `cam2world` must be (F,4,4)")
+    try:
+        rep = align_cloud(data["points"], cams, cfg.align)
+    except StageFailure as e:
+        fail(f"cannot align {in_npz}: {e.reason}")
+    out = dict(data)
+    out["points"] = transform_points(similarity_matrix(rep), data["points"]).astype(np.float32)
+    if cams is not None:
+        out["cam2world"] = apply_to_poses(rep, cams).astype(np.float32)
+    write_npz(out_npz, **out)  # cloud first, report last: a report means both are there
+    write_json(report, rep)
+    typer.echo(
+        f"aligned {len(data['points'])} points: scale {rep['scale']:.4g}, "
+        f"ceiling {rep['ceiling_z']:.2f} m, method {rep['method']}"
+    )
+
+
+@app.command()
+def clean(in_npz: InArg, out_npz: OutArg, config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Remove outliers (radius + statistical filters scaled to the cloud's spacing)."""
+    from storage.atomic import write_npz
+    from storage.markers import StageFailure
+    from tasks.clean import clean_cloud
+
+    cfg = config_from(None, config, set_)
+    data = _read_cloud_npz(in_npz)
+    n = len(data["points"])
+    per_point = {k: v for k, v in data.items() if v.ndim >= 1 and len(v) == n}
+    try:
+        kept, stats = clean_cloud(per_point, cfg.clean)
+    except StageFailure as e:
+        fail(f"cannot clean {in_npz}: {e.reason}")
+    write_npz(out_npz, **{**data, **kept})
+    typer.echo(
+        f"input {stats['input']}, finite {stats['finite']}, after radius "
+        f"{stats['after_radius']}, after statistical {stats['after_statistical']}, "
+        f"kept {stats['kept']}"
+    )
+
+
+@app.command()
+def voxelize(
+    in_npz: InArg,
+    out_npz: OutArg,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            help="Grid min corner X,Y,Z (default: the points' min corner).", show_default=False
+        ),
+    ] = None,
+    size: Annotated[float, typer.Option(help="Voxel edge in metres.")] = 0.08,
+    dims: Annotated[str, typer.Option(help="Grid size X,Y,Z in voxels.")] = "60,60,36",
+) -> None:
+    """Majority-label voxel grid `target` [x,y,z] (ties → smaller id, empty 0)."""
+    import numpy as np
+
+    from models.geometry import majority_grid
+    from storage.atomic import write_npz
+
+    data = _read_cloud_npz(in_npz, need_labels=True)
+    grid = _triple(dims, "--dims", int)
+    if min(grid) <= 0 or size <= 0:
+        fail("--dims and --size must be positive")
+    pts = np.asarray(data["points"], np.float64)
+    finite = np.isfinite(pts).all(axis=1)
+    if not finite.any():
+        fail(f"{in_npz}: no finite points")
+    corner = _triple(origin, "--origin")
+    corner = np.asarray(corner if corner is not None else pts[finite].min(axis=0), np.float64)
+    target, counts = majority_grid(pts[finite], data["labels"][finite], corner, size, grid)
+    write_npz(
+        out_npz,
+        target=target,
+        voxel_origin=corner.astype(np.float32),
+        voxel_size=np.float32(size),
+    )
+    typer.echo(
+        f"{int(finite.sum())} points, {int(counts.sum())} inside, "
+        f"{int((target > 0).sum())} labelled voxels of {target.size}"
+    )
+
+
+@app.command()
+def reconstruct(
+    clips: Annotated[list[str], typer.Argument(help="Clip ids.", show_default=False)],
+    force: Annotated[bool, typer.Option(help="Redo clips already done.")] = False,
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run the reconstruct stage on clips (backend from config: dust3r or synthetic-gt)."""
+    from tqdm import tqdm
+
+    from storage.stages import UpstreamNotDone
+    from tasks.reconstruct import run
+
+    cfg = config_from(data, config, set_)
+    root = root_of(cfg)
+    states: dict[str, int] = {}
+    for clip in tqdm(clips, desc="reconstruct", unit="clip"):
+        try:
+            marker = run(root, cfg, clip, force=force)
+            state, reason = marker.status, marker.reason
+        except UpstreamNotDone as e:
+            state, reason = "blocked", str(e)
+        states[state] = states.get(state, 0) + 1
+        typer.echo(json.dumps({"clip": clip, "status": state, "reason": reason}))
+    typer.echo(", ".join(f"{v} {k}" for k, v in sorted(states.items())))
+    if states.get("failed") or states.get("blocked"):
+        raise typer.Exit(1)
