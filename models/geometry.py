@@ -44,12 +44,32 @@ def voxel_indices(
     inside = np.all((ijk >= 0) & (ijk < np.asarray(dims)), axis=1) & np.all(
         np.isfinite(ijk), axis=1
     )
-    return ijk.astype(np.int64, copy=False), inside
+    return np.where(inside[:, None], ijk, -1).astype(np.int64), inside  # NaN never cast
 
 
 def flat_index(ijk: np.ndarray, dims: tuple[int, int, int]) -> np.ndarray:
     """Row-major flat index of [x,y,z] voxel coordinates in a grid of `dims`."""
     return np.ravel_multi_index((ijk[:, 0], ijk[:, 1], ijk[:, 2]), dims)
+
+
+def voxel_flat(
+    points: np.ndarray, origin: np.ndarray, voxel_size: float, dims: tuple[int, int, int]
+) -> np.ndarray:
+    """Row-major flat voxel index of each point, -1 outside the grid (or not finite).
+
+    Same voxels as `voxel_indices` + `flat_index`, one column at a time (no (N,3) temporaries):
+    the hot path of majority voting and ray marking.
+    """
+    pts = np.asarray(points)
+    flat = np.zeros(len(pts), np.int64)
+    inside = np.ones(len(pts), bool)
+    strides = (dims[1] * dims[2], dims[2], 1)
+    for axis in range(3):
+        q = (pts[:, axis] - float(origin[axis])) / voxel_size
+        inside &= (q >= 0) & (q < dims[axis])  # NaN compares False: dropped
+        flat += np.where(inside, q, 0).astype(np.int64) * strides[axis]
+    flat[~inside] = -1
+    return flat
 
 
 def majority_grid(
@@ -65,13 +85,16 @@ def majority_grid(
     Labels 0 (unlabelled) count as occupancy but never win a class; a voxel holding only
     unlabelled points gets label 0 and a count > 0, so callers can tell it from empty space.
     """
-    ijk, inside = voxel_indices(points, origin, voxel_size, dims)
-    flat = flat_index(ijk[inside], dims)
-    lab = np.asarray(labels, np.int64)[inside]
-    n_vox = int(np.prod(dims))
-    counts = np.bincount(flat, minlength=n_vox)
-    votes = np.bincount(flat * (num_classes + 1) + lab, minlength=n_vox * (num_classes + 1))
-    votes = votes.reshape(n_vox, num_classes + 1)[:, 1:]
+    labels = np.asarray(labels)
+    if len(labels) and (labels.min() < 0 or labels.max() > num_classes):
+        raise ValueError(f"labels outside 0..{num_classes} ({labels.min()}..{labels.max()})")
+    flat = voxel_flat(points, origin, voxel_size, dims)
+    n_vox, width = int(np.prod(dims)), num_classes + 1
+    # one bincount: outside points land in a dump bin past the end
+    slot = np.where(flat >= 0, flat * width + labels, n_vox * width)
+    votes = np.bincount(slot, minlength=n_vox * width + 1)[:-1].reshape(n_vox, width)
+    counts = votes.sum(axis=1)
+    votes = votes[:, 1:]
     best = votes.argmax(axis=1) + 1  # argmax returns the first maximum: ties → smaller id
     best[votes.max(axis=1) == 0] = 0
     return best.reshape(dims).astype(np.uint8), counts.reshape(dims)
@@ -110,9 +133,8 @@ def ray_free_space(
         t = (chunk + 0.5) * step  # (S,)
         pts = centre + dirs_world[:, None, :] * t[None, :, None]  # (R,S,3)
         valid = (t[None, :] < reach[:, None]).reshape(-1)
-        ijk, inside = voxel_indices(pts.reshape(-1, 3), origin, voxel_size, dims)
-        keep = inside & valid
-        free[flat_index(ijk[keep], dims)] = True
+        flat = voxel_flat(pts.reshape(-1, 3), origin, voxel_size, dims)
+        free[flat[valid & (flat >= 0)]] = True
     return free.reshape(dims)
 
 

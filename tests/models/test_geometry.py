@@ -1,0 +1,57 @@
+"""models.geometry: voxel indexing, majority labels, free-space ray marking, back-projection."""
+
+import numpy as np
+import pytest
+
+from models.geometry import (
+    backproject,
+    flat_index,
+    majority_grid,
+    ray_free_space,
+    voxel_flat,
+    voxel_indices,
+)
+
+DIMS = (10, 8, 6)
+
+
+def test_voxel_flat_matches_indices_and_drops_outside_and_nan() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-0.5, 1.5, (5000, 3))
+    pts[::50] = np.nan
+    origin = np.array([0.05, -0.1, 0.0])
+    ijk, inside = voxel_indices(pts, origin, 0.1, DIMS)
+    ref = np.full(len(pts), -1)
+    ref[inside] = flat_index(ijk[inside], DIMS)
+    flat = voxel_flat(pts, origin, 0.1, DIMS)
+    assert np.array_equal(flat, ref)
+    assert (flat[::50] == -1).all() and (flat >= 0).sum() > 200  # ~6 % of the cube lies in the grid
+
+
+def test_majority_label_ties_go_to_the_smaller_id() -> None:
+    pts = np.array([[0.01] * 3, [0.02] * 3, [0.03] * 3, [0.04] * 3, [0.15, 0.05, 0.05]])
+    labels = np.array([7, 7, 2, 2, 0], np.uint8)
+    cls, counts = majority_grid(pts, labels, np.zeros(3), 0.1, DIMS)
+    assert cls[0, 0, 0] == 2 and counts[0, 0, 0] == 4
+    assert cls[1, 0, 0] == 0 and counts[1, 0, 0] == 1  # unlabelled: occupied, no class
+    assert counts.sum() == 5 and (cls > 0).sum() == 1
+
+
+def test_majority_grid_rejects_labels_past_the_classes() -> None:
+    with pytest.raises(ValueError, match="labels outside 0..11"):
+        majority_grid(np.zeros((2, 3)), np.array([1, 12], np.uint8), np.zeros(3), 0.1, DIMS)
+
+
+def test_rays_free_the_voxels_before_a_wall_not_the_wall() -> None:
+    # camera at x=0.05 looking along +x (OpenCV z forward) at a wall 0.8 m away
+    K = np.array([[20.0, 0, 4], [0, 20.0, 4], [0, 0, 1]])
+    pose = np.eye(4)
+    pose[:3, :3] = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]])  # cam z → world x
+    pose[:3, 3] = [0.05, 0.4, 0.3]
+    depth = np.full((8, 8), 0.8)
+    free = ray_free_space(depth, K, pose, np.zeros(3), 0.1, DIMS, stride=1)
+    pts, _ = backproject(depth, K, pose)
+    _, counts = majority_grid(pts, np.ones(len(pts), np.uint8), np.zeros(3), 0.1, DIMS)
+    assert free[:7, 4, 3].all()  # the ray's voxels up to the one before the wall
+    assert not (free & (counts > 0)).any()  # no surface voxel is freed
+    assert not free[9].any()  # nothing behind the wall
