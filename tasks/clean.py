@@ -146,6 +146,8 @@ def clean(root: DataRoot, clip: str, cfg: CleanConfig) -> StageResult:
     h, w = recon["depth"].shape[1:]
     stride = max(1, int(np.ceil(np.sqrt(h * w / cfg.points_per_frame))))
     raw = recon_points(recon, images, cfg.conf_threshold, stride)
+    if not len(raw["points"]):
+        raise StageFailure(f"no pixel with finite depth and confidence ≥ {cfg.conf_threshold}")
     cloud, stats = clean_cloud(raw, cfg, view_spacing(recon, cfg.conf_threshold))
     labels = np.zeros(len(cloud["points"]), np.uint8)
     write_cloud(

@@ -1,0 +1,78 @@
+"""clean: outlier filters relative to the cloud's spacing; the stage writes cloud.npz or fails."""
+
+import numpy as np
+import pytest
+
+from storage.config import CleanConfig, load_config
+from storage.formats import read_cloud, read_recon, write_recon
+from storage.markers import StageFailure
+from tasks import clean, reconstruct
+from tasks.clean import clean_cloud
+from tests.support.rooms import box_room
+from tests.support.truth_room import ready_clip, write_truth_room
+
+
+def room_with_outliers(scale: float = 1.0, seed: int = 0):
+    pts, labels, _ = box_room(spacing=0.04, seed=seed)
+    rng = np.random.default_rng(seed)
+    junk = rng.uniform(-3, 8, (400, 3))
+    cloud = {"points": np.concatenate([pts, junk]) * scale,
+             "labels": np.concatenate([labels, np.zeros(400, np.uint8)])}  # fmt: skip
+    return cloud, np.r_[np.zeros(len(pts), bool), np.ones(400, bool)]
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.013, 70.0])
+def test_scattered_outliers_go_and_the_room_stays_at_any_scale(scale: float) -> None:
+    cloud, is_out = room_with_outliers(scale)
+    kept, stats = clean_cloud(cloud, CleanConfig(min_points=100))
+    mask = np.isin(cloud["points"][:, 0], kept["points"][:, 0])
+    assert (~mask[is_out]).mean() > 0.95  # outliers removed
+    assert mask[~is_out].mean() > 0.99  # room points kept
+    assert len(kept["labels"]) == len(kept["points"]) == stats["kept"]
+    assert stats["input"] >= stats["after_radius"] >= stats["after_statistical"] == stats["kept"]
+
+
+@pytest.mark.parametrize(
+    ("points", "reason"),
+    [(np.zeros((0, 3)), "empty cloud"), (np.full((500, 3), np.nan), "too few points")],
+)
+def test_unusable_clouds_fail_with_a_reason(points, reason) -> None:
+    with pytest.raises(StageFailure, match=reason):
+        clean_cloud({"points": points}, CleanConfig())
+
+
+@pytest.fixture
+def clip(root, tmp_path):
+    truth = tmp_path / "truth"
+    write_truth_room(truth, 2)  # a 2-frame clip
+    cfg = load_config(overrides=[f"truth_dir={truth}", "reconstruct.backend=synthetic-gt",
+                                 "clean.min_points=500"])  # fmt: skip
+    cid = ready_clip(root, cfg, truth, 2)
+    assert reconstruct.run(root, cfg, cid).status == "ok"
+    return root, cfg, cid
+
+
+def test_stage_writes_confident_points_with_their_source_pixels(clip) -> None:
+    root, cfg, cid = clip
+    marker = clean.run(root, cfg, cid)
+    assert marker.status == "ok", marker.reason
+    cloud, recon = read_cloud(root.cloud_npz(cid)), read_recon(root.recon_npz(cid))
+    assert set(np.unique(cloud["frame"])) == {0, 1}
+    w = recon["depth"].shape[2]
+    v, u = np.divmod(cloud["pixel"].astype(np.int64), w)
+    depth = recon["depth"][cloud["frame"].astype(np.int64), v, u]
+    assert (depth > 0).all() and (recon["conf"][cloud["frame"].astype(np.int64), v, u] >= 1.5).all()
+    # each point lies on its pixel's ray at its depth (the back-projection is the recon's)
+    cam = np.einsum("nij,nj->ni", np.linalg.inv(recon["cam2world"][cloud["frame"]])[:, :3, :3],
+                    cloud["points"] - recon["cam2world"][cloud["frame"], :3, 3])  # fmt: skip
+    assert np.allclose(cam[:, 2], depth, rtol=1e-3)
+
+
+def test_stage_on_all_nan_depth_fails_and_writes_no_cloud(clip) -> None:
+    root, cfg, cid = clip
+    recon = read_recon(root.recon_npz(cid))
+    write_recon(root.recon_npz(cid), recon["K"], recon["cam2world"],
+                np.full_like(recon["depth"], np.nan), recon["conf"])  # fmt: skip
+    marker = clean.run(root, cfg, cid)
+    assert marker.status == "failed" and "no pixel with finite depth" in marker.reason
+    assert not root.cloud_npz(cid).exists()
