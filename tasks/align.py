@@ -177,7 +177,8 @@ def align_cloud(
     best = max((len(p[2]) for p in floors), default=0)
     floors = [
         p for p in floors if len(p[2]) >= max(cfg.min_floor_support * best, 0.005 * len(sample))
-    ]
+        and ((sample @ p[0]) < p[1] - 3 * distance).mean() < 0.02  # nothing much below a floor
+    ]  # fmt: skip
     if not floors:
         raise StageFailure(
             f"no floor plane found ({len(planes)} planes, {len(level)} level with the cameras' up)"
