@@ -138,6 +138,11 @@ class CleanConfig(Section):
     downsample_factor: float = Field(
         2.0, description="Filter on a voxel grid of this × the natural point spacing (speed)."
     )
+    filter_cells: int = Field(
+        300_000,
+        ge=1000,
+        description="Grow the filter grid's cell so about this many cells hold a surface (speed).",
+    )
     radius_factor: float = Field(
         4.0, description="Radius filter radius, × median neighbour spacing."
     )

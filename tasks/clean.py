@@ -1,9 +1,10 @@
 """clean stage: recon.npz → cloud.npz, confident points only, outliers removed (Open3D).
 
 Both filters run on a voxel-downsampled cloud whose cell is ``downsample_factor`` × the
-cloud's median neighbour spacing, and every point inherits its cell's verdict: the radius
+cloud's median neighbour spacing (grown on big clouds so about ``filter_cells`` cells hold
+the surfaces), and every point inherits its cell's verdict: the radius
 and statistical filters of Open3D then see a cloud of even density whatever DUSt3R's scale,
-and a 4 M-point clip is filtered in seconds instead of the plain filter's ~25 s.
+and a 4 M-point clip is filtered in ~9 s instead of the plain filter's ~25 s.
 """
 
 from __future__ import annotations
@@ -94,11 +95,10 @@ def outlier_mask(
     spacing = spacing or median_spacing(pts)
     if spacing <= 0:
         raise StageFailure("degenerate cloud: all points coincide", **stats)
-    cell = cfg.downsample_factor * spacing
-    _, inverse, counts = np.unique(
-        np.floor(pts / cell).astype(np.int64), axis=0, return_inverse=True, return_counts=True
-    )
-    inverse = inverse.reshape(-1)
+    # a surface sampled at `spacing` fills ~N·(spacing/cell)² cells: aim at filter_cells
+    cell = spacing * max(cfg.downsample_factor, np.sqrt(len(pts) / cfg.filter_cells))
+    inverse, counts = cell_ids(pts, cell)
+    stats["cells"] = int(len(counts))
     centroids = (
         np.stack([np.bincount(inverse, pts[:, i]) for i in range(3)], axis=1) / counts[:, None]
     )
