@@ -1,0 +1,67 @@
+"""voxelize: per-frame grids from the aligned cloud; bad segment labels fail cleanly."""
+
+import numpy as np
+import pytest
+
+from storage.atomic import write_npz
+from storage.config import VoxelConfig, load_config
+from storage.formats import FREE, UNKNOWN, read_sample
+from tasks import align, clean, reconstruct, segment, voxelize
+from tasks.voxelize import frame_grid
+from tests.support.rooms import box_room, camera_pose
+
+
+def test_frame_grid_has_floor_free_space_and_unknown_behind() -> None:
+    pts, labels, _ = box_room(spacing=0.02)
+    pose = camera_pose(np.array([1.0, 2.0, 1.5]), 0.0, -0.3)  # looking along +x, slightly down
+    K = np.array([[60.0, 0, 40], [0, 60.0, 30], [0, 0, 1]])
+    cam = (pts - pose[:3, 3]) @ pose[:3, :3]  # z-depth of the nearest surface per pixel
+    u = np.floor(K[0, 0] * cam[:, 0] / cam[:, 2] + K[0, 2]).astype(int)
+    v = np.floor(K[1, 1] * cam[:, 1] / cam[:, 2] + K[1, 2]).astype(int)
+    ok = (cam[:, 2] > 0) & (u >= 0) & (u < 80) & (v >= 0) & (v < 60)
+    depth = np.full(60 * 80, np.inf)
+    np.minimum.at(depth, v[ok] * 80 + u[ok], cam[ok, 2])
+    depth = np.where(np.isfinite(depth), depth, 0).reshape(60, 80)
+    target, origin = frame_grid(pts, labels, depth, K, pose, VoxelConfig())
+    assert target.shape == (60, 60, 36) and np.isclose(origin[2], -0.04)
+    assert (target[:, :, 0] == 2).sum() > 50  # floor (NYU id 2) in the bottom layer
+    assert (target[:, :, 1:] == 2).sum() == 0
+    i, j, k = np.floor((pose[:3, 3] + 1.5 * pose[:3, 2] - origin) / 0.08).astype(int)
+    assert min(i, j, k) >= 0 and target[i, j, k] == FREE  # 1.5 m along the view ray
+    assert (target == UNKNOWN).sum() > (target == FREE).sum() > 1000
+
+
+@pytest.fixture
+def aligned_clip(root, tmp_path):
+    from tests.support.truth_room import ready_clip, write_truth_room
+
+    truth = tmp_path / "truth"
+    write_truth_room(truth, 2)
+    cfg = load_config(overrides=[f"truth_dir={truth}", "reconstruct.backend=synthetic-gt",
+                                 "segment.backend=synthetic-gt", "clean.min_points=500"])  # fmt: skip
+    cid = ready_clip(root, cfg, truth, 2)
+    assert [m.run(root, cfg, cid).status for m in (reconstruct, clean, align, segment)] == [
+        "ok"
+    ] * 4
+    return root, cfg, cid
+
+
+def test_two_frame_clip_gives_two_samples(aligned_clip) -> None:
+    root, cfg, cid = aligned_clip
+    marker = voxelize.run(root, cfg, cid)
+    assert marker.status == "ok", marker.reason
+    for k in (0, 1):
+        t = read_sample(root.occ_path(cid, k))["target"]
+        assert ((t > 0) & (t < UNKNOWN)).any() and (t == FREE).any()
+
+
+def test_labels_outside_the_classes_fail_and_write_no_sample(aligned_clip) -> None:
+    root, cfg, cid = aligned_clip
+    path = root.segment_path(cid, 1)
+    with np.load(path) as z:
+        labels, regions = z["labels"].copy(), z["regions"]
+    labels[0, 0] = 40
+    write_npz(path, labels=labels, regions=regions)  # bypass the checked writer: a bad file
+    marker = voxelize.run(root, cfg, cid)
+    assert marker.status == "failed" and "ids > 11" in marker.reason
+    assert not list(root.occ_dir(cid).glob("*.npz"))
