@@ -9,9 +9,9 @@ a GPU resource request on Ray), so CPU stages of other clips overlap with them.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
+from contextlib import nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from prefect.futures import as_completed
 from flows.harvest import harvest
 from flows.report import publish
 from flows.runners import gpu_options, task_runner
+from storage.atomic import FOLDER_ERROR, folder_error
 from storage.config import Config, load_config
 from storage.layout import DataRoot
 from storage.locks import item_lock
@@ -56,28 +57,26 @@ def gpu_slots(n: int) -> threading.Semaphore:
 @task(name="clip")
 def process_clip(root: DataRoot, cfg: Config, clip: str) -> dict[str, Any]:
     """Run the clip stages in order; stop at the first that is not ok; return where it ended."""
-    with item_lock(root.locks / f"{clip}.lock") as got:
-        if not got:
-            return {
-                "clip": clip,
-                "stage": None,
-                "status": "locked",
-                "reason": "another build holds it",
-            }
-        for stage, stage_task in CLIP_TASKS:
-            guard = (
-                gpu_slots(cfg.run.gpu_slots) if stage == "reconstruct" else contextlib.nullcontext()
-            )
-            with guard:
-                marker = stage_task(root, cfg, clip)
-            if marker.status != "ok":
-                return {
-                    "clip": clip,
-                    "stage": stage,
-                    "status": marker.status,
-                    "reason": marker.reason,
-                }
-    return {"clip": clip, "stage": "voxelize", "status": "ok", "reason": ""}
+    try:
+        with item_lock(root.locks / f"{clip}.lock") as got:
+            if not got:
+                return outcome(clip, None, "locked", "another build holds it")
+            for stage, stage_task in CLIP_TASKS:
+                guard = gpu_slots(cfg.run.gpu_slots) if stage == "reconstruct" else nullcontext()
+                with guard:
+                    marker = stage_task(root, cfg, clip)
+                if marker.status != "ok":
+                    return outcome(clip, stage, marker.status, marker.reason)
+    except OSError as e:  # the lock itself could not be written
+        if (reason := folder_error(e)) is None:
+            raise
+        return outcome(clip, None, "failed", reason)
+    return outcome(clip, "voxelize", "ok", "")
+
+
+def outcome(clip: str, stage: str | None, status: str, reason: str) -> dict[str, Any]:
+    """Where one clip ended in this build."""
+    return {"clip": clip, "stage": stage, "status": status, "reason": reason}
 
 
 def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[str, Any]]:
@@ -92,12 +91,7 @@ def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[st
     for i, fut in enumerate(as_completed(list(futures)), start=1):
         out = fut.result(raise_on_failure=False)
         if isinstance(out, BaseException):
-            out = {
-                "clip": futures[fut],
-                "stage": None,
-                "status": "failed",
-                "reason": f"{type(out).__name__}: {out}",
-            }
+            out = outcome(futures[fut], None, "failed", f"{type(out).__name__}: {out}")
         results.append(out)
         log.info(
             "[%d/%d] %s: %s %s", i, len(clips), out["clip"], out["status"], out["reason"] or ""
@@ -115,20 +109,39 @@ def build(root: DataRoot, cfg: Config, sources: list[str], dataset: str | None) 
 def build_tail(
     root: DataRoot, cfg: Config, clips: list[str], dataset: str | None
 ) -> dict[str, Any]:
-    """Clip stages over `clips`, manifests, the frozen dataset and the report."""
+    """Clip stages over `clips`, manifests, the frozen dataset and the report.
+
+    A full or read-only data folder stops the build before the manifests, with ``halted``
+    saying why: nothing written so far is touched, and the next build resumes from the markers.
+    """
+    log = get_run_logger()
     t0 = time.perf_counter()
     results = process_clips(root, cfg, clips)
-    write_manifests(root)
-    frozen = None
-    if dataset:
-        try:
-            frozen = str(freeze(root, cfg, dataset, force=True).path)
-        except DatasetError as e:
-            get_run_logger().error("dataset not frozen: %s", e)
-    report = publish(root, clips, frozen, time.perf_counter() - t0)
     ok = sum(r["status"] == "ok" for r in results)
-    get_run_logger().info("build: %d of %d clips ok; report %s", ok, len(results), report)
-    return {"clips": results, "ok": ok, "dataset": frozen, "report": str(report)}
+    out: dict[str, Any] = {"clips": results, "ok": ok, "dataset": None, "report": None}
+    halted = next((r["reason"] for r in results if r["reason"].startswith(FOLDER_ERROR)), None)
+    try:
+        if halted is None:
+            write_manifests(root)
+            out["dataset"] = dataset and freeze_or_log(root, cfg, dataset)
+            out["report"] = str(publish(root, clips, out["dataset"], time.perf_counter() - t0))
+    except OSError as e:
+        if (halted := folder_error(e)) is None:
+            raise
+    if halted:
+        log.error("build stopped: %s", halted)
+        return out | {"halted": halted}
+    log.info("build: %d of %d clips ok; report %s", ok, len(results), out["report"])
+    return out
+
+
+def freeze_or_log(root: DataRoot, cfg: Config, dataset: str) -> str | None:
+    """Freeze `dataset` (replacing an older one); None, logged, when there is nothing to freeze."""
+    try:
+        return str(freeze(root, cfg, dataset, force=True).path)
+    except DatasetError as e:
+        get_run_logger().error("dataset not frozen: %s", e)
+        return None
 
 
 @flow(name="build")

@@ -16,6 +16,7 @@ from prefect.futures import wait
 from storage.config import Config, load_config
 from storage.ids import id_from_url
 from storage.layout import DataRoot
+from storage.locks import item_lock, waiting_lock
 from storage.manifest import status_table, write_manifests
 from storage.markers import Marker, write_marker
 from tasks.download import download_task
@@ -26,12 +27,23 @@ from tasks.sources import VideoSource, expand_sources
 
 @task(name="harvest-video")
 def harvest_video(root: DataRoot, cfg: Config, source: VideoSource) -> list[str]:
-    """Download and cut one video; return its clip ids (empty when it ended early)."""
-    if download_task(root, cfg, source).status != "ok":
-        return []
-    if shots_task(root, cfg, source.video_id).status != "ok":
-        return []
+    """Download and cut one video; return its clip ids (empty when it ended early).
+
+    A second build on the same folder waits for the first to finish the video, then skips it.
+    """
+    with waiting_lock(root.locks / "videos" / f"{source.video_id}.lock"):
+        if download_task(root, cfg, source).status != "ok":
+            return []
+        if shots_task(root, cfg, source.video_id).status != "ok":
+            return []
     return root.clip_ids(source.video_id)
+
+
+@task(name="clip-frames")
+def clip_frames(root: DataRoot, cfg: Config, clip: str) -> Marker | None:
+    """Sample a clip's frames under its lock; None when another build holds the clip."""
+    with item_lock(root.locks / f"{clip}.lock") as got:
+        return frames_task(root, cfg, clip) if got else None
 
 
 def record_source_error(root: DataRoot, spec: str, reason: str) -> None:
@@ -69,7 +81,7 @@ def harvest_videos(root: DataRoot, cfg: Config, videos: list[VideoSource]) -> li
             log.error("video %s: %s", v.video_id, result)
         else:
             clips += result
-    frame_futures = [frames_task.submit(root, cfg, c) for c in clips]
+    frame_futures = [clip_frames.submit(root, cfg, c) for c in clips]
     wait(frame_futures)
     done = [c for c, f in zip(clips, frame_futures, strict=True) if ok(f)]
     log.info("harvest: %d of %d clips have frames", len(done), len(clips))

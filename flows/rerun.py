@@ -1,9 +1,9 @@
 """Re-running failed (or named) stages and everything downstream, from the data folder alone.
 
 Targets come from the markers: per video or clip, its first ``failed`` stage (optionally only
-those whose reason contains a text), or the named stage. Their markers and every downstream
-marker are removed, then the build runs again over the recorded sources and existing clips;
-finished work elsewhere is skipped by its markers.
+those whose reason contains a text) or the stage a killed build left without a marker, or the
+named stage. Their markers and every downstream marker are removed, then the build runs again
+over the recorded sources and existing clips; finished work elsewhere is skipped by its markers.
 """
 
 from __future__ import annotations
@@ -34,12 +34,29 @@ def rerun_targets(root: DataRoot, stage: str | None = None, clips: list[str] | N
     for item, stages in items:
         for s in stages:
             m = read_marker(root.marker(item, s))
-            if m is None:
+            if m is None:  # never run, or interrupted (killed) after the stage before was ok
+                if stage is None and reason is None and interrupted(root, item, s):
+                    targets[item] = s
                 break
-            if (s == stage) if stage else (m.status == "failed" and (reason or "") in m.reason):
+            if m.status != "ok" and not stage:
+                if m.status == "failed" and (reason or "") in m.reason:
+                    targets[item] = s
+                break
+            if s == stage:
                 targets[item] = s
                 break
     return targets
+
+
+def interrupted(root: DataRoot, item: str, stage: str) -> bool:
+    """True when `stage` of `item` has no marker although its input is ready (a killed build)."""
+    if stage == VIDEO_STAGES[0]:
+        return root.source_json(item).exists()
+    if stage == CLIP_STAGES[0]:
+        return root.clip_json(item).exists()
+    prev = ALL_STAGES[ALL_STAGES.index(stage) - 1]
+    m = read_marker(root.marker(item, prev))
+    return m is not None and m.status == "ok"
 
 
 def clear_from(root: DataRoot, item: str, stage: str) -> int:

@@ -6,6 +6,7 @@ A killed process therefore never leaves a half file under a final name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -17,6 +18,34 @@ from typing import Any
 import numpy as np
 
 TMP_PREFIX = ".tmp-"
+# Errors of the data folder as a whole (not of one item): the run stops instead of failing
+# every clip in turn.
+FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+FOLDER_ERROR = "data folder not writable: "
+
+
+def folder_error(e: BaseException) -> str | None:
+    """A one-line reason when `e` means the whole data folder cannot be written, else None."""
+    if isinstance(e, OSError) and e.errno in FOLDER_ERRNOS:
+        return (
+            f"{FOLDER_ERROR}{e.strerror} ({e.filename})"
+            if e.filename
+            else f"{FOLDER_ERROR}{e.strerror}"
+        )
+    return None
+
+
+def check_writable(folder: str | os.PathLike[str]) -> Path:
+    """Create `folder` if needed and prove a file can be written in it; OSError says why not."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OSError(e.errno, f"data folder {path} is not writable: {e.strerror}") from e
+    return path
 
 
 @contextlib.contextmanager
@@ -65,7 +94,9 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Atomically write `obj` as indented JSON (numpy scalars/arrays converted)."""
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return write_text(
+        path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

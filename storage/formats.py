@@ -88,7 +88,9 @@ def _check(path: Any, arrays: dict[str, np.ndarray], spec: dict[str, tuple[str, 
         ok_dtype = a.dtype.kind == dtype if len(dtype) == 1 else a.dtype == np.dtype(dtype)
         if not ok_dtype:
             raise FormatError(f"{path}: {key} has dtype {a.dtype}, expected {dtype}")
-        if len(shape) != a.ndim or any(s not in (-1, n) for s, n in zip(shape, a.shape, strict=True)):
+        if len(shape) != a.ndim or any(
+            s not in (-1, n) for s, n in zip(shape, a.shape, strict=True)
+        ):
             raise FormatError(f"{path}: {key} has shape {a.shape}, expected {shape}")
 
 
@@ -101,8 +103,14 @@ RECON_SPEC = {
 }
 
 
-def write_recon(path: str | os.PathLike[str], K: np.ndarray, cam2world: np.ndarray,
-                depth: np.ndarray, conf: np.ndarray, **extra: np.ndarray) -> None:
+def write_recon(
+    path: str | os.PathLike[str],
+    K: np.ndarray,
+    cam2world: np.ndarray,
+    depth: np.ndarray,
+    conf: np.ndarray,
+    **extra: np.ndarray,
+) -> None:
     """K (F,3,3), cam2world (F,4,4) OpenCV axes, depth (F,H,W) z-depth, conf (F,H,W)."""
     arrays = {"K": K, "cam2world": cam2world, "depth": depth, "conf": conf}
     arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()} | extra
@@ -128,8 +136,15 @@ CLOUD_SPEC = {
 per-pixel labels can move to points after segmentation. `labels` is 0 until then."""
 
 
-def write_cloud(path: str | os.PathLike[str], points: np.ndarray, colors: np.ndarray,
-                labels: np.ndarray, frame: np.ndarray, pixel: np.ndarray, **extra: np.ndarray) -> None:
+def write_cloud(
+    path: str | os.PathLike[str],
+    points: np.ndarray,
+    colors: np.ndarray,
+    labels: np.ndarray,
+    frame: np.ndarray,
+    pixel: np.ndarray,
+    **extra: np.ndarray,
+) -> None:
     arrays = {
         "points": np.asarray(points, np.float32),
         "colors": np.asarray(colors, np.uint8),
@@ -180,9 +195,18 @@ SAMPLE_SPEC = {
 }
 
 
-def write_sample(path: str | os.PathLike[str], *, target: np.ndarray, voxel_origin: np.ndarray,
-                 cam_k: np.ndarray, cam_pose: np.ndarray, depth: np.ndarray, frame: str,
-                 voxel_size: float = VOXEL_SIZE, **extra: np.ndarray) -> None:
+def write_sample(
+    path: str | os.PathLike[str],
+    *,
+    target: np.ndarray,
+    voxel_origin: np.ndarray,
+    cam_k: np.ndarray,
+    cam_pose: np.ndarray,
+    depth: np.ndarray,
+    frame: str,
+    voxel_size: float = VOXEL_SIZE,
+    **extra: np.ndarray,
+) -> None:
     """Write one frame's sample (DESIGN.md's table); `frame` is relative to the data root."""
     arrays: dict[str, Any] = {
         "target": np.asarray(target, np.uint8),

@@ -30,7 +30,9 @@ def short_hash(text: str, n: int = 8) -> str:
 def id_from_url(url: str) -> str:
     """An id for a source yt-dlp could not name: the URL's last path part, sanitised, plus a hash."""
     parsed = urlparse(url)
-    stem = (parsed.path.rstrip("/").rsplit("/", 1)[-1] or parsed.netloc or "source").rsplit(".", 1)[0]
+    stem = (parsed.path.rstrip("/").rsplit("/", 1)[-1] or parsed.netloc or "source").rsplit(".", 1)[
+        0
+    ]
     try:
         base = sanitize_id(stem, max_len=40)
     except InvalidIdError:

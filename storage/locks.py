@@ -58,6 +58,12 @@ def try_lock(path: Path, ttl_s: float = DEFAULT_TTL_S) -> bool:
     return False
 
 
+def release(path: Path) -> None:
+    """Drop a lock we hold."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
 @contextlib.contextmanager
 def item_lock(path: Path, ttl_s: float = DEFAULT_TTL_S) -> Iterator[bool]:
     """Hold the lock while the block runs; yields whether it was obtained."""
@@ -66,5 +72,19 @@ def item_lock(path: Path, ttl_s: float = DEFAULT_TTL_S) -> Iterator[bool]:
         yield got
     finally:
         if got:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            release(path)
+
+
+@contextlib.contextmanager
+def waiting_lock(path: Path, ttl_s: float = DEFAULT_TTL_S, poll_s: float = 0.2) -> Iterator[None]:
+    """Hold the lock while the block runs, first waiting while a live holder has it.
+
+    For work every later step needs (a video's download, a dataset's folder): the second
+    comer waits, then finds the holder's markers done. A dead holder's lock is broken at once.
+    """
+    while not try_lock(path, ttl_s):
+        time.sleep(poll_s)
+    try:
+        yield
+    finally:
+        release(path)

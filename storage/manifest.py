@@ -31,7 +31,9 @@ def _last_stage(root: DataRoot, item: str, stages: tuple[str, ...]) -> tuple[str
 def stage_rows(root: DataRoot) -> pd.DataFrame:
     """Every marker as a row of :data:`storage.schemas.STAGES`."""
     rows = []
-    items = [(v, VIDEO_STAGES) for v in root.video_ids()] + [(c, CLIP_STAGES) for c in root.clip_ids()]
+    items = [(v, VIDEO_STAGES) for v in root.video_ids()] + [
+        (c, CLIP_STAGES) for c in root.clip_ids()
+    ]
     for item, stages in items:
         for stage in stages:
             m = read_marker(root.marker(item, stage))

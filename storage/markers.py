@@ -6,6 +6,7 @@ A marker is written last, after a stage's outputs; a stage is done iff its marke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from storage.atomic import read_json, write_json
+from storage.atomic import folder_error, read_json, write_json
 
 Status = Literal["ok", "skipped", "failed"]
 STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
@@ -66,7 +67,9 @@ def params_hash(params: Mapping[str, Any] | Any, upstream: list[str] | tuple[str
     """
     if hasattr(params, "model_dump"):
         params = params.model_dump(mode="json")
-    payload = json.dumps({"params": params, "upstream": list(upstream)}, sort_keys=True, default=str)
+    payload = json.dumps(
+        {"params": params, "upstream": list(upstream)}, sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -148,6 +151,8 @@ def run_stage(
 
     :class:`StageFailure` and :class:`StageSkip` become markers and return normally (one item
     ends, the run goes on). :class:`TransientError` propagates untouched so a flow can retry it.
+    A full or read-only data folder returns a ``failed`` marker whose reason starts with
+    :data:`storage.atomic.FOLDER_ERROR` (written when possible) so the flow can stop cleanly.
     Any other exception is recorded as ``failed`` with its type, message and traceback, then
     re-raised so the orchestrator shows it.
     """
@@ -179,6 +184,14 @@ def run_stage(
         return finish("failed", e.reason, e.stats)
     except TransientError:
         raise
+    except OSError as e:
+        if (reason := folder_error(e)) is None:
+            marker.error = traceback.format_exc(limit=20)
+            finish("failed", f"{type(e).__name__}: {e}")
+            raise
+        with contextlib.suppress(OSError):  # the folder is full or read-only: record if we can
+            return finish("failed", reason)
+        return marker
     except Exception as e:
         marker.error = traceback.format_exc(limit=20)
         finish("failed", f"{type(e).__name__}: {e}")

@@ -68,7 +68,8 @@ def find_planes(points: np.ndarray, distance: float, iterations: int, max_planes
         if len(remaining) < max(3, min_frac * len(points)):
             break
         pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[remaining]))
-        model, inl = pc.segment_plane(distance, 3, iterations)
+        # probability 1: every iteration runs (early exit depends on thread timing)
+        model, inl = pc.segment_plane(distance, 3, iterations, probability=1.0)
         if len(inl) < min_frac * len(points):
             break
         n = np.asarray(model[:3], np.float64)

@@ -38,6 +38,7 @@ from storage.formats import (
     read_segment,
 )
 from storage.layout import CLIP_STAGES, DataRoot
+from storage.locks import waiting_lock
 from storage.markers import code_version, read_marker
 from storage.schemas import write_table
 
@@ -345,6 +346,13 @@ def freeze(
     Re-freezing identical content is a no-op; different content under an existing name raises
     :class:`DatasetError` unless `force`.
     """
+    with waiting_lock(root.locks / "datasets" / f"{name}.lock"):  # one writer per dataset
+        return _freeze(root, cfg, name, force, progress)
+
+
+def _freeze(
+    root: DataRoot, cfg: Config, name: str, force: bool, progress: Progress | None
+) -> FreezeSummary:
     dest = root.dataset_dir(name)
     df, skipped = gather_samples(root, progress)
     if df.empty:

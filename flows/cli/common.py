@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from storage.atomic import check_writable
 from storage.config import Config, ConfigError, load_config
 from storage.layout import DataRoot
 
@@ -42,8 +43,15 @@ def config_from(data: Path | None, config: Path | None, overrides: list[str] | N
         raise  # unreachable; for type checkers
 
 
-def root_of(cfg: Config) -> DataRoot:
-    return DataRoot.at(cfg.data)
+def root_of(cfg: Config, writable: bool = True) -> DataRoot:
+    """The config's data root; with `writable`, created and proven writable or a one-line exit."""
+    root = DataRoot.at(cfg.data)
+    if writable:
+        try:
+            check_writable(root.root)
+        except OSError as e:
+            fail(e.strerror or str(e))
+    return root
 
 
 def fail(message: str, code: int = 1) -> None:

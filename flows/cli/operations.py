@@ -19,6 +19,8 @@ def _echo_result(out: dict) -> None:
         if c["status"] != "ok":
             typer.echo(f"  {c['clip']}: {c['status']} at {c['stage']}: {c['reason']}")
     typer.echo(f"{out['ok']} of {len(out['clips'])} clips ok")
+    if out.get("halted"):
+        fail(f"build stopped: {out['halted']}; free space or fix permissions, then run it again")
     typer.echo(f"dataset: {out['dataset']}\nreport:  {out['report']}")
 
 

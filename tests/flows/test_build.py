@@ -8,13 +8,8 @@ from flows.build import build_flow
 from flows.loopback import serve_directory
 from storage.formats import read_sample
 from storage.markers import read_marker
+from tests.support.builds import overrides
 from tests.support.truth_room import write_room_tour
-
-
-def overrides(truth) -> list[str]:
-    return [f"truth_dir={truth}", "reconstruct.backend=synthetic-gt", "indoor.backend=synthetic-gt",
-            "segment.backend=synthetic-gt", "frames.per_clip=6", "clean.min_points=300",
-            "shots.min_clip_s=0.5"]  # fmt: skip
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ from flows.build import build_flow
 from flows.loopback import serve_directory
 from flows.rerun import rerun_flow, rerun_targets
 from storage.markers import read_marker
-from tests.flows.test_build import overrides
+from tests.support.builds import overrides
 from tests.support.truth_room import write_room_tour
 
 
