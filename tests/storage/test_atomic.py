@@ -1,11 +1,16 @@
 """Atomic writes: a reader sees the old file or the new one, never a half file."""
 
+import errno
+
 import numpy as np
 import pytest
 
 from storage.atomic import (
+    FOLDER_ERROR,
     TMP_PREFIX,
     atomic_path,
+    check_writable,
+    folder_error,
     read_json,
     remove_stale_temps,
     write_json,
@@ -37,3 +42,22 @@ def test_stale_temps_of_a_killed_writer_are_removed(tmp_path) -> None:
     (tmp_path / "d" / "keep.npz").write_bytes(b"whole")
     assert remove_stale_temps(tmp_path) == 1
     assert [p.name for p in (tmp_path / "d").iterdir()] == ["keep.npz"]
+
+
+def test_check_writable_creates_the_folder_and_names_it_when_it_cannot(tmp_path) -> None:
+    assert check_writable(tmp_path / "a" / "b").is_dir()
+    assert not list((tmp_path / "a" / "b").iterdir())  # the probe is gone
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match=f"data folder {blocker / 'data'} is not writable"):
+        check_writable(blocker / "data")
+    assert blocker.read_text() == "x"
+
+
+def test_folder_errors_are_disk_full_quota_or_read_only_only() -> None:
+    assert folder_error(OSError(errno.ENOSPC, "No space left on device", "/d/f")).startswith(
+        FOLDER_ERROR
+    )
+    assert folder_error(OSError(errno.EROFS, "Read-only file system")) is not None
+    assert folder_error(OSError(errno.ENOENT, "No such file")) is None
+    assert folder_error(ValueError("no")) is None

@@ -1,11 +1,15 @@
-"""Per-clip locks: exclusive while the holder lives, taken over when it was SIGKILLed."""
+"""Per-item locks: exclusive while the holder lives, waited for, taken over when it was SIGKILLed."""
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 
-from storage.locks import item_lock, try_lock
+from storage.locks import item_lock, try_lock, waiting_lock
 
 
 def test_a_held_lock_excludes_others_and_is_released(tmp_path) -> None:
@@ -33,3 +37,34 @@ def test_an_old_lock_expires(tmp_path) -> None:
     lock = tmp_path / "clip.lock"
     assert try_lock(lock)
     assert try_lock(lock, ttl_s=-1)
+
+
+def test_a_waiting_lock_waits_for_a_live_holder_and_not_for_a_dead_one(tmp_path) -> None:
+    lock = tmp_path / "videos" / "v.lock"
+    order = []
+    with item_lock(lock) as got:
+        assert got
+        waiter = threading.Thread(target=lambda: _wait_and_note(lock, order))
+        waiter.start()
+        time.sleep(0.5)
+        order.append("holder done")
+    waiter.join(timeout=10)
+    assert order == ["holder done", "waiter in"]
+    assert not lock.exists()
+    lock.write_text(
+        json.dumps({"host": socket.gethostname(), "pid": _dead_pid(), "started": time.time()})
+    )
+    t0 = time.monotonic()
+    with waiting_lock(lock):
+        assert time.monotonic() - t0 < 1.0  # a dead holder's lock is broken at once
+
+
+def _wait_and_note(lock, order) -> None:
+    with waiting_lock(lock, poll_s=0.05):
+        order.append("waiter in")
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid

@@ -1,7 +1,11 @@
 """Markers decide resumption: done iff ok and the chained parameter hash matches."""
 
+import errno
+import os
+
 import pytest
 
+from storage.atomic import FOLDER_ERROR
 from storage.config import load_config
 from storage.formats import ClipInfo, write_clip_info
 from storage.markers import StageFailure, StageSkip, TransientError, read_marker
@@ -73,3 +77,22 @@ def test_unexpected_errors_are_recorded_and_raised_transient_ones_leave_no_marke
     with pytest.raises(TransientError):
         run_item_stage(root, cfg, "v-000", "frames", flaky)
     assert read_marker(root.marker("v-000", "frames")) is None
+
+
+def test_a_full_disk_ends_the_stage_with_a_folder_reason_instead_of_raising(root) -> None:
+    cfg = load_config()
+    _clip(root, cfg)
+
+    def full():
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/clips/x.npz")
+
+    m = run_item_stage(root, cfg, "v-000", "frames", full)
+    assert m.status == "failed" and m.reason.startswith(FOLDER_ERROR)
+    assert "No space left" in m.reason and "/data/clips/x.npz" in m.reason
+    assert read_marker(root.marker("v-000", "frames")).reason == m.reason
+
+    def missing():  # an OSError of one item, not of the folder: recorded and raised
+        raise FileNotFoundError(errno.ENOENT, "gone", "/src/video.mp4")
+
+    with pytest.raises(FileNotFoundError):
+        run_item_stage(root, cfg, "v-000", "frames", missing)
