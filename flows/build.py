@@ -3,8 +3,9 @@
 Per clip the stages run in order inside one ``clip`` task (each stage is its own nested task
 run in the UI); a clip stops at its first stage that is not ``ok`` and the others go on.
 Markers skip finished work; a per-clip lock keeps two builds on one data folder apart.
-Reconstructions are bounded to ``run.gpu_slots`` at a time (a semaphore with the local runner,
-a GPU resource request on Ray), so CPU stages of other clips overlap with them.
+With the local runner reconstructions are bounded to ``run.gpu_slots`` at a time (a semaphore),
+so CPU stages of other clips overlap with them; on Ray each clip task asks for a GPU where the
+cluster has one (``flows/runners.py``) and holds it through the clip.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from prefect.futures import as_completed
 
 from flows.harvest import harvest
 from flows.report import publish
-from flows.runners import gpu_options, task_runner
+from flows.runners import absolute_paths, gpu_options, task_runner
 from storage.atomic import FOLDER_ERROR, folder_error
 from storage.config import Config, load_config
 from storage.layout import DataRoot
@@ -153,7 +154,7 @@ def build_flow(
     dataset: str | None = "ytocc",
 ) -> dict[str, Any]:
     """Sources to dataset (see module docstring); returns per-clip outcomes and paths."""
-    cfg = load_config(Path(config) if config else None, overrides or [], data)
+    cfg = absolute_paths(load_config(Path(config) if config else None, overrides or [], data))
     return build(DataRoot.at(cfg.data), cfg, sources, dataset)
 
 

@@ -257,8 +257,11 @@ class RunConfig(Section):
     )
     gpu_slots: int = Field(1, description="Reconstructions running at once (GPU concurrency).")
     max_workers: int = Field(2, description="CPU tasks running at once (local runner).")
-    ray_gpus: bool = Field(
-        False, description="On Ray, each clip task requests one GPU (for reconstruct)."
+    ray_gpus: float | None = Field(
+        None,
+        ge=0,
+        description="On Ray, GPUs each clip task (reconstruct runs inside it) requests; "
+        "None: 1 when a node of the cluster has a GPU, else 0.",
     )
 
 
