@@ -14,9 +14,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4200)
     args = parser.parse_args(argv)
-    env = os.environ | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    print(f"Prefect UI: http://{args.host}:{args.port}  (Ctrl-C stops it)")
-    print(f"point runs at it: export PREFECT_API_URL=http://{args.host}:{args.port}/api")
+    base = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
+    # `prefect server start --port P` does not tell the UI where its API is: the UI's API URL
+    # comes from PREFECT_UI_API_URL (else PREFECT_API_URL, else port 4200), so set it here.
+    env = os.environ | {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": os.environ.get("PREFECT_UI_API_URL") or f"{base}/api",
+    }
+    print(f"Prefect UI: {base}  (Ctrl-C stops it)")
+    print(f"point runs at it: export PREFECT_API_URL={base}/api", flush=True)
     cmd = [
         sys.executable,
         "-m",
