@@ -86,22 +86,31 @@ def is_surface(points: np.ndarray, n: np.ndarray, h: float, distance: float) -> 
     return on >= 3 * beside
 
 
+def level_normals(points: np.ndarray, distance: float) -> np.ndarray:
+    """Unit normal of each point's neighbourhood (PCA of 16 neighbours within 4 × `distance`)."""
+    import open3d as o3d
+
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=4 * distance, max_nn=16))
+    return np.asarray(pc.normals)
+
+
 def search_level(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, distance: float,
                  cfg: AlignConfig, above: bool) -> tuple[np.ndarray, float, np.ndarray] | None:  # fmt: skip
     """The best level plane among the points above (ceiling) or below (floor) every camera.
 
     Greedy RANSAC over the whole cloud finds walls and furniture first; floors and ceilings
-    that are only glimpsed are found by searching the points on their side of the cameras.
+    that are only glimpsed are found by searching the points on their side of the cameras whose
+    local normal is within the gravity cone (walls left out).
     """
     heights = points @ up
     ref = cams @ up if cams is not None else np.median(heights, keepdims=True)
     side = np.flatnonzero(heights > ref.max() if above else heights < ref.min())
+    cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
+    side = side[np.abs(level_normals(points[side], distance) @ up) >= cos_max]  # not walls
     if len(side) < max(50, 0.002 * len(points)):
         return None
-    planes = find_planes(
-        points[side], distance, cfg.ransac_iterations, max_planes=12, min_frac=0.02
-    )
-    cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
+    planes = find_planes(points[side], distance, cfg.ransac_iterations, max_planes=6, min_frac=0.02)
     level = [(n if n @ up > 0 else -n, h if n @ up > 0 else -h, side[i]) for n, h, i in planes
              if abs(n @ up) >= cos_max and is_surface(points, n, h, distance)]  # fmt: skip
     if not level:
@@ -175,11 +184,11 @@ def align_cloud(
         floors, ceilings = level[:1], level[1:][-1:]
     found = search_level(sample, prior, cams, distance, cfg, above=False)
     floors += [found] if found is not None else []  # greedy RANSAC often misses a glimpsed floor
-    best = max((len(p[2]) for p in floors), default=0)
+    floors = [p for p in floors if ((sample @ p[0]) < p[1] - 3 * distance).mean() < 0.02]
+    best = max((len(p[2]) for p in floors), default=0)  # of planes with nothing much below
     floors = [
         p for p in floors if len(p[2]) >= max(cfg.min_floor_support * best, 0.005 * len(sample))
-        and ((sample @ p[0]) < p[1] - 3 * distance).mean() < 0.02  # nothing much below a floor
-    ]  # fmt: skip
+    ]
     if not floors:
         raise StageFailure(
             f"no floor plane found ({len(planes)} planes, {len(level)} level with the cameras' up)"
