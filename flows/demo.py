@@ -3,7 +3,8 @@
 synth a tour → serve it on a loopback HTTP server → `build` (yt-dlp download, shots, frames,
 then synthetic-gt reconstruct/indoor/segment, real clean/align/voxelize) → dataset → how close
 the samples are to the true grids → a short CPU pretraining (DINOv2 with *random* weights: the
-real ones cannot be downloaded here) and fine-tuning → evaluation table → where everything is.
+real ones cannot be downloaded here) and fine-tuning → evaluation table (on the val split, or on
+train when the tour's one video put every clip there) → where everything is.
 """
 
 from __future__ import annotations
@@ -68,9 +69,19 @@ def train_and_evaluate(dataset: Path, out: Path, epochs: tuple[int, int]) -> dic
     fine = finetune_flow(
         str(dataset), str(out / "finetune"), TrainConfig(**base, epochs=epochs[1]), init=pre
     )
-    return evaluate_flow(
-        fine, str(dataset), str(out / "eval.json"), TrainConfig(**base), split="val"
+    split = "val" if has_rows(dataset, "val") else "train"  # one video: every clip is train
+    summary = evaluate_flow(
+        fine, str(dataset), str(out / "eval.json"), TrainConfig(**base), split=split
     )
+    return summary | {"split": split}
+
+
+def has_rows(dataset: Path, split: str) -> bool:
+    """True when the frozen dataset's `split` holds at least one sample."""
+    import pyarrow.parquet as pq
+
+    path = dataset / f"{split}.parquet"
+    return path.exists() and pq.read_metadata(path).num_rows > 0
 
 
 def ui_hint() -> str:
@@ -142,7 +153,9 @@ def print_summary(s: dict[str, Any]) -> None:
         print(f"samples vs true grids: IoU {q['iou']:.1f}  mIoU {q['miou']:.1f}")
     e = s.get("evaluation")
     if e:
-        print(f"fine-tuned network on the val split: IoU {e['iou']:.1f}  mIoU {e['miou']:.1f}")
+        print(
+            f"fine-tuned network on the {e['split']} split: IoU {e['iou']:.1f}  mIoU {e['miou']:.1f}"
+        )
     print(f"wall seconds: {s['wall_s']}")
     print(f"dataset: {s['dataset']}\nreport:  {s['report']}\nUI:      {s['ui']}")
 
