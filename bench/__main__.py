@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="Run only these modules (e.g. bench_harvest).")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_")
+    )
     failures = 0
     for name in names:
         if args.only and name not in args.only:

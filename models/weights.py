@@ -30,8 +30,9 @@ def split_spec(spec: str, default_filename: str | None = None) -> tuple[str, str
     return spec, default_filename
 
 
-def resolve_file(spec: str | os.PathLike[str], default_filename: str | None = None, *,
-                 what: str = "weights") -> Path:
+def resolve_file(
+    spec: str | os.PathLike[str], default_filename: str | None = None, *, what: str = "weights"
+) -> Path:
     """A local file for `spec`: the path itself if it exists, else a file from a Hub repo.
 
     `spec` is a path, ``owner/repo`` (then `default_filename` is fetched) or
@@ -48,8 +49,9 @@ def resolve_file(spec: str | os.PathLike[str], default_filename: str | None = No
     return _hub_file(repo_id, filename, what)
 
 
-def resolve_dir(spec: str | os.PathLike[str], *, what: str = "model",
-                allow_patterns: list[str] | None = None) -> Path:
+def resolve_dir(
+    spec: str | os.PathLike[str], *, what: str = "model", allow_patterns: list[str] | None = None
+) -> Path:
     """A local folder for `spec` (a transformers-style model folder or a Hub repo id)."""
     p = Path(spec).expanduser()
     if p.is_dir():
