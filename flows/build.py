@@ -124,7 +124,7 @@ def build_tail(
     try:
         if halted is None:
             write_manifests(root)
-            out["dataset"] = dataset and freeze_or_log(root, cfg, dataset)
+            out["dataset"] = freeze_or_log(root, cfg, dataset) if dataset else None
             out["report"] = str(publish(root, clips, out["dataset"], time.perf_counter() - t0))
     except OSError as e:
         if (halted := folder_error(e)) is None:

@@ -184,15 +184,11 @@ def run_stage(
         return finish("failed", e.reason, e.stats)
     except TransientError:
         raise
-    except OSError as e:
-        if (reason := folder_error(e)) is None:
-            marker.error = traceback.format_exc(limit=20)
-            finish("failed", f"{type(e).__name__}: {e}")
-            raise
-        with contextlib.suppress(OSError):  # the folder is full or read-only: record if we can
-            return finish("failed", reason)
-        return marker
     except Exception as e:
+        if (reason := folder_error(e)) is not None:
+            with contextlib.suppress(OSError):  # the folder is full or read-only: record if we can
+                return finish("failed", reason)
+            return marker
         marker.error = traceback.format_exc(limit=20)
         finish("failed", f"{type(e).__name__}: {e}")
         raise
