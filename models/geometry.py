@@ -107,35 +107,44 @@ def ray_free_space(
     origin: np.ndarray,
     voxel_size: float,
     dims: tuple[int, int, int],
-    stride: int = 2,
     max_depth: float = 10.0,
 ) -> np.ndarray:
-    """Voxels crossed by the camera's rays before the observed depth (bool grid).
+    """Voxels the camera sees through (bool grid): projective free space, as in TSDF fusion.
 
-    Rays through every `stride`-th pixel are sampled every half voxel from the camera up to
-    one voxel short of the hit, so the surface voxel itself is never marked free.
+    A voxel is free when its centre lies in front of the camera, projects inside the image,
+    and the ray through that pixel travels at least one voxel further before its hit (depth
+    capped at `max_depth`; pixels without depth free nothing). The surface voxel itself is
+    never freed; the voxel holding the camera is. One projection per voxel, not ray marching: cost ∝ grid size, not pixels.
     """
     h, w = depth.shape
-    rays = pixel_rays(K, h, w)[::stride, ::stride].reshape(-1, 3)
-    d = depth[::stride, ::stride].reshape(-1)
-    ok = np.isfinite(d) & (d > 0)
-    rays, d = rays[ok], np.minimum(d[ok], max_depth)
-    norm = np.linalg.norm(rays, axis=1)
-    reach = d * norm - voxel_size  # distance along the ray to stop at
-    step = voxel_size / 2
-    n_steps = int(np.ceil(max(reach.max(initial=0.0), 0.0) / step))
-    free = np.zeros(int(np.prod(dims)), bool)
-    if n_steps == 0:
-        return free.reshape(dims)
-    dirs_world = (rays / norm[:, None]) @ np.asarray(cam2world, np.float64)[:3, :3].T
-    centre = np.asarray(cam2world, np.float64)[:3, 3]
-    for chunk in np.array_split(np.arange(n_steps), max(1, n_steps // 32)):
-        t = (chunk + 0.5) * step  # (S,)
-        pts = centre + dirs_world[:, None, :] * t[None, :, None]  # (R,S,3)
-        valid = (t[None, :] < reach[:, None]).reshape(-1)
-        flat = voxel_flat(pts.reshape(-1, 3), origin, voxel_size, dims)
-        free[flat[valid & (flat >= 0)]] = True
-    return free.reshape(dims)
+    pose = np.asarray(cam2world, np.float64)
+    axes = [
+        (np.arange(n) + 0.5) * voxel_size + float(o) for n, o in zip(dims, origin, strict=True)
+    ]
+    # camera-frame coordinates of every voxel centre, built from per-axis terms (no (N,3) grid)
+    rel = [a - pose[k, 3] for k, a in enumerate(axes)]
+    cam = [
+        (
+            pose[0, c] * rel[0][:, None, None]
+            + pose[1, c] * rel[1][None, :, None]
+            + pose[2, c] * rel[2][None, None, :]
+        ).reshape(-1)
+        for c in range(3)
+    ]
+    x, y, z = cam
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.floor(K[0, 0] * x / z + K[0, 2])
+        v = np.floor(K[1, 1] * y / z + K[1, 2])
+        inside = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        pix = np.where(inside, v * w + u, 0).astype(np.int64)
+    d = np.minimum(np.nan_to_num(np.asarray(depth, np.float64).reshape(-1), nan=0.0), max_depth)
+    d = d[pix]
+    along = np.sqrt(x * x + y * y + z * z) / np.where(inside, z, 1.0)  # ray length per unit z
+    free = (inside & (d > 0) & ((d - z) * along >= voxel_size)).reshape(dims)
+    own = np.floor((pose[:3, 3] - np.asarray(origin, np.float64)) / voxel_size).astype(int)
+    if ((own >= 0) & (own < dims)).all():
+        free[tuple(own)] = True  # the camera stands in empty space (its centre is not in front)
+    return free
 
 
 def median_spacing(points: np.ndarray, sample: int = 20000, seed: int = 0) -> float:

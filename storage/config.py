@@ -146,6 +146,12 @@ class CleanConfig(Section):
     radius_factor: float = Field(
         4.0, description="Radius filter radius, × median neighbour spacing."
     )
+    consensus_views: int = Field(
+        4, ge=0, description="Fuse each point's depth with this many frames on each side (0: off)."
+    )
+    consensus_tolerance: float = Field(
+        0.05, gt=0, description="Relative depth gap under which another view supports a point."
+    )
     radius_min_points: int = 4
     stat_neighbors: int = 20
     stat_std_ratio: float = 2.0

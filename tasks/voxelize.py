@@ -5,8 +5,9 @@ Manhattan yaw); x-y centred on the median x-y of what frame k sees, snapped to t
 lattice; z from half a voxel under the floor (z = 0) to 2.84 m, so floor and a 2.8 m ceiling
 fall inside. Occupied voxels hold the clip's cleaned points that frame k sees (projected into
 it within a depth tolerance); the label is the class with most points (ties → smaller id), an
-occupied voxel with no labelled point is unknown (255). Voxels crossed by frame k's rays before
-the observed depth are free (0); everything else is unknown (255).
+occupied voxel with no labelled point is unknown (255). Voxels frame k sees through are free
+(0): the centre projects into the frame and its pixel's ray goes at least one voxel further
+(``models.geometry.ray_free_space``); everything else is unknown (255).
 """
 
 from __future__ import annotations
@@ -60,14 +61,6 @@ def grid_origin(seen: np.ndarray, voxel_size: float, dims: tuple[int, int, int])
     return np.array([xy[0], xy[1], -voxel_size / 2], np.float32)
 
 
-def ray_stride(depth: np.ndarray, K: np.ndarray, voxel_size: float) -> int:
-    """Pixel step between cast rays: rays half a voxel apart at the frame's median depth."""
-    valid = depth[np.isfinite(depth) & (depth > 0)]
-    if not valid.size:
-        return 1
-    return max(1, int(0.5 * voxel_size * K[0, 0] / float(np.median(valid))))
-
-
 def frame_grid(points: np.ndarray, labels: np.ndarray, depth: np.ndarray, K: np.ndarray,
                cam2world: np.ndarray, cfg: VoxelConfig) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(target uint8 dims, origin) of one frame from the aligned, labelled cloud."""
@@ -76,16 +69,8 @@ def frame_grid(points: np.ndarray, labels: np.ndarray, depth: np.ndarray, K: np.
         raise ValueError("frame sees none of the cloud")
     origin = grid_origin(points[seen], cfg.voxel_size, cfg.dims)
     classes, counts = majority_grid(points[seen], labels[seen], origin, cfg.voxel_size, cfg.dims)
-    stride = ray_stride(depth, K, cfg.voxel_size)
     free = ray_free_space(
-        depth,
-        K,
-        cam2world,
-        origin,
-        cfg.voxel_size,
-        cfg.dims,
-        stride=stride,
-        max_depth=cfg.max_depth_m,
+        depth, K, cam2world, origin, cfg.voxel_size, cfg.dims, max_depth=cfg.max_depth_m
     )
     target = np.full(cfg.dims, UNKNOWN, np.uint8)
     target[free] = FREE

@@ -7,9 +7,9 @@ Rule (the visible-surface occupancy the voxelize stage aims at), for frame i of 
    into voxels of ``voxel_size`` from ``voxel_origin``; a voxel holding hits of a NYU class gets
    the class with most hits (ties → smaller id). Hits without a class (outdoor: sky, ground,
    facade) are ignored.
-3. Voxels crossed by the ray of a video pixel before its hit (sampled every half voxel,
-   stopping one voxel short of the hit; ``models.geometry.ray_free_space``) and holding no
-   classed hit are free (0). Sky rays (no hit) free nothing.
+3. Voxels the frame sees through and holding no classed hit are free (0): the centre projects
+   into the supersampled frame and its pixel's ray goes at least one voxel further
+   (``models.geometry.ray_free_space``). Sky pixels (no hit) free nothing.
 4. Every other voxel is 255 (unknown).
 """
 
@@ -70,9 +70,7 @@ def truth_occupancy(
     points, pix = backproject(depth, K, pose, mask=labels > 0)
     cls, counts = majority_grid(points, labels.reshape(-1)[pix], voxel_origin, voxel_size, dims)
     far = float(depth.max(initial=0.0)) + voxel_size
-    free = ray_free_space(
-        depth, K, pose, voxel_origin, voxel_size, dims, stride=SUPERSAMPLE, max_depth=far
-    )
+    free = ray_free_space(depth, K, pose, voxel_origin, voxel_size, dims, max_depth=far)
     grid = np.full(dims, UNKNOWN, np.uint8)
     grid[free] = FREE
     grid[counts > 0] = cls[counts > 0]

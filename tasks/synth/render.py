@@ -5,10 +5,15 @@ pixel_rays``), so Open3D's hit distance is the z-depth itself. Colour is a funct
 point only (procedural value-noise texture in the surface's plane, times the triangle's tint,
 times a fixed Lambert light), so the same surface point has the same colour in every view and
 the truth agrees with the pixels. Rays that hit nothing see a sky gradient, depth 0, label 0.
+
+Speed: every per-pixel step runs on all pixels at once with no boolean-mask copies; whatever
+depends on the triangle only (label, tint × light, texture plane) is a per-triangle table
+gathered by primitive id, with misses mapped to one extra "sky" row.
 """
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,93 +26,151 @@ from tasks.synth.scene import raycasting_scene, scene_mesh
 LIGHT = (np.array([0.35, 0.55, 0.76]) / np.linalg.norm([0.35, 0.55, 0.76])).astype(np.float32)
 SKY_TOP = np.array([60, 110, 200], np.float32)
 SKY_HORIZON = np.array([190, 215, 240], np.float32)
+LATTICE = 256
+"""Side of the noise lattice tables (a power of two: lattice indices wrap with a bit mask)."""
+CELLS = (0.35, 0.06)
+"""Lattice spacing (m) of the coarse and fine texture octaves."""
+WEIGHTS = (0.4, 0.25)
+"""Amplitude of each octave; brightness = 0.35 + Σ weight × noise, in [0.35, 1]."""
+M_MMAP_THRESHOLD, M_TRIM_THRESHOLD = -3, -1  # glibc mallopt parameters
 
 
 @dataclass
 class Renderable:
-    """A scene ready to cast: the Open3D scene plus per-triangle labels and tints."""
+    """A scene ready to cast: the Open3D scene plus per-triangle tables (last row: a miss)."""
 
     scene: o3d.t.geometry.RaycastingScene
-    labels: np.ndarray
-    tints: np.ndarray
-    seed: int
+    labels: np.ndarray  # (T+1,) uint8 NYU id, 0 for a miss
+    albedo: np.ndarray  # (T+1, 3) float32 tint × Lambert shade × 255
+    plane: np.ndarray  # (T+1,) int8 axis of the triangle's normal (texture plane)
+    noise: tuple[np.ndarray, ...]  # one flat (LATTICE²,) float32 table per octave
+
+
+def _triangle_tables(normals: np.ndarray, labels: np.ndarray, tints: np.ndarray):
+    """Per-triangle label, shaded albedo and normal axis, with one trailing row for misses."""
+    lit = np.abs(normals @ LIGHT)
+    albedo = tints * (0.5 + 0.5 * lit)[:, None] * 255
+    plane = np.abs(normals).argmax(axis=1)
+    return (
+        np.append(labels, 0).astype(np.uint8),
+        np.vstack([albedo, np.zeros((1, 3))]).astype(np.float32),
+        np.append(plane, 0).astype(np.int8),
+    )
+
+
+def noise_tables(seed: int) -> tuple[np.ndarray, ...]:
+    """Random lattice values in [0, 1) per octave, fixed by `seed` (the texture's whole state)."""
+    rng = np.random.default_rng([seed, 0x7E57])
+    return tuple(rng.random(LATTICE * LATTICE, np.float32) for _ in CELLS)
 
 
 def renderable(scene: dict, seed: int = 0) -> Renderable:
     """Build the ray-casting scene of a scene description once (reused for every frame)."""
-    _, _, labels, tints = scene_mesh(scene)
-    return Renderable(raycasting_scene(scene), labels, tints, seed + 7919 * int(scene["index"]))
+    keep_freed_memory()
+    v, t, labels, tints = scene_mesh(scene)
+    e1, e2 = v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]
+    normals = np.cross(e1, e2)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    return Renderable(
+        raycasting_scene(scene),
+        *_triangle_tables(normals, labels, tints),
+        noise_tables(seed + 7919 * int(scene["index"])),
+    )
 
 
-def _hash(i: np.ndarray, j: np.ndarray, seed: int) -> np.ndarray:
-    """A value in [0, 1) per integer lattice point (i, j) (uint32 arithmetic wraps on purpose)."""
-    h = i.astype(np.uint32) * np.uint32(73856093) ^ j.astype(np.uint32) * np.uint32(19349663)
-    h ^= np.uint32((seed * 83492791 + 12345) & 0xFFFFFFFF)
-    h = (h ^ (h >> np.uint32(13))) * np.uint32(1274126177)
-    return ((h ^ (h >> np.uint32(16))) & np.uint32(0xFFFF)).astype(np.float32) / 65536.0
-
-
-def value_noise(a: np.ndarray, b: np.ndarray, cell: float, seed: int) -> np.ndarray:
+def value_noise(a: np.ndarray, b: np.ndarray, cell: float, table: np.ndarray) -> np.ndarray:
     """Bilinearly interpolated lattice noise in [0, 1) with lattice spacing `cell` metres."""
-    x, y = a / np.float32(cell), b / np.float32(cell)
-    i, j = np.floor(x), np.floor(y)
-    fx, fy = x - i, y - j
-    i, j = i.astype(np.int32), j.astype(np.int32)
-    n00, n10 = _hash(i, j, seed), _hash(i + 1, j, seed)
-    n01, n11 = _hash(i, j + 1, seed), _hash(i + 1, j + 1, seed)
-    return (n00 + (n10 - n00) * fx) * (1 - fy) + (n01 + (n11 - n01) * fx) * fy
+    x, y = a * np.float32(1 / cell), b * np.float32(1 / cell)
+    fi, fj = np.floor(x), np.floor(y)
+    fx, fy = x - fi, y - fj
+    mask = LATTICE - 1
+    i, j = fi.astype(np.int32), fj.astype(np.int32)
+    r0, r1 = (i & mask) * LATTICE, ((i + 1) & mask) * LATTICE
+    c0, c1 = j & mask, (j + 1) & mask
+    n00, n10 = table.take(r0 + c0), table.take(r1 + c0)
+    n01, n11 = table.take(r0 + c1), table.take(r1 + c1)
+    top = n00 + (n10 - n00) * fx
+    return top + (n01 + (n11 - n01) * fx - top) * fy
 
 
-def texture(points: np.ndarray, normals: np.ndarray, seed: int) -> np.ndarray:
-    """Brightness in [0.35, 1] of surface points: two octaves of noise in the surface plane."""
-    axis = np.abs(normals).argmax(axis=1)
-    a = np.where(axis == 0, points[:, 1], points[:, 0])
-    b = np.where(axis == 2, points[:, 1], points[:, 2])
-    a = a + np.float32(37.1) * axis.astype(
-        np.float32
-    )  # each plane orientation gets its own pattern
-    coarse = value_noise(a, b, 0.35, seed)
-    fine = value_noise(a, b, 0.06, seed + 1)
-    return 0.35 + 0.4 * coarse + 0.25 * fine
+def texture(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, plane: np.ndarray, noise: tuple[np.ndarray, ...]
+) -> np.ndarray:
+    """Brightness in [0.35, 1] of surface points (x, y, z) whose normals lie along axis `plane`."""
+    a = np.where(plane == 0, y, x)
+    a += np.float32(37.1) * plane  # each plane orientation gets its own pattern
+    b = np.where(plane == 2, y, z)
+    out = np.full(len(x), np.float32(0.35))
+    for cell, weight, table in zip(CELLS, WEIGHTS, noise, strict=True):
+        out += np.float32(weight) * value_noise(a, b, cell, table)
+    return out
 
 
 @lru_cache(maxsize=8)
-def _camera_rays(K_bytes: bytes, height: int, width: int) -> np.ndarray:
-    """Camera-frame z = 1 rays of every pixel, (H*W, 3) float32, cached per intrinsics."""
+def _camera_rays(K_bytes: bytes, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y (z = 1) of every pixel's camera-frame ray, each (H*W,) float32, per intrinsics."""
     K = np.frombuffer(K_bytes, np.float64).reshape(3, 3)
-    return pixel_rays(K, height, width).reshape(-1, 3).astype(np.float32)
+    rays = pixel_rays(K, height, width).reshape(-1, 3).astype(np.float32)
+    return np.ascontiguousarray(rays[:, 0]), np.ascontiguousarray(rays[:, 1])
+
+
+@lru_cache(maxsize=1)
+def keep_freed_memory() -> bool:
+    """Let glibc reuse freed heap for large arrays instead of a fresh mmap per array.
+
+    Each frame allocates a few dozen arrays of about 1 MB; by default every one is a new mapping
+    whose pages fault in on first touch, which costs a third of the frame time. Process-wide and
+    idempotent; returns False where the C library is not glibc (nothing changes there).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 28)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, 1 << 29)
+        )
+    except (OSError, AttributeError):
+        return False
+
+
+def cast_geometry(
+    r: Renderable, K: np.ndarray, cam2world: np.ndarray, height: int, width: int
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+    """Camera centre, flat world ray directions (x, y, z columns), z-depth (0 on a miss) and hit
+    triangle (the tables' last row on a miss) of every pixel."""
+    pose = np.asarray(cam2world, np.float32)
+    x, y = _camera_rays(np.asarray(K, np.float64).tobytes(), height, width)
+    R, origin = pose[:3, :3], pose[:3, 3]
+    rays = np.empty((len(x), 6), np.float32)
+    rays[:, :3] = origin
+    dirs = []  # per axis on contiguous columns: 6× faster than broadcasting into the (N,6) view
+    for k in range(3):
+        d = x * R[k, 0]
+        d += y * R[k, 1]
+        d += R[k, 2]
+        rays[:, 3 + k] = d
+        dirs.append(d)
+    ans = r.scene.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=0)
+    miss_row = np.uint32(len(r.labels) - 1)
+    tri = np.minimum(ans["primitive_ids"].numpy(), miss_row)
+    depth = np.where(tri < miss_row, ans["t_hit"].numpy(), np.float32(0))
+    return origin, tuple(dirs), depth, tri
 
 
 def cast(
     r: Renderable, K: np.ndarray, cam2world: np.ndarray, height: int, width: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Depth (H,W) f32, labels (H,W) u8 and colour (H,W,3) u8 of one view."""
-    pose = np.asarray(cam2world, np.float32)
-    cam = _camera_rays(np.asarray(K, np.float64).tobytes(), height, width)
-    R = pose[:3, :3]  # elementwise, not BLAS: its threads fight Open3D's for the 2 cores
-    dirs = cam[:, :1] * R[:, 0] + cam[:, 1:2] * R[:, 1] + R[:, 2]
-    rays = np.empty((len(cam), 6), np.float32)
-    rays[:, :3] = pose[:3, 3]
-    rays[:, 3:] = dirs
-    ans = r.scene.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=0)
-    t = ans["t_hit"].numpy()
-    hit = np.isfinite(t)
-    depth = np.where(hit, t, np.float32(0))
-    idx = ans["primitive_ids"].numpy()[hit].astype(np.int64)
-    labels = np.zeros(len(t), np.uint8)
-    labels[hit] = r.labels[idx]
-    points = pose[:3, 3] + dirs[hit] * t[hit, None]
-    normals = ans["primitive_normals"].numpy()[hit]
-    lit = normals[:, 0] * LIGHT[0] + normals[:, 1] * LIGHT[1] + normals[:, 2] * LIGHT[2]
-    shade = np.float32(0.5) + np.float32(0.5) * np.abs(lit)
-    colour = np.empty((len(t), 3), np.float32)
-    colour[hit] = r.tints[idx] * (texture(points, normals, r.seed) * shade * 255)[:, None]
-    sky = dirs[~hit]
-    mix = np.clip(sky[:, 2] / np.sqrt((sky * sky).sum(axis=1)), 0, 1)[:, None]
-    colour[~hit] = SKY_HORIZON * (1 - mix) + SKY_TOP * mix
+    origin, dirs, depth, tri = cast_geometry(r, K, cam2world, height, width)
+    px, py, pz = (d * depth + o for d, o in zip(dirs, origin, strict=True))
+    colour = r.albedo.take(tri, axis=0)
+    colour *= texture(px, py, pz, r.plane.take(tri), r.noise)[:, None]
+    miss = depth == 0
+    if miss.any():
+        dx, dy, dz = (d[miss] for d in dirs)
+        mix = np.clip(dz / np.sqrt(dx * dx + dy * dy + dz * dz), 0, 1)[:, None]
+        colour[miss] = SKY_HORIZON * (1 - mix) + SKY_TOP * mix
     shape = (height, width)
     return (
         depth.reshape(shape),
-        labels.reshape(shape),
-        np.clip(colour, 0, 255).astype(np.uint8).reshape(*shape, 3),
+        r.labels.take(tri).reshape(shape),
+        colour.astype(np.uint8).reshape(*shape, 3),
     )

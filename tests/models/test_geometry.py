@@ -43,15 +43,20 @@ def test_majority_grid_rejects_labels_past_the_classes() -> None:
 
 
 def test_rays_free_the_voxels_before_a_wall_not_the_wall() -> None:
-    # camera at x=0.05 looking along +x (OpenCV z forward) at a wall 0.8 m away
+    # camera at a voxel centre looking along +x (OpenCV z forward) at a wall 0.8 m away
     K = np.array([[20.0, 0, 4], [0, 20.0, 4], [0, 0, 1]])
     pose = np.eye(4)
     pose[:3, :3] = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]])  # cam z → world x
-    pose[:3, 3] = [0.05, 0.4, 0.3]
+    pose[:3, 3] = [0.05, 0.45, 0.35]
     depth = np.full((8, 8), 0.8)
-    free = ray_free_space(depth, K, pose, np.zeros(3), 0.1, DIMS, stride=1)
+    free = ray_free_space(depth, K, pose, np.zeros(3), 0.1, DIMS)
     pts, _ = backproject(depth, K, pose)
     _, counts = majority_grid(pts, np.ones(len(pts), np.uint8), np.zeros(3), 0.1, DIMS)
-    assert free[:7, 4, 3].all()  # the ray's voxels up to the one before the wall
+    assert free[:7, 4, 3].all()  # the camera's voxel and the ray's voxels up to the wall's
     assert not (free & (counts > 0)).any()  # no surface voxel is freed
     assert not free[9].any()  # nothing behind the wall
+    assert not free[5, 7].any()  # outside the field of view (|y - 0.45| > 0.1 at 0.5 m): unseen
+    depth[:, :4] = 0  # the left half of the image has no depth: it frees nothing
+    holes = ray_free_space(depth, K, pose, np.zeros(3), 0.1, DIMS)
+    assert holes.sum() < free.sum() and not (holes & ~free).any()
+    assert not holes[5, 5:].any() and holes[5, :5].any()  # cam x → world -y: left = +y
