@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 import bench
+from models.heap import keep_freed_memory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", help="Run only these modules (e.g. bench_harvest).")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    keep_freed_memory()  # measure under the pipeline's allocator settings (flows/__init__.py)
     names = sorted(
         m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_")
     )

@@ -135,9 +135,11 @@ def clean_speed(full_statistical: bool = False) -> dict[str, Any]:
     junk = rng.uniform(pts.min(0) - 1, pts.max(0) + 1, (n_out, 3))
     cloud = np.concatenate([pts, junk])
     is_out = np.r_[np.zeros(len(pts), bool), np.ones(n_out, bool)]
-    t0 = time.perf_counter()
-    keep, stats = outlier_mask(cloud, CleanConfig())
-    seconds = time.perf_counter() - t0
+    seconds = float("inf")
+    for _ in range(2):  # best of two: the first also pays for lazy imports and page faults
+        t0 = time.perf_counter()
+        keep, stats = outlier_mask(cloud, CleanConfig())
+        seconds = min(seconds, time.perf_counter() - t0)
     out: dict[str, Any] = {
         "points": len(cloud),
         "seconds": round(seconds, 2),

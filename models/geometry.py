@@ -55,19 +55,26 @@ def flat_index(ijk: np.ndarray, dims: tuple[int, int, int]) -> np.ndarray:
 def voxel_flat(
     points: np.ndarray, origin: np.ndarray, voxel_size: float, dims: tuple[int, int, int]
 ) -> np.ndarray:
-    """Row-major flat voxel index of each point, -1 outside the grid (or not finite).
+    """Row-major flat voxel index (int32) of each point, -1 outside the grid (or not finite).
 
     Same voxels as `voxel_indices` + `flat_index`, one column at a time (no (N,3) temporaries):
-    the hot path of majority voting and ray marking.
+    the hot path of majority voting. Coordinates are shifted by one voxel so that truncation
+    towards zero is a floor for every point that can be inside, and one unsigned comparison
+    checks both bounds (negatives wrap to huge values; NaN casts to the minimum integer).
     """
     pts = np.asarray(points)
-    flat = np.zeros(len(pts), np.int64)
+    flat = np.zeros(len(pts), np.int32)  # grids hold < 2³¹ voxels; half the traffic
     inside = np.ones(len(pts), bool)
     strides = (dims[1] * dims[2], dims[2], 1)
     for axis in range(3):
-        q = (pts[:, axis] - float(origin[axis])) / voxel_size
-        inside &= (q >= 0) & (q < dims[axis])  # NaN compares False: dropped
-        flat += np.where(inside, q, 0).astype(np.int64) * strides[axis]
+        q = pts[:, axis] - (float(origin[axis]) - voxel_size)
+        q /= voxel_size
+        with np.errstate(invalid="ignore"):
+            k = q.astype(np.int32)
+        k -= 1
+        inside &= k.view(np.uint32) < dims[axis]
+        k *= strides[axis]
+        flat += k
     flat[~inside] = -1
     return flat
 
@@ -94,9 +101,8 @@ def majority_grid(
     slot = np.where(flat >= 0, flat * width + labels, n_vox * width)
     votes = np.bincount(slot, minlength=n_vox * width + 1)[:-1].reshape(n_vox, width)
     counts = votes.sum(axis=1)
-    votes = votes[:, 1:]
-    best = votes.argmax(axis=1) + 1  # argmax returns the first maximum: ties → smaller id
-    best[votes.max(axis=1) == 0] = 0
+    best = votes[:, 1:].argmax(axis=1) + 1  # argmax returns the first maximum: ties → smaller id
+    best[counts == votes[:, 0]] = 0  # no labelled point
     return best.reshape(dims).astype(np.uint8), counts.reshape(dims)
 
 
@@ -155,5 +161,6 @@ def median_spacing(points: np.ndarray, sample: int = 20000, seed: int = 0) -> fl
     if len(pts) < 2:
         return 0.0
     idx = np.random.default_rng(seed).choice(len(pts), min(sample, len(pts)), replace=False)
-    dist, _ = cKDTree(pts).query(pts[idx], k=2)
+    # a sliding-midpoint tree builds ~3× faster on millions of points and answers the same
+    dist, _ = cKDTree(pts, balanced_tree=False, compact_nodes=False).query(pts[idx], k=2)
     return float(np.median(dist[:, 1]))

@@ -144,7 +144,7 @@ class CleanConfig(Section):
         description="Grow the filter grid's cell so about this many cells hold a surface (speed).",
     )
     radius_factor: float = Field(
-        4.0, description="Radius filter radius, × median neighbour spacing."
+        4.0, description="Radius filter radius, × the filter grid's cell (see filter_cells)."
     )
     consensus_views: int = Field(
         4, ge=0, description="Fuse each point's depth with this many frames on each side (0: off)."

@@ -8,12 +8,12 @@ the truth agrees with the pixels. Rays that hit nothing see a sky gradient, dept
 
 Speed: every per-pixel step runs on all pixels at once with no boolean-mask copies; whatever
 depends on the triangle only (label, tint × light, texture plane) is a per-triangle table
-gathered by primitive id, with misses mapped to one extra "sky" row.
+gathered by primitive id, with misses mapped to one extra "sky" row; freed arrays are reused
+(``models.heap``) rather than mapped afresh each frame.
 """
 
 from __future__ import annotations
 
-import ctypes
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,6 +21,7 @@ import numpy as np
 import open3d as o3d
 
 from models.geometry import pixel_rays
+from models.heap import keep_freed_memory
 from tasks.synth.scene import raycasting_scene, scene_mesh
 
 LIGHT = (np.array([0.35, 0.55, 0.76]) / np.linalg.norm([0.35, 0.55, 0.76])).astype(np.float32)
@@ -32,7 +33,6 @@ CELLS = (0.35, 0.06)
 """Lattice spacing (m) of the coarse and fine texture octaves."""
 WEIGHTS = (0.4, 0.25)
 """Amplitude of each octave; brightness = 0.35 + Σ weight × noise, in [0.35, 1]."""
-M_MMAP_THRESHOLD, M_TRIM_THRESHOLD = -3, -1  # glibc mallopt parameters
 
 
 @dataclass
@@ -112,23 +112,6 @@ def _camera_rays(K_bytes: bytes, height: int, width: int) -> tuple[np.ndarray, n
     K = np.frombuffer(K_bytes, np.float64).reshape(3, 3)
     rays = pixel_rays(K, height, width).reshape(-1, 3).astype(np.float32)
     return np.ascontiguousarray(rays[:, 0]), np.ascontiguousarray(rays[:, 1])
-
-
-@lru_cache(maxsize=1)
-def keep_freed_memory() -> bool:
-    """Let glibc reuse freed heap for large arrays instead of a fresh mmap per array.
-
-    Each frame allocates a few dozen arrays of about 1 MB; by default every one is a new mapping
-    whose pages fault in on first touch, which costs a third of the frame time. Process-wide and
-    idempotent; returns False where the C library is not glibc (nothing changes there).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 28)) and bool(
-            libc.mallopt(M_TRIM_THRESHOLD, 1 << 29)
-        )
-    except (OSError, AttributeError):
-        return False
 
 
 def cast_geometry(
