@@ -124,9 +124,7 @@ def ray_free_space(
     """
     h, w = depth.shape
     pose = np.asarray(cam2world, np.float64)
-    axes = [
-        (np.arange(n) + 0.5) * voxel_size + float(o) for n, o in zip(dims, origin, strict=True)
-    ]
+    axes = [(np.arange(n) + 0.5) * voxel_size + float(o) for n, o in zip(dims, origin, strict=True)]
     # camera-frame coordinates of every voxel centre, built from per-axis terms (no (N,3) grid)
     rel = [a - pose[k, 3] for k, a in enumerate(axes)]
     cam = [

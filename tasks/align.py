@@ -6,9 +6,10 @@
    camera (bed and table tops are level too),
    the ceiling the largest such plane above them. 3. Yaw snapped to the dominant wall directions
    (the 4θ circular mean of horizontal normals) so walls fall on voxel faces. 4. Scale so that
-   floor→ceiling is ``wall_height_m``; with no ceiling seen, the top of the walls (99.5th height
-   percentile, method ``floor+wall-top``) stands for it, and failing that a 1.6 m camera height
-   (``floor+camera-height``). 5. Floor at z = 0, cameras centred on x = y = 0.
+   floor→ceiling is ``wall_height_m``; a ceiling only glimpsed above the walls' visible top is
+   found as a sheet of level points at one height over the full cloud (``floor+ceiling-glimpse``);
+   with no ceiling seen, the top of the walls (99th height percentile, ``floor+wall-top``)
+   stands for it, and failing that a 1.6 m camera height (``floor+camera-height``). 5. Floor at z = 0, cameras centred on x = y = 0.
 aligned = scale · rotation · p + translation.
 """
 
@@ -30,6 +31,8 @@ from storage.stages import run_item_stage
 STAGE = "align"
 CAMERA_HEIGHT_M = 1.6
 SAMPLE = 200_000
+MIN_GLIMPSE = 30
+"""Fewest level points a glimpsed ceiling sheet must hold."""
 
 
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,6 +119,34 @@ def search_level(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, di
     if not level:
         return None
     return max(level, key=lambda p: len(p[2])) if above else min(level, key=lambda p: p[1])
+
+
+def ceiling_glimpse(points: np.ndarray, up: np.ndarray, wall_top: float, distance: float,
+                    cfg: AlignConfig) -> float | None:  # fmt: skip
+    """Height of a ceiling seen only as a sliver above the walls' visible top, or None.
+
+    Level-normal points above the wall top are mostly wall edge noise, spread over heights; a
+    glimpsed ceiling is a sheet of them at one height. The highest-count window of ±`distance`
+    above the wall-top band is the ceiling when it holds ≥ ``MIN_GLIMPSE`` points and ≥ 3× the
+    median window (the dense-on-itself test of `is_surface`, along the height).
+    """
+    heights = points @ up
+    near = np.flatnonzero(heights >= wall_top - 2 * distance)
+    if len(near) < MIN_GLIMPSE:
+        return None
+    cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
+    h = np.sort(heights[near][np.abs(level_normals(points[near], distance) @ up) >= cos_max])
+    if len(h) < MIN_GLIMPSE or h[-1] < wall_top + 2 * distance:
+        return None
+    centres = np.arange(wall_top + 2 * distance, h[-1] + distance / 2, distance / 2)
+    counts = np.searchsorted(h, centres + distance, "right") - np.searchsorted(
+        h, centres - distance, "left"
+    )
+    best = int(np.argmax(counts))
+    if counts[best] < max(MIN_GLIMPSE, 3 * float(np.median(counts))):
+        return None
+    c = centres[best]
+    return float(np.median(h[(h >= c - distance) & (h <= c + distance)]))
 
 
 def manhattan_yaw(points: np.ndarray, rotation: np.ndarray, spacing: float) -> tuple[float, float]:
@@ -220,7 +251,10 @@ def align_cloud(
             if walls
             else float(np.percentile(z, 99.0))
         )
-        method = "floor+wall-top"
+        glimpse = ceiling_glimpse(pts, rotation[2], top, distance, cfg)
+        top, method = (
+            (top, "floor+wall-top") if glimpse is None else (glimpse, "floor+ceiling-glimpse")
+        )
         if cams is not None:
             cam_h = float(np.median(cams @ rotation[2])) - floor_z
             if top - floor_z < 1.3 * cam_h:

@@ -35,6 +35,31 @@ def test_no_ceiling_falls_back_to_wall_tops() -> None:
     assert rep["method"] == "floor+wall-top" and abs(rep["scale"] - 1.0) < 0.02
 
 
+def glimpsed_room(sliver: bool):
+    """Walls seen up to 2.3 m (the view's top edge) except 1 m of the far wall (y = 4) that
+    reaches the 2.8 m ceiling, of which a 6 cm strip is seen beside it (0.15 % of the points)."""
+    pts, _, cams = box_room(ceiling=False, seed=3)
+    seen_high = (pts[:, 1] > 4.0 - 0.01) & (pts[:, 0] > 2.0) & (pts[:, 0] < 3.0)
+    keep = (pts[:, 2] < 2.3) | seen_high
+    u, v = np.meshgrid(np.arange(2.0, 3.0, 0.03), np.arange(4.0 - 0.06, 4.0, 0.03))
+    strip = np.c_[u.ravel(), v.ravel(), np.full(u.size, 2.8)]
+    strip += np.random.default_rng(0).normal(0, 0.003, strip.shape)
+    return (np.concatenate([pts[keep], strip]) if sliver else pts[keep]), cams
+
+
+def test_a_glimpsed_ceiling_sets_the_scale_where_wall_tops_would_not() -> None:
+    sim = random_similarity(4)
+    pts, cams = glimpsed_room(sliver=True)
+    rep = align_cloud(transform_points(sim, pts), transform_poses(sim, cams), AlignConfig())
+    truth_scale = 1 / np.cbrt(np.linalg.det(sim[:3, :3]))
+    assert rep["method"] == "floor+ceiling-glimpse"
+    assert abs(rep["scale"] / truth_scale - 1) < 0.01
+    # without the strip nothing marks the ceiling: the visible wall tops stand for it
+    pts, cams = glimpsed_room(sliver=False)
+    rep = align_cloud(pts, cams, AlignConfig())
+    assert rep["method"] == "floor+wall-top" and rep["scale"] > 1.05
+
+
 @pytest.mark.parametrize("case", ["single-wall", "no-horizontal-plane", "nan", "empty"])
 def test_clouds_that_cannot_be_aligned_fail_with_a_reason(case: str) -> None:
     rng = np.random.default_rng(0)
