@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from storage.truth import read_truth_frame
 from tasks.synth.occupancy import truth_occupancy
-from tasks.synth.tour import TourSpec, make_tour, plan, render_frames
+from tasks.synth.tour import TourSpec, VideoEncoder, make_tour, plan, render_frames
 
 SPEC = TourSpec(rooms=1, seconds_per_room=2.0, width=640, height=360, fps=24, seed=0)
 
@@ -25,14 +24,10 @@ def render_encode_rate(spec: TourSpec, out: Path) -> float:
     scenes, shots = plan(spec)
     start = time.perf_counter()
     n = 0
-    with av.open(str(out), "w", format="mp4") as box:
-        stream = box.add_stream("libx264", rate=spec.fps)
-        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
-        stream.options = {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}
+    with VideoEncoder(out, spec) as video:
         for *_, colour in render_frames(spec, scenes, shots):
-            box.mux(stream.encode(av.VideoFrame.from_ndarray(colour, format="rgb24")))
+            video.write(colour)
             n += 1
-        box.mux(stream.encode())
     return n / (time.perf_counter() - start)
 
 

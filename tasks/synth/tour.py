@@ -64,6 +64,53 @@ def render_frames(
             yield K, pose.astype(np.float32), depth, labels, colour
 
 
+class VideoEncoder:
+    """H.264 (yuv420p) writer that encodes frame i on its own thread while frame i + 1 renders.
+
+    x264's macroblock tree varies run to run here, so it is off: a seed then fixes the bytes.
+    Use as a context manager; `write` keeps at most one frame in flight and re-raises its error.
+    """
+
+    def __init__(self, path: Path, spec: TourSpec):
+        self._box = av.open(str(path), "w", format="mp4")
+        self._stream = self._box.add_stream("libx264", rate=spec.fps)
+        self._stream.width, self._stream.height = spec.width, spec.height
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.codec_context.time_base = Fraction(1, spec.fps)
+        self._stream.options = {
+            "crf": "18",
+            "preset": "veryfast",
+            "g": str(4 * spec.fps),
+            "x264-params": "mbtree=0",
+        }
+        self._thread = ThreadPoolExecutor(max_workers=1)
+        self._pending: Future | None = None
+        self._count = 0
+
+    def _encode(self, colour: np.ndarray, pts: int) -> None:
+        frame = av.VideoFrame.from_ndarray(colour, format="rgb24")
+        frame.pts = pts
+        self._box.mux(self._stream.encode(frame))
+
+    def write(self, colour: np.ndarray) -> None:
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._thread.submit(self._encode, colour, self._count)
+        self._count += 1
+
+    def __enter__(self) -> VideoEncoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._pending is not None and exc[0] is None:
+                self._pending.result()
+                self._box.mux(self._stream.encode())
+        finally:
+            self._thread.shutdown(wait=True)
+            self._box.close()
+
+
 def make_tour(
     out_dir: Path, spec: TourSpec, progress: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
@@ -78,28 +125,15 @@ def make_tour(
     with (
         ThreadPoolExecutor(max_workers=1) as writer,
         atomic_path(out_dir / "tour.mp4") as tmp,
-        av.open(str(tmp), "w", format="mp4") as box,
+        VideoEncoder(tmp, spec) as video,
     ):
-        stream = box.add_stream("libx264", rate=spec.fps)
-        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, spec.fps)
-        # x264's macroblock tree varies run to run here; without it a seed fixes the bytes
-        stream.options = {
-            "crf": "18",
-            "preset": "veryfast",
-            "g": str(4 * spec.fps),
-            "x264-params": "mbtree=0",
-        }
         for i, (K, pose, depth, labels, colour) in enumerate(render_frames(spec, scenes, shots)):
             if pending is not None:
                 pending.result()  # one frame in flight at most; re-raises a write error
             pending = writer.submit(write_truth_frame, truth, i, K, pose, depth, labels)
-            frame = av.VideoFrame.from_ndarray(colour, format="rgb24")
-            frame.pts = i
-            box.mux(stream.encode(frame))
+            video.write(colour)
             if progress:
                 progress(1)
-        box.mux(stream.encode())
         if pending is not None:
             pending.result()
     meta = {
