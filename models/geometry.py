@@ -67,8 +67,9 @@ def voxel_flat(
     inside = np.ones(len(pts), bool)
     strides = (dims[1] * dims[2], dims[2], 1)
     for axis in range(3):
-        q = pts[:, axis] - (float(origin[axis]) - voxel_size)
+        q = pts[:, axis] - float(origin[axis])
         q /= voxel_size
+        q += 1.0  # after the division: a point on the origin face stays exactly 1 in float32
         with np.errstate(invalid="ignore"):
             k = q.astype(np.int32)
         k -= 1
