@@ -27,7 +27,9 @@ def test_voxel_flat_matches_indices_and_drops_outside_and_nan() -> None:
     assert np.array_equal(flat, ref)
     assert (flat[::50] == -1).all() and (flat >= 0).sum() > 200  # ~6 % of the cube lies in the grid
     # float32 points on the grid's min faces and just inside its max faces stay in their voxels
-    corner = np.array([[1.0, 2.0, 3.0], [1.0 + 0.08 * 9.5, 2.0, 3.0], [1.0, 2.0, 3.0 + 0.08 * 5.99]])
+    corner = np.array(
+        [[1.0, 2.0, 3.0], [1.0 + 0.08 * 9.5, 2.0, 3.0], [1.0, 2.0, 3.0 + 0.08 * 5.99]]
+    )
     flat32 = voxel_flat(corner.astype(np.float32), corner[0], 0.08, DIMS)
     assert flat32.tolist() == [0, flat_index(np.array([[9, 0, 0]]), DIMS)[0], 5]
 
