@@ -17,6 +17,16 @@ def pixel_rays(K: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.stack([x, y, np.ones_like(x)], axis=-1)
 
 
+def project(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, K: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (u, v) of camera-frame points, pixel centres at integers (the inverse
+    of `pixel_rays`); NaN for points not in front of the camera (z ≤ 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zs = np.where(z > 0, z, np.nan)
+        return K[0, 0] * x / zs + K[0, 2] - 0.5, K[1, 1] * y / zs + K[1, 2] - 0.5
+
+
 def backproject(
     depth: np.ndarray, K: np.ndarray, cam2world: np.ndarray, mask: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +131,8 @@ def ray_free_space(
     A voxel is free when its centre lies in front of the camera, projects inside the image,
     and the ray through that pixel travels at least one voxel further before its hit (depth
     capped at `max_depth`; pixels without depth free nothing). The surface voxel itself is
-    never freed; the voxel holding the camera is. One projection per voxel, not ray marching: cost ∝ grid size, not pixels.
+    never freed; the voxel holding the camera is. One projection per voxel, not ray marching:
+    cost ∝ grid size, not pixels.
     """
     h, w = depth.shape
     pose = np.asarray(cam2world, np.float64)
@@ -137,11 +148,9 @@ def ray_free_space(
         for c in range(3)
     ]
     x, y, z = cam
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.floor(K[0, 0] * x / z + K[0, 2])
-        v = np.floor(K[1, 1] * y / z + K[1, 2])
-        inside = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-        pix = np.where(inside, v * w + u, 0).astype(np.int64)
+    u, v = (np.floor(c + 0.5) for c in project(x, y, z, K))  # the pixel holding the centre
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)  # NaN (behind) compares False
+    pix = np.where(inside, v * w + u, 0).astype(np.int64)
     d = np.minimum(np.nan_to_num(np.asarray(depth, np.float64).reshape(-1), nan=0.0), max_depth)
     d = d[pix]
     along = np.sqrt(x * x + y * y + z * z) / np.where(inside, z, 1.0)  # ray length per unit z

@@ -9,7 +9,8 @@
    floor→ceiling is ``wall_height_m``; a ceiling only glimpsed above the walls' visible top is
    found as a sheet of level points at one height over the full cloud (``floor+ceiling-glimpse``);
    with no ceiling seen, the top of the walls (99th height percentile, ``floor+wall-top``)
-   stands for it, and failing that a 1.6 m camera height (``floor+camera-height``). 5. Floor at z = 0, cameras centred on x = y = 0.
+   stands for it, and failing that a 1.6 m camera height (``floor+camera-height``).
+   5. Floor at z = 0, cameras centred on x = y = 0.
 aligned = scale · rotation · p + translation.
 """
 

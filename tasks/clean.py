@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from prefect import task
 
-from models.geometry import backproject, median_spacing
+from models.geometry import backproject, median_spacing, project
 from storage.config import CleanConfig, Config
 from storage.formats import read_recon, write_cloud
 from storage.frames import read_clip_frames
@@ -66,7 +66,7 @@ def recon_points(
 
 def bilinear_depth(depth: np.ndarray, h: int, w: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Flat (h*w) depth map sampled at pixel coordinates (u, v) (pixel centres at integers),
-    bilinearly over the neighbours that have depth; 0 outside the image or with none."""
+    bilinearly over the neighbours that have depth; 0 outside the image, at NaN or with none."""
     u0, v0 = np.floor(u), np.floor(v)
     inside = (u0 >= 0) & (u0 < w - 1) & (v0 >= 0) & (v0 < h - 1)
     i = np.where(inside, v0 * w + u0, 0).astype(np.int64)
@@ -101,10 +101,10 @@ def consensus_points(
     """
     points, frame = raw["points"], raw["frame"].astype(np.int64)
     n_frames = len(recon["depth"])
-    scale_sum = np.ones(len(points), np.float64)
-    support = np.ones(len(points), np.int32)
     if views <= 0 or n_frames < 2:
         return points, {"consensus_moved": 0}
+    scale_sum = np.ones(len(points), np.float64)  # each point's own s = 1 counts once
+    support = np.ones(len(points), np.int32)
     starts = np.searchsorted(frame, np.arange(n_frames + 1))
     poses = np.asarray(recon["cam2world"], np.float64)
     h, w = recon["depth"].shape[1:]
@@ -112,20 +112,20 @@ def consensus_points(
     depths = np.where(usable, recon["depth"], 0.0).reshape(n_frames, -1)
     for i in range(n_frames):
         block = slice(starts[i], starts[i + 1])
+        if starts[i] == starts[i + 1]:
+            continue
         ray = points[block] - poses[i, :3, 3]
         for j in range(max(0, i - views), min(n_frames, i + views + 1)):
-            if j == i or starts[i] == starts[i + 1]:
+            if j == i:
                 continue
             rot, centre = poses[j, :3, :3], poses[j, :3, 3]
             a = (poses[i, :3, 3] - centre) @ rot  # camera i's centre in frame j
             cam = a + ray @ rot  # the points in frame j
             b, z = ray @ rot[:, 2], cam[:, 2]
+            d = bilinear_depth(depths[j], h, w, *project(cam[:, 0], cam[:, 1], z, recon["K"][j]))
             with np.errstate(divide="ignore", invalid="ignore"):
-                u = recon["K"][j, 0, 0] * cam[:, 0] / z + recon["K"][j, 0, 2] - 0.5
-                v = recon["K"][j, 1, 1] * cam[:, 1] / z + recon["K"][j, 1, 2] - 0.5
-                d = bilinear_depth(depths[j], h, w, u, v)
                 s = (d - a[2]) / b
-                ok = (z > 0) & (d > 0) & (np.abs(s - 1) < tolerance)
+            ok = (z > 0) & (d > 0) & (np.abs(s - 1) < tolerance)
             scale_sum[block] += np.where(ok, s, 0.0)
             support[block] += ok
     scale = scale_sum / support

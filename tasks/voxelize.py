@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from models.geometry import majority_grid, ray_free_space, transform_points
+from models.geometry import majority_grid, project, ray_free_space, transform_points
 from storage.atomic import read_json
 from storage.config import Config, VoxelConfig
 from storage.formats import (
@@ -44,9 +44,7 @@ def visible_from(points: np.ndarray, depth: np.ndarray, K: np.ndarray, cam2world
     cam = (points - t) @ r
     z = cam[:, 2]
     front = z > 1e-6
-    zs = np.where(front, z, 1.0)
-    u = np.round(K[0, 0] * cam[:, 0] / zs + K[0, 2] - 0.5).astype(np.int64)
-    v = np.round(K[1, 1] * cam[:, 1] / zs + K[1, 2] - 0.5).astype(np.int64)
+    u, v = (np.round(np.where(front, c, -1.0)).astype(np.int64) for c in project(*cam.T, K))
     h, w = depth.shape
     inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
     d = np.zeros(len(points))

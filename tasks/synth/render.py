@@ -8,8 +8,8 @@ the truth agrees with the pixels. Rays that hit nothing see a sky gradient, dept
 
 Speed: every per-pixel step runs on all pixels at once with no boolean-mask copies; whatever
 depends on the triangle only (label, tint × light, texture plane) is a per-triangle table
-gathered by primitive id, with misses mapped to one extra "sky" row; freed arrays are reused
-(``models.heap``) rather than mapped afresh each frame.
+gathered by primitive id, with misses mapped to one extra "sky" row. Processes that render
+(the CLI, the benches) reuse freed heap (``models.heap``) rather than map arrays afresh.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import numpy as np
 import open3d as o3d
 
 from models.geometry import pixel_rays
-from models.heap import keep_freed_memory
 from tasks.synth.scene import raycasting_scene, scene_mesh
 
 LIGHT = (np.array([0.35, 0.55, 0.76]) / np.linalg.norm([0.35, 0.55, 0.76])).astype(np.float32)
@@ -66,13 +65,12 @@ def noise_tables(seed: int) -> tuple[np.ndarray, ...]:
 
 def renderable(scene: dict, seed: int = 0) -> Renderable:
     """Build the ray-casting scene of a scene description once (reused for every frame)."""
-    keep_freed_memory()
     v, t, labels, tints = scene_mesh(scene)
     e1, e2 = v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]
     normals = np.cross(e1, e2)
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     return Renderable(
-        raycasting_scene(scene),
+        raycasting_scene(v, t),
         *_triangle_tables(normals, labels, tints),
         noise_tables(seed + 7919 * int(scene["index"])),
     )

@@ -167,9 +167,9 @@ def scene_mesh(scene: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     )
 
 
-def raycasting_scene(scene: dict[str, Any]) -> o3d.t.geometry.RaycastingScene:
-    """An Open3D ray-casting scene of the mesh (primitive ids index `scene_mesh`'s triangles)."""
-    v, t, _, _ = scene_mesh(scene)
+def raycasting_scene(v: np.ndarray, t: np.ndarray) -> o3d.t.geometry.RaycastingScene:
+    """An Open3D ray-casting scene of `scene_mesh`'s vertices and triangles (primitive ids
+    index its triangles)."""
     rc = o3d.t.geometry.RaycastingScene()
     rc.add_triangles(o3d.core.Tensor(v), o3d.core.Tensor(t.astype(np.uint32)))
     return rc
