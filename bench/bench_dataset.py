@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from flows.pictures import frame_beside_grid_png, render_grid_png
 from models.metrics import SSCMetrics
 from storage.atomic import read_json
 from storage.config import Config, load_config
@@ -36,7 +37,6 @@ from storage.layout import CLIP_STAGES, DataRoot
 from storage.loaders.ytocc import YtoccDataset
 from storage.markers import read_marker
 from tasks.dataset import freeze
-from tasks.render import frame_beside_grid_png, render_grid_png
 from tests.support.tiny_dataset import build_root
 
 FRAME = (360, 640)

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 
 from models.device import pick_device
 from storage.config import TrainConfig
-from tasks.finetune import occupancy_step
-from tasks.pretrain import contrastive_step
-from tasks.trainer import new_network, to_device
+from tasks.training.finetune import occupancy_step
+from tasks.training.pretrain import contrastive_step
+from tasks.training.trainer import new_network, to_device
 
 IMAGE_HW = (480, 640)
 

@@ -56,7 +56,7 @@ def stage_timings(root: DataRoot) -> pd.DataFrame:
 
 def pictures(root: DataRoot, clips: list[str]) -> list[str]:
     """Markdown of a frame beside its occupancy grid for the first few finished clips."""
-    from tasks.render import frame_beside_grid_png
+    from flows.pictures import frame_beside_grid_png
 
     lines = []
     for clip in clips:

@@ -1,7 +1,7 @@
 """Prefect flows of training: pretrain, finetune, evaluate, and the label-efficiency study.
 
-They only compose the plain functions of ``tasks/pretrain.py``, ``tasks/finetune.py`` and
-``tasks/evaluate.py``; checkpoints (resumable) and per-epoch CSVs live under the output folder,
+They only compose the plain functions of ``tasks/training/pretrain.py``, ``tasks/training/finetune.py`` and
+``tasks/training/evaluate.py``; checkpoints (resumable) and per-epoch CSVs live under the output folder,
 so re-running a killed flow continues where it stopped. Each flow leaves a Markdown artifact.
 """
 
@@ -16,10 +16,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from storage.atomic import write_json, write_text
 from storage.config import TrainConfig
-from tasks.evaluate import evaluate_task, markdown_table, strict_json
-from tasks.finetune import finetune_task
-from tasks.pretrain import pretrain_task
-from tasks.trainer import DatasetKind
+from tasks.training.evaluate import evaluate_task, markdown_table, strict_json
+from tasks.training.finetune import finetune_task
+from tasks.training.pretrain import pretrain_task
+from tasks.training.trainer import DatasetKind
 
 
 def _artifact(key: str, markdown: str) -> None:

@@ -202,7 +202,7 @@ def eval_cmd(
 ) -> None:
     """Score predicted grids against ground truth in the SSC convention (255 ignored)."""
     from storage.formats import FormatError
-    from tasks.evaluate import evaluate_dirs, write_metrics
+    from tasks.training.evaluate import evaluate_dirs, write_metrics
 
     try:
         metrics = evaluate_dirs(pred_dir, gt_dir)

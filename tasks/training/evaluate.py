@@ -22,7 +22,7 @@ from models.occupancy.checkpoint import load_network
 from storage.atomic import write_json, write_text
 from storage.config import TrainConfig
 from storage.formats import CLASS_NAMES, GRID_DIMS, FormatError
-from tasks.trainer import DatasetKind, open_dataset, to_device
+from tasks.training.trainer import DatasetKind, open_dataset, to_device
 
 SHORT = {"furniture": "furn.", "objects": "objs."}
 

@@ -11,9 +11,15 @@ import torch
 from models.occupancy.checkpoint import save_checkpoint
 from models.occupancy.registry import build_network
 from storage.config import TrainConfig
-from tasks.evaluate import evaluate_model
-from tasks.finetune import class_counts, class_weights, finetune, init_network, occupancy_step
-from tasks.trainer import fit, label_subset, new_network
+from tasks.training.evaluate import evaluate_model
+from tasks.training.finetune import (
+    class_counts,
+    class_weights,
+    finetune,
+    init_network,
+    occupancy_step,
+)
+from tasks.training.trainer import fit, label_subset, new_network
 from tests.models.occupancy.tiny import TINY_NET
 from tests.support.tiny_training import RoomDataset, write_occscannet
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from storage.formats import GRID_DIMS
-from tasks.render import (
+from flows.pictures import (
     BACKGROUND,
     FACE_SHADE,
     NYU_COLOURS,
@@ -19,6 +18,7 @@ from tasks.render import (
     thumbnail_png,
     visible_voxels,
 )
+from storage.formats import GRID_DIMS
 from tests.support.tiny_dataset import room_grid
 
 

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from models.occupancy.checkpoint import load_weights, read_meta
 from storage.config import TrainConfig
 from storage.formats import NUM_CLASSES, UNKNOWN
-from tasks.trainer import DatasetKind, fit, new_network, open_dataset, subset
+from tasks.training.trainer import DatasetKind, fit, new_network, open_dataset, subset
 
 N_LABELS = NUM_CLASSES + 1
 

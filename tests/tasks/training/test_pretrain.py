@@ -11,8 +11,8 @@ import torch
 from models.embed import load_embedder, save_random_dinov2
 from storage.config import TrainConfig
 from storage.formats import FormatError
-from tasks.pretrain import contrastive_step, pretrain, superpixels
-from tasks.trainer import fit, new_network
+from tasks.training.pretrain import contrastive_step, pretrain, superpixels
+from tasks.training.trainer import fit, new_network
 from tests.models.occupancy.tiny import TINY_NET
 from tests.support.tiny_training import RoomDataset, make_sample, write_occscannet
 

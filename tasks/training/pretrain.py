@@ -23,7 +23,7 @@ from models.device import pick_device
 from models.embed import embed_dim, load_embedder, pixel_features
 from storage.config import TrainConfig
 from storage.formats import FormatError
-from tasks.trainer import DatasetKind, fit, new_network, open_dataset
+from tasks.training.trainer import DatasetKind, fit, new_network, open_dataset
 
 
 def superpixels(image: np.ndarray, regions: np.ndarray, cfg: TrainConfig) -> np.ndarray:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from flows.cli import _register, app
 from models.metrics import SSCMetrics
 from storage.formats import GRID_DIMS, FormatError
-from tasks.evaluate import evaluate_dirs, markdown_table
+from tasks.training.evaluate import evaluate_dirs, markdown_table
 
 
 def _grids():

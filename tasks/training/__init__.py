@@ -1,0 +1,1 @@
+"""Training on a frozen dataset: the loop, contrastive pretraining, fine-tuning, evaluation."""
