@@ -36,12 +36,13 @@ def places365_scores(images: np.ndarray, cfg: Config) -> tuple[np.ndarray, list[
     """Outdoor score (0..1) and top-1 scene name per frame from the Places365 classifier."""
     from models.places365 import classify, load_classifier, outdoor_scores, scene_labels
 
-    set_threads(cfg.indoor.threads)
-    model = load_classifier(cfg.indoor.weights, cfg.indoor.arch, cfg.indoor.device)
-    probs = classify(model, images, cfg.indoor.batch_size)
+    pc = cfg.indoor.places365
+    set_threads(pc.threads)
+    model = load_classifier(pc.weights, pc.arch, pc.device)
+    probs = classify(model, images, pc.batch_size)
     labels = scene_labels()
     top1 = [labels.names[i] for i in probs.argmax(axis=1)]
-    return outdoor_scores(probs, labels.outdoor, cfg.indoor.top_k), top1
+    return outdoor_scores(probs, labels.outdoor, pc.top_k), top1
 
 
 def truth_scores(video_frames: list[int], cfg: Config) -> np.ndarray:
@@ -81,7 +82,7 @@ def run(root: DataRoot, cfg: Config, clip_id: str, *, force: bool = False) -> Ma
         if backend == "places365":
             images = read_clip_frames(root, clip_id, len(index["video_frames"]))
             scores, top1 = places365_scores(images, cfg)
-            weights = f"{cfg.indoor.arch}:{cfg.indoor.weights}"
+            weights = f"{cfg.indoor.places365.arch}:{cfg.indoor.places365.weights}"
         else:
             scores = truth_scores(index["video_frames"], cfg)
             weights = str(cfg.truth_dir)

@@ -17,7 +17,7 @@ import numpy as np
 from prefect import task
 from scipy.spatial.transform import Rotation
 
-from storage.config import Config, ReconstructConfig
+from storage.config import Config, ReconstructConfig, SyntheticReconstructConfig
 from storage.formats import write_recon
 from storage.frames import read_clip_frames, read_frames_index
 from storage.layout import DataRoot
@@ -87,12 +87,15 @@ def random_similarity(seed: int) -> np.ndarray:
 
 
 def synthetic_recon(
-    truth: list[dict[str, np.ndarray]], size: tuple[int, int], cfg: ReconstructConfig, seed: int
+    truth: list[dict[str, np.ndarray]],
+    size: tuple[int, int],
+    cfg: SyntheticReconstructConfig,
+    seed: int,
 ) -> dict[str, np.ndarray]:
     """What DUSt3R would return for frames with this truth, at the stored size (h, w)."""
     h, w = size
     rng = np.random.default_rng(seed)
-    sim = random_similarity(seed) if cfg.synth_similarity else np.eye(4)
+    sim = random_similarity(seed) if cfg.similarity else np.eye(4)
     s = float(np.cbrt(np.linalg.det(sim[:3, :3])))
     rot = sim[:3, :3] / s
     Ks, poses, depths = [], [], []
@@ -101,8 +104,8 @@ def synthetic_recon(
         K = np.diag([w / tw, h / th, 1.0]) @ t["K"]
         depth = cv2.resize(t["depth"], (w, h), interpolation=cv2.INTER_NEAREST).astype(np.float64)
         valid = depth > 0
-        depth = depth * s * (1 + cfg.synth_depth_noise * rng.standard_normal(depth.shape))
-        out = valid & (rng.random(depth.shape) < cfg.synth_outlier_frac)
+        depth = depth * s * (1 + cfg.depth_noise * rng.standard_normal(depth.shape))
+        out = valid & (rng.random(depth.shape) < cfg.outlier_frac)
         depth[out] *= rng.uniform(0.3, 2.0, int(out.sum()))
         depth[~valid] = 0
         pose = np.eye(4)
@@ -138,14 +141,15 @@ def reconstruct(root: DataRoot, clip: str, cfg: Config) -> StageResult:
     if rc.backend == "synthetic-gt":
         folder = synthetic_truth(cfg, STAGE)
         truth = [read_truth_frame(folder, int(i)) for i in index["video_frames"]]
-        recon = synthetic_recon(truth, size, rc, clip_seed(rc.seed, clip))
+        sc = rc.synthetic_gt
+        recon = synthetic_recon(truth, size, sc, clip_seed(sc.seed, clip))
         weights = None
     else:
         from models.dust3r import reconstruct_images
 
         images = read_clip_frames(root, clip, n)
-        recon = reconstruct_images(images, rc)
-        weights = rc.weights
+        recon = reconstruct_images(images, rc.dust3r)
+        weights = rc.dust3r.weights
     stats = check_recon(recon["K"], recon["cam2world"], recon["depth"], recon["conf"], rc)
     extra = {k: v for k, v in recon.items() if k not in ("K", "cam2world", "depth", "conf")}
     write_recon(

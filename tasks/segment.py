@@ -81,15 +81,16 @@ def _segment_model(root: DataRoot, cfg: Config, clip_id: str, count: int) -> lis
     from models.segmenters import load_segmenter
     from models.segmenters.queries import ClassTableError
 
-    set_threads(cfg.segment.threads)
+    sc = cfg.segment.backend_params()
+    set_threads(sc.threads)
     try:
-        model = load_segmenter(cfg.segment.backend, cfg.segment.weights, cfg.segment.device)
+        model = load_segmenter(cfg.segment.backend, sc.weights, sc.device)
     except ClassTableError as e:
         raise StageFailure(str(e)) from e
     images = read_clip_frames(root, clip_id, count)
     out = []
-    for i in range(0, count, cfg.segment.batch_size):
-        labels, regions = model.segment(images[i : i + cfg.segment.batch_size])
+    for i in range(0, count, sc.batch_size):
+        labels, regions = model.segment(images[i : i + sc.batch_size])
         out += list(zip(labels, regions, strict=True))
     return out
 
@@ -106,7 +107,7 @@ def run(root: DataRoot, cfg: Config, clip_id: str, *, force: bool = False) -> Ma
             weights = str(cfg.truth_dir)
         else:
             results = _segment_model(root, cfg, clip_id, count)
-            weights = cfg.segment.weights
+            weights = cfg.segment.backend_params().weights
         for labels, _ in results:
             check_labels(labels, backend)
         for k, (labels, regions) in enumerate(results):

@@ -20,7 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from models.geometry import backproject, majority_grid, ray_free_space
-from storage.formats import FREE, GRID_DIMS, UNKNOWN, VOXEL_SIZE
+from storage.config import VoxelConfig
+from storage.formats import FREE, UNKNOWN
+
+GRID = VoxelConfig()
+"""The default grid (``voxelize.dims``, ``voxelize.voxel_size``), defined in the config."""
 from storage.truth import read_rooms, read_shots, read_truth_frame, truth_folder
 from tasks.synth.render import cast, renderable
 
@@ -50,8 +54,8 @@ def truth_occupancy(
     truth_dir: Path,
     video_frame: int,
     voxel_origin: np.ndarray,
-    voxel_size: float = VOXEL_SIZE,
-    dims: tuple[int, int, int] = GRID_DIMS,
+    voxel_size: float = GRID.voxel_size,
+    dims: tuple[int, int, int] = GRID.dims,
     world_from_truth: np.ndarray | None = None,
 ) -> np.ndarray:
     """uint8 grid of `dims`: classes at surfaces seen by the frame, 0 free before them, else 255."""

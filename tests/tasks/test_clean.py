@@ -88,9 +88,9 @@ def _room_recon(tmp_path, noise: float):
 
     write_truth_room(tmp_path, 24)
     truth = [read_truth_frame(tmp_path, i) for i in range(24)]
-    cfg = load_config(overrides=[f"reconstruct.synth_depth_noise={noise}",
-                                 "reconstruct.synth_outlier_frac=0",
-                                 "reconstruct.synth_similarity=false"]).reconstruct  # fmt: skip
+    cfg = load_config(overrides=[f"reconstruct.synthetic_gt.depth_noise={noise}",
+                                 "reconstruct.synthetic_gt.outlier_frac=0",
+                                 "reconstruct.synthetic_gt.similarity=false"]).reconstruct.synthetic_gt  # fmt: skip
     return truth, reconstruct.synthetic_recon(truth, (120, 160), cfg, seed=3)
 
 
