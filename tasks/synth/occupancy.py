@@ -20,11 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from models.geometry import backproject, majority_grid, ray_free_space
-from storage.config import VoxelConfig
+from storage.config import GRID_DIMS, VOXEL_SIZE
 from storage.formats import FREE, UNKNOWN
-
-GRID = VoxelConfig()
-"""The default grid (``voxelize.dims``, ``voxelize.voxel_size``), defined in the config."""
 from storage.truth import read_rooms, read_shots, read_truth_frame, truth_folder
 from tasks.synth.render import cast, renderable
 
@@ -54,8 +51,8 @@ def truth_occupancy(
     truth_dir: Path,
     video_frame: int,
     voxel_origin: np.ndarray,
-    voxel_size: float = GRID.voxel_size,
-    dims: tuple[int, int, int] = GRID.dims,
+    voxel_size: float = VOXEL_SIZE,
+    dims: tuple[int, int, int] = GRID_DIMS,
     world_from_truth: np.ndarray | None = None,
 ) -> np.ndarray:
     """uint8 grid of `dims`: classes at surfaces seen by the frame, 0 free before them, else 255."""
