@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.reconstructors import synthetic
 from storage.atomic import write_json
 from storage.config import load_config
 from storage.formats import read_recon
@@ -50,8 +51,8 @@ def test_synthetic_gt_is_seeded_per_clip(room):
     first = read_recon(root.recon_npz(cid))["similarity"]
     reconstruct.run(root, cfg, cid, force=True)
     np.testing.assert_array_equal(first, read_recon(root.recon_npz(cid))["similarity"])
-    other = reconstruct.random_similarity(
-        reconstruct.clip_seed(cfg.reconstruct.synthetic_gt.seed, "x-001")
+    other = synthetic.random_similarity(
+        synthetic.clip_seed(cfg.reconstruct.synthetic_gt.seed, "x-001")
     )
     assert not np.allclose(first, other)
 

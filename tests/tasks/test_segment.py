@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from models.segmenters.mask2former import ADE20K_TO_NYU11
+from models.segmenters.synthetic import connected_regions
 from storage.config import load_config
 from storage.formats import read_segment
 from storage.layout import DataRoot
 from storage.markers import StageFailure
 from storage.stages import UpstreamNotDone
 from storage.truth import TruthShot
-from tasks.segment import check_labels, connected_regions, run
+from tasks.segment import check_labels, run
 from tests.models.tiny_semantics import mask2former_folder
 from tests.tasks.semantic_clips import make_clip, make_truth
 
