@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", default="2,4", help="pretrain,finetune epochs")
     parser.add_argument("--no-train", action="store_true", help="stop after the dataset")
     args = parser.parse_args(argv)
-    from flows.build import run_build
+    from flows.build import build_flow
     from flows.loopback import serve_directory
     from tasks.synth.tour import TourSpec, make_tour
 
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     times["synth"] = time.perf_counter() - t
     t = time.perf_counter()
     with serve_directory(tour) as url:
-        built = run_build(
+        built = build_flow(
             [f"{url}/tour.mp4"], str(data), None, pipeline_overrides(tour / "truth"), "demo"
         )
     times["build"] = time.perf_counter() - t

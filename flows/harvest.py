@@ -107,6 +107,6 @@ def harvest_flow(
     root = DataRoot.at(cfg.data)
     clips = harvest(root, cfg, sources)
     write_manifests(root)
-    table = status_table(root)
+    table = status_table(root, cfg)
     get_run_logger().info("status:\n%s", summary_text(table))
     return {"clips": clips, "status": table.to_dict(orient="records")}

@@ -33,21 +33,23 @@ def harvest(
     result = harvest_flow(
         sources, str(root_of(cfg).root), str(config) if config else None, set_ or []
     )
-    typer.echo(summary_text(status_table(root_of(cfg))))
+    typer.echo(summary_text(status_table(root_of(cfg), cfg)))
     typer.echo(f"{len(result['clips'])} clips ready under {root_of(cfg).root}")
 
 
 @app.command()
 def status(
     data: DataOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
 ) -> None:
-    """Items × stages with status and reasons, read from the markers."""
+    """Items × stages: ok, skipped, failed, or stale (with why) under the config builds use."""
     from flows.harvest import summary_text
-    from storage.layout import DataRoot
     from storage.manifest import status_table
 
-    table = status_table(DataRoot.at(data))
+    cfg = config_from(data, config, set_)
+    table = status_table(root_of(cfg, writable=False), cfg)
     if as_json:
         for row in table.to_dict(orient="records"):
             typer.echo(json.dumps({k: (None if v != v else v) for k, v in row.items()}))

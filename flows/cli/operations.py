@@ -39,9 +39,9 @@ def build(
 ) -> None:
     """Sources to dataset: harvest, every clip stage, manifests, dataset, report (resumable)."""
     cfg = config_from(data, config, set_)
-    from flows.build import run_build
+    from flows.build import build_flow
 
-    out = run_build(
+    out = build_flow(
         sources or [],
         str(root_of(cfg).root),
         str(config) if config else None,
@@ -73,7 +73,7 @@ def rerun(
     from flows.rerun import rerun_flow, rerun_targets
 
     try:
-        targets = rerun_targets(root_of(cfg), stage, clip, reason)
+        targets = rerun_targets(root_of(cfg), cfg, stage, clip, reason)
     except ValueError as e:
         fail(str(e))
     if not targets:
