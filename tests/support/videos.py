@@ -51,3 +51,47 @@ def truncate(src: Path, dst: Path, keep: float = 0.5) -> Path:
     data = src.read_bytes()
     dst.write_bytes(data[: int(len(data) * keep)])
     return dst
+
+
+ROOM_A = "testsrc2=size={w}x{h}:rate={fps}"  # moving, colourful: one "room"
+ROOM_B = "mandelbrot=size={w}x{h}:rate={fps}"  # zooming, another palette: the other "room"
+
+
+def _room(src: str, w: int, h: int, fps: int, seconds: float) -> str:
+    """A lavfi source cut to `seconds`, in one pixel format and time base (xfade needs both)."""
+    return (f"{src.format(w=w, h=h, fps=fps)},trim=duration={seconds},setpts=PTS-STARTPTS,"
+            "format=yuv420p")  # fmt: skip
+
+
+def lavfi_video(path: Path, graph: str, *, args: tuple[str, ...] = ()) -> Path:
+    """Encode the ffmpeg filter graph `graph` (lavfi sources, output pad [v]) to `path`."""
+    import subprocess
+
+    cmd = ["ffmpeg", "-v", "error", "-y", "-filter_complex", graph, "-map", "[v]",
+           "-pix_fmt", "yuv420p", *args, str(path)]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    return path
+
+
+def two_rooms(path: Path, transition: str, *, seconds: float = 4.0, overlap: float = 2.0,
+              fps: int = 24, size: tuple[int, int] = (160, 120)) -> tuple[int, int]:  # fmt: skip
+    """Two "rooms" joined by ffmpeg's xfade `transition` (fade, dissolve, wipeleft, ...).
+
+    Returns the transition's frames [start, end): every frame in it mixes both rooms.
+    """
+    w, h = size
+    a, b = (_room(r, w, h, fps, seconds + overlap) for r in (ROOM_A, ROOM_B))
+    graph = (f"{a}[a];{b}[b];[a][b]xfade=transition={transition}:duration={overlap}:offset={seconds}[v]")  # fmt: skip
+    lavfi_video(path, graph, args=("-c:v", "libx264", "-preset", "ultrafast"))
+    return int(round(seconds * fps)), int(round((seconds + overlap) * fps))
+
+
+def short_shot(path: Path, *, seconds: float = 3.0, short_frames: int = 5, fps: int = 24,
+               size: tuple[int, int] = (160, 120)) -> tuple[int, int]:  # fmt: skip
+    """Room A, a shot of `short_frames` frames of room B, room A again; returns B's frames."""
+    w, h = size
+    a, b = _room(ROOM_A, w, h, fps, seconds), _room(ROOM_B, w, h, fps, short_frames / fps)
+    graph = f"{a}[a1];{b}[b];{a}[a2];[a1][b][a2]concat=n=3[v]"
+    lavfi_video(path, graph, args=("-c:v", "libx264", "-preset", "ultrafast"))
+    start = int(round(seconds * fps))
+    return start, start + short_frames
