@@ -56,13 +56,13 @@ def frame_index(frame: av.VideoFrame, stream: av.video.stream.VideoStream, fps: 
 def decode_frames(path: Path, wanted: np.ndarray, fps: float) -> dict[int, np.ndarray]:
     """RGB frames (display orientation) of `path` at the frame numbers `wanted`, one pass.
 
-    Seeks to the keyframe before the first wanted frame; a seek that lands after its target
-    (some containers cannot seek exactly) is redone as a decode from the start of the file.
+    Seeks to the keyframe before the first wanted frame; a seek that yields nothing or lands
+    after its target (MPEG-TS cannot seek exactly) is redone as a decode from the start.
     Raises ``av.error.FFmpegError`` / ``OSError`` from PyAV on an unreadable file.
     """
     want = {int(i) for i in wanted}
     out, landed = _decode_from(path, want, fps, min(want) / fps)
-    if landed is not None and landed > min(want):
+    if landed is None or landed > min(want):  # the seek yielded nothing, or overshot
         out, _ = _decode_from(path, want, fps, 0.0)
     return out
 

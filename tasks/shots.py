@@ -288,7 +288,7 @@ def shots(root: DataRoot, video_id: str, cfg: ShotsConfig) -> StageResult:
         write_clip_info(
             root.clip_json(cid), ClipInfo(cid, video_id, shot, a, b, a / fps, b / fps, fps, origin)
         )
-    return StageResult(stats | {"spans": clips})
+    return StageResult(stats | {"spans": [list(c) for c in clips]})
 
 
 def run(root: DataRoot, cfg: Config, video_id: str, *, force: bool = False) -> Marker:

@@ -95,3 +95,55 @@ def short_shot(path: Path, *, seconds: float = 3.0, short_frames: int = 5, fps: 
     lavfi_video(path, graph, args=("-c:v", "libx264", "-preset", "ultrafast"))
     start = int(round(seconds * fps))
     return start, start + short_frames
+
+
+CONTAINERS = {  # name: (file suffix, encoder arguments), the forms yt-dlp hands over
+    "mp4-h264": (".mp4", ("-c:v", "libx264", "-preset", "ultrafast")),
+    "mkv-h264": (".mkv", ("-c:v", "libx264", "-preset", "ultrafast")),
+    "webm-vp9": (".webm", ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8")),
+    "webm-av1": (".webm", ("-c:v", "libaom-av1", "-cpu-used", "8", "-usage", "realtime")),
+    "mpegts-h264": (".ts", ("-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts")),
+    "mp4-offset-start": (".mp4", ("-c:v", "libx264", "-preset", "ultrafast",
+                                  "-output_ts_offset", "5")),
+}  # fmt: skip
+
+
+def clip_in(folder: Path, container: str, *, seconds: float = 3.0, fps: int = 24,
+            size: tuple[int, int] = (160, 120)) -> Path:  # fmt: skip
+    """`seconds` of ffmpeg's moving test pattern in one of :data:`CONTAINERS`."""
+    suffix, args = CONTAINERS[container]
+    w, h = size
+    return lavfi_video(folder / f"{container}{suffix}", f"{_room(ROOM_A, w, h, fps, seconds)}[v]",
+                       args=args)  # fmt: skip
+
+
+def rotated(src: Path, dst: Path, degrees: int) -> Path:
+    """A copy of `src` whose display matrix says: turn by `degrees` (a phone held sideways)."""
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy",
+                    "-metadata:s:v:0", f"rotate={degrees}", str(dst)], check=True)  # fmt: skip
+    return dst
+
+
+def with_edit_list(src: Path, dst: Path, skip_s: float = 0.5) -> Path:
+    """A stream copy of `src` from `skip_s` on: MP4 keeps the cut as an edit list."""
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(skip_s), "-i", str(src), "-c",
+                    "copy", str(dst)], check=True)  # fmt: skip
+    return dst
+
+
+def display_frames(path: Path) -> np.ndarray:
+    """Every frame of `path` as ffmpeg shows it (autorotated), RGB (F,H,W,3): the oracle."""
+    import subprocess
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        first = next(c.decode(s))
+        turned = round((first.rotation or 0) / 90) % 2
+        w, h = (s.height, s.width) if turned else (s.width, s.height)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout  # fmt: skip
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)

@@ -22,15 +22,15 @@ def test_realestate10k_files_give_clip_spans_per_video(tmp_path) -> None:
         f"{url}\n1000000 0.5 0.9 0.5 0.5 0 0\n3500000 0.5 0.9 0.5 0.5 0 0\n"
     )
     (tmp_path / "c2.txt").write_text(f"{url}\n5000000 0.5\n6000000 0.5\n")
-    (v,) = expand_source(str(tmp_path), DownloadConfig())
-    assert v.video_id == "abcdefghijk"
+    (v,), errors = expand_source(str(tmp_path), DownloadConfig())
+    assert errors == [] and v.video_id == "abcdefghijk"
     assert sorted(v.clips_s) == [(1.0, 3.5), (5.0, 6.0)]
 
 
 def test_local_files_get_sanitised_ids(tmp_path) -> None:
     f = tmp_path / "my tour (1).mp4"
     f.write_bytes(b"")
-    (v,) = expand_source(str(f), DownloadConfig())
+    (v,), _ = expand_source(str(f), DownloadConfig())
     assert v.local and v.url == str(f.resolve())
     assert v.video_id.startswith("my_tour_1-")
 
@@ -48,3 +48,72 @@ def test_youtube_ids_are_read_from_every_url_form() -> None:
                 "https://www.youtube.com/shorts/dQw4w9WgXcQ"):  # fmt: skip
         assert youtube_id(url) == "dQw4w9WgXcQ"
     assert youtube_id("http://127.0.0.1/watch?v=dQw4w9WgXcQ") is None
+
+
+GOOD_A, GOOD_B = "http://127.0.0.1:9/a.mp4", "http://127.0.0.1:9/b.mp4"
+
+
+def test_a_bad_line_fails_alone_naming_file_and_line(tmp_path) -> None:
+    f = tmp_path / "urls.txt"
+    f.write_text(f"{GOOD_A}\nftp://host/x.mp4\n{GOOD_B}\n")
+    videos, errors = expand_sources([str(f)], DownloadConfig())
+    assert [v.url for v in videos] == [GOOD_A, GOOD_B]
+    ((item, reason),) = errors
+    assert item == f"{f}:2" and reason.startswith(f"{f}:2: ") and "scheme 'ftp'" in reason
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["utf8", "utf8-bom"])
+def test_lists_and_camera_files_read_with_or_without_a_bom(tmp_path, bom) -> None:
+    (tmp_path / "urls.txt").write_bytes(bom + f"{GOOD_A}\n".encode())
+    cams = tmp_path / "cams"
+    cams.mkdir()
+    url = "https://www.youtube.com/watch?v=abcdefghijk"
+    (cams / "c.txt").write_bytes(bom + f"{url}\n1000000 0.5\n2000000 0.5\n".encode())
+    videos, errors = expand_sources([str(tmp_path / "urls.txt"), str(cams)], DownloadConfig())
+    assert errors == [] and [v.url for v in videos] == [GOOD_A, url]
+    assert videos[1].clips_s == ((1.0, 2.0),)
+
+
+def test_an_undecodable_list_is_one_failed_source_and_the_others_go_on(tmp_path) -> None:
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(f"# visite guidée\n{GOOD_B}\n".encode("latin-1"))
+    videos, errors = expand_sources([str(latin), GOOD_A], DownloadConfig())
+    assert [v.url for v in videos] == [GOOD_A]
+    ((item, reason),) = errors
+    assert item == str(latin) and "not UTF-8" in reason and str(latin) in reason
+
+
+def test_list_entries_are_urls_only_so_local_paths_and_cycles_are_refused(tmp_path) -> None:
+    video = tmp_path / "tour.mp4"
+    video.write_bytes(b"\x00" * 16)
+    f = tmp_path / "urls.txt"
+    entries = [str(f), "/etc/passwd", str(tmp_path), str(video), "file:///etc/passwd", GOOD_A]
+    f.write_text("\n".join(entries) + "\n")
+    videos, errors = expand_sources([str(f)], DownloadConfig())
+    assert [v.url for v in videos] == [GOOD_A] and not any(v.local for v in videos)
+    assert [item for item, _ in errors] == [f"{f}:{k}" for k in range(1, 6)]
+    assert all("must be an http(s) URL" in r for _, r in errors[:4])
+    assert "scheme 'file' not allowed" in errors[4][1]
+
+
+def test_a_missing_local_path_says_no_such_file(tmp_path) -> None:
+    missing = str(tmp_path / "nope.mp4")
+    videos, errors = expand_sources([missing, GOOD_A], DownloadConfig())
+    assert [v.url for v in videos] == [GOOD_A]
+    assert errors == [(missing, f"{missing}: no such file or folder")]
+
+
+def test_a_bad_camera_row_fails_its_file_and_the_other_files_go_on(tmp_path) -> None:
+    (tmp_path / "bad.txt").write_text(
+        "https://www.youtube.com/watch?v=aaaaaaaaaaa\n1000000 0.5\n12x4 0.5\n"
+    )
+    (tmp_path / "good.txt").write_text(
+        "https://www.youtube.com/watch?v=bbbbbbbbbbb\n1000000 0.5\n3000000 0.5\n"
+    )
+    (tmp_path / "ftp.txt").write_text("ftp://host/v.mp4\n1000000 0.5\n")
+    videos, errors = expand_sources([str(tmp_path)], DownloadConfig())
+    assert [v.video_id for v in videos] == ["bbbbbbbbbbb"]
+    reasons = dict(errors)
+    assert reasons[str(tmp_path / "bad.txt")].startswith(f"{tmp_path / 'bad.txt'}:3: ")
+    assert "'12x4' is not a whole number" in reasons[str(tmp_path / "bad.txt")]
+    assert "scheme 'ftp' not allowed" in reasons[str(tmp_path / "ftp.txt")]
