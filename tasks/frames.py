@@ -24,7 +24,7 @@ from storage.stages import run_item_stage
 from tasks.decode import decode_frames
 
 STAGE = "frames"
-_MAD_FLOOR = 0.1  # log units: see blurry()
+_MAD_FLOOR = 0.05  # log units: see blurry()
 
 
 def sharpness(images: list[np.ndarray]) -> np.ndarray:
@@ -38,10 +38,11 @@ def blurry(sharp: np.ndarray, ratio: float) -> np.ndarray:
     """Which frames are blurry relative to their clip's own sharpness (boolean, like `sharp`).
 
     Robust outliers on log sharpness: the modified z-score 0.6745·(x − median)/MAD under −3.5
-    (Iglewicz & Hoaglin's outlier cut-off), with the MAD floored at 0.1 (frames of one steady
-    clip vary ~10 % with noise and compression), so a uniformly soft clip still rejects a frame
-    at ≲ 0.6 × its median, a clip of varying sharpness rejects less; under `ratio` × the median
-    a frame is always blurry.
+    (Iglewicz & Hoaglin's outlier cut-off), with the MAD floored at 0.05 (unsmeared frames of
+    one steady clip stay within ~10 % of its median: noise and compression), so a uniformly
+    soft clip still rejects a frame at ≲ 0.77 × its median whatever its absolute sharpness,
+    and a clip of varying sharpness rejects less; under `ratio` × the median a frame is always
+    blurry.
     """
     logs = np.log(np.maximum(sharp, 1e-6))
     med = float(np.median(logs))

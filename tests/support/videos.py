@@ -147,3 +147,15 @@ def display_frames(path: Path) -> np.ndarray:
     raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo",
                           "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout  # fmt: skip
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
+
+
+def smeared(path: Path, frames: tuple[int, int], *, soft: float = 0.0, seconds: float = 3.0,
+            fps: int = 24, size: tuple[int, int] = (320, 240)) -> Path:  # fmt: skip
+    """ffmpeg's test pattern with sensor noise, optionally soft (Gaussian blur σ=`soft`), its
+    frames [a, b] smeared by a horizontal motion blur (dblur radius 6)."""
+    w, h = size
+    a, b = frames
+    soften = f"gblur=sigma={soft}," if soft else ""
+    graph = (f"{_room(ROOM_A, w, h, fps, seconds)},{soften}noise=alls=3:allf=t,"
+             f"dblur=angle=0:radius=6:enable='between(n\\,{a}\\,{b})'[v]")  # fmt: skip
+    return lavfi_video(path, graph, args=("-c:v", "libx264", "-preset", "ultrafast", "-crf", "18"))
