@@ -39,7 +39,7 @@ def truth_quality(dataset: Path, data: Path, truth: Path) -> dict[str, Any]:
     from tasks.synth.occupancy import truth_occupancy
 
     root = DataRoot(data)
-    metrics = SSCMetrics()
+    metrics = SSCMetrics(average="present")  # fidelity on the classes the tour holds
     rows = pd.concat([pd.read_parquet(p) for p in sorted(dataset.glob("*.parquet"))])
     for clip, group in rows.groupby("clip_id"):
         total = (
@@ -150,7 +150,7 @@ def print_summary(s: dict[str, Any]) -> None:
             print(f"  {c['clip']}: {c['status']} at {c['stage']}: {c['reason']}")
     q = s.get("quality_vs_truth")
     if q:
-        print(f"samples vs true grids: IoU {q['iou']:.1f}  mIoU {q['miou']:.1f}")
+        print(f"samples vs true grids: IoU {q['iou']:.1f}  mIoU {q['miou']:.1f} (classes present)")
     e = s.get("evaluation")
     if e:
         print(
