@@ -32,17 +32,33 @@ RESULT = Path("out/mutate/result.json")
 # set → (files mutated, fast tests run against them)
 SETS: dict[str, tuple[list[str], list[str]]] = {
     "storage": (
-        ["storage/markers.py", "storage/stages.py", "storage/atomic.py", "storage/locks.py",
-         "storage/ids.py", "storage/layout.py"],
+        [
+            "storage/markers.py",
+            "storage/stages.py",
+            "storage/atomic.py",
+            "storage/locks.py",
+            "storage/ids.py",
+            "storage/layout.py",
+        ],
         ["tests/storage"],
     ),  # fmt: skip
     "sources": (["tasks/sources.py"], ["tests/tasks/test_sources.py"]),
     "loaders": (
-        ["models/weights.py", "models/places365.py", "models/occupancy/checkpoint.py",
-         "models/dust3r.py", "models/embed.py"],
-        ["tests/models/test_weights.py", "tests/models/test_places365.py",
-         "tests/models/occupancy/test_checkpoint.py", "tests/models/test_dust3r.py",
-         "tests/models/test_embed.py", "tests/models/test_untrusted_checkpoints.py"],
+        [
+            "models/weights.py",
+            "models/places365.py",
+            "models/occupancy/checkpoint.py",
+            "models/dust3r.py",
+            "models/embed.py",
+        ],
+        [
+            "tests/models/test_weights.py",
+            "tests/models/test_places365.py",
+            "tests/models/occupancy/test_checkpoint.py",
+            "tests/models/test_dust3r.py",
+            "tests/models/test_embed.py",
+            "tests/models/test_untrusted_checkpoints.py",
+        ],
     ),  # fmt: skip
 }
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from storage.config import DownloadConfig
 from flows.loopback import serve_directory
+from storage.config import DownloadConfig
 from tasks.sources import (
     SourceError,
     expand_source,
