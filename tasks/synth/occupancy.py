@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import open3d as o3d
 
-from storage.formats import FREE, GRID_DIMS, NUM_CLASSES, UNKNOWN, VOXEL_SIZE
+from storage.config import GRID_DIMS, VOXEL_SIZE
+from storage.formats import FREE, NUM_CLASSES, UNKNOWN
 from storage.truth import read_rooms, read_shots, read_truth_frame, truth_folder
 from tasks.synth.scene import raycasting_scene, scene_mesh
 
