@@ -132,7 +132,9 @@ def test_malformed_sources_each_fail_alone_with_an_error_line(prefect_harness, t
     latin.write_bytes("# visite guidée\n".encode("latin-1"))
     with serve_directory(web) as url:
         urls = tmp_path / "urls.txt"
-        urls.write_bytes(b"\xef\xbb\xbf" + f"ftp://host/x.mp4\n{url}/page.html\n/etc/passwd\n".encode())
+        urls.write_bytes(
+            b"\xef\xbb\xbf" + f"ftp://host/x.mp4\n{url}/page.html\n/etc/passwd\n".encode()
+        )
         _register()
         args = ["harvest", str(urls), str(latin), str(missing), "--data", str(root.root)]
         out = CliRunner().invoke(app, [*args, *[x for s in FAST for x in ("--set", s)]])
@@ -148,7 +150,5 @@ def test_malformed_sources_each_fail_alone_with_an_error_line(prefect_harness, t
     assert "Traceback" not in out.output
     page_videos = [v for v in root.video_ids() if v.startswith("page-")]
     assert len(page_videos) == 2  # each <video> of the page is its own video
-    assert all(
-        read_marker(root.video_marker(v, "download")).status == "ok" for v in page_videos
-    )
+    assert all(read_marker(root.video_marker(v, "download")).status == "ok" for v in page_videos)
     assert len(root.clip_ids()) == 3  # a: 2 shots, b: 1
