@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from models.geometry import backproject, majority_grid, ray_free_space
-from storage.formats import FREE, GRID_DIMS, UNKNOWN, VOXEL_SIZE
+from storage.config import GRID_DIMS, VOXEL_SIZE
+from storage.formats import FREE, UNKNOWN
 from storage.truth import read_rooms, read_shots, read_truth_frame, truth_folder
 from tasks.synth.render import cast, renderable
 

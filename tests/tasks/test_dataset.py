@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from storage.config import Config
+from storage.config import GRID_DIMS, Config
 from storage.dataset_schema import HIST_COLUMNS, SAMPLES
-from storage.formats import GRID_DIMS, read_sample, write_sample
+from storage.formats import read_sample, write_sample
 from storage.markers import Marker, write_marker
 from storage.schemas import read_table
 from tasks.dataset import DatasetError, class_histogram, freeze, video_splits
@@ -96,8 +96,10 @@ def test_frozen_files_do_not_change_when_sources_are_rewritten(root):
     summary = freeze(root, Config(), "demo")
     before = read_sample(summary.path / f"samples/{cid}/0000.npz")["target"]
     sample = read_sample(root.occ_path(cid, 0))
-    sample.pop("voxel_size")
-    write_sample(root.occ_path(cid, 0), **(sample | {"target": np.zeros(GRID_DIMS, np.uint8)}))
+    write_sample(
+        root.occ_path(cid, 0),
+        **(sample | {"target": np.zeros(GRID_DIMS, np.uint8), "dims": GRID_DIMS}),
+    )
     after = read_sample(summary.path / f"samples/{cid}/0000.npz")["target"]
     np.testing.assert_array_equal(before, after)
 
@@ -126,8 +128,9 @@ def test_unreadable_sample_is_left_out_with_reason(root):
 def test_sample_pointing_outside_the_root_is_left_out(root):
     cid = build_root(root, {"vidA": 1}, frames=1)[0]
     sample = read_sample(root.occ_path(cid, 0))
-    sample.pop("voxel_size")
-    write_sample(root.occ_path(cid, 0), **(sample | {"frame": "../../etc/passwd"}))
+    write_sample(
+        root.occ_path(cid, 0), **(sample | {"frame": "../../etc/passwd", "dims": GRID_DIMS})
+    )
     with pytest.raises(DatasetError, match="outside the data root"):
         freeze(root, Config(), "demo")
 
