@@ -118,6 +118,30 @@ class ShotsConfig(Section):
     max_clip_s: float = Field(
         30.0, gt=0, description="Split clips longer than this into equal parts."
     )
+    min_shot_frames: int = Field(
+        1, ge=1, le=1000, description="Least frames between two cuts (a short shot is a shot)."
+    )
+    fade_threshold: float = Field(
+        12.0, ge=0, le=255, description="ThresholdDetector's black level for fades (0: off)."
+    )
+    transition_scales_s: list[float] = Field(
+        [0.25, 0.5, 1.0, 2.0, 4.0],
+        min_length=1,
+        description="Window lengths (s) searched for dissolves, fades and wipes.",
+    )
+    transition_ratio: float = Field(
+        3.0, ge=1.5, le=20, description="A window changing this × its neighbours is a transition."
+    )
+    transition_min_change: float = Field(
+        12.0, ge=1, le=255, description="Least mean abs thumbnail change (0-255) of a transition."
+    )
+    coherence_max_distance: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="A clip whose first and last second differ more than this "
+        "(hue-saturation histogram Bhattacharyya distance) shows two scenes and is dropped.",
+    )
     static_min_motion: float = Field(
         0.5,
         ge=0,
@@ -133,7 +157,8 @@ class FramesConfig(Section):
     blur_ratio: float = Field(
         0.35,
         ge=0,
-        description="A frame is blurry when its Laplacian variance < ratio × the clip's median.",
+        description="A frame is always blurry when its Laplacian variance < ratio × the clip's "
+        "median; above that, when it is a robust outlier below the clip's own spread.",
     )
     jpeg_quality: int = Field(95, ge=1, le=100)
 

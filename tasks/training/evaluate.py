@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from models.device import pick_device
-from models.metrics import SSCMetrics
+from models.metrics import Average, SSCMetrics
 from models.occupancy.checkpoint import load_network
 from storage.atomic import write_json, write_text
 from storage.config import TrainConfig
@@ -43,12 +43,15 @@ def _grid(path: Path, key: str) -> np.ndarray:
     return a
 
 
-def evaluate_dirs(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str]) -> SSCMetrics:
-    """Metrics of ``pred`` NPZs against ``target`` NPZs of the same names (every GT needs one)."""
+def evaluate_dirs(
+    pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str], average: Average = "all"
+) -> SSCMetrics:
+    """Metrics of ``pred`` NPZs against ``target`` NPZs of the same names (every GT needs one);
+    `average` as in :class:`models.metrics.SSCMetrics` (``all``: MonoScene's mIoU)."""
     gt_files = sorted(Path(gt_dir).glob("*.npz"))
     if not gt_files:
         raise FormatError(f"{gt_dir}: no .npz ground-truth files")
-    metrics = SSCMetrics()
+    metrics = SSCMetrics(average)
     for gt in gt_files:
         pred, target = _grid(Path(pred_dir) / gt.name, "pred"), _grid(gt, "target")
         if pred.shape != target.shape:

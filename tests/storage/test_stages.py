@@ -8,6 +8,7 @@ import pytest
 from storage.atomic import FOLDER_ERROR
 from storage.config import load_config
 from storage.formats import ClipInfo, write_clip_info
+from storage.layout import ALL_STAGES, CLIP_STAGES, downstream_of
 from storage.markers import StageFailure, StageSkip, TransientError, read_marker
 from storage.stages import UpstreamNotDone, is_done, run_item_stage
 
@@ -96,3 +97,38 @@ def test_a_full_disk_ends_the_stage_with_a_folder_reason_instead_of_raising(root
 
     with pytest.raises(FileNotFoundError):
         run_item_stage(root, cfg, "v-000", "frames", missing)
+
+
+def _changed(stage: str):
+    """The default config with one number `stage`'s key hashes changed (via --set)."""
+    from storage.config import Config, ConfigError
+
+    section = Config().section(stage)
+    params = section.key_params()  # what the key hashes: own knobs, then the chosen backend's
+    nested = {f"{section.subsection_name(section.backend)}.{k}": v
+              for k, v in params.pop("params", {}).items()}  # fmt: skip
+    for name, value in (params | nested).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            for new in (value + 1, value - 1, value / 2):
+                try:
+                    return load_config(overrides=[f"{stage}.{name}={new}"])
+                except ConfigError:
+                    continue
+    raise AssertionError(f"no number to change in the {stage} section")
+
+
+@pytest.mark.parametrize("stage", ALL_STAGES)
+def test_a_changed_section_reruns_its_stage_and_never_the_stages_it_reads(root, stage) -> None:
+    """README: "a changed parameter re-runs exactly the stages it affects": a build after a
+    change of one section re-runs its stage and the stages that read it (the graph's
+    downstream set), never a stage before it nor a sibling branch (segment after clean)."""
+    cfg = load_config()
+    _clip(root, cfg)
+    for s in CLIP_STAGES:
+        run_item_stage(root, cfg, "v-000", s, lambda: None)
+    changed, ran = _changed(stage), []
+    for s in ALL_STAGES:  # what the next build does, in stage order
+        item = "v" if s in ("download", "shots") else "v-000"
+        run_item_stage(root, changed, item, s, lambda s=s: ran.append(s))
+    assert set(ran) == set(downstream_of(stage)), ran
+    assert not set(ran) & set(ALL_STAGES[: ALL_STAGES.index(stage)]), ran
