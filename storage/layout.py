@@ -9,18 +9,17 @@ guard every stage passes its folders through: a path that resolves outside the d
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.graph import ALL_STAGES, CLIP_STAGES, VIDEO_STAGES, downstream_of
 from storage.ids import sanitize_id
+from storage.notices import warn
 
 __all__ = ["ALL_STAGES", "CLIP_STAGES", "VIDEO_STAGES", "DataRoot", "PathEscape", "downstream_of"]
 
 DATA_ENV = "YTOCC_DATA"
-log = logging.getLogger("ytocc.layout")
 _warned: set[Path] = set()
 
 
@@ -44,7 +43,7 @@ def _valid_ids(folder: Path, require: str | None = None) -> list[str]:
             ids.append(p.name)
         elif p not in _warned:
             _warned.add(p)
-            log.warning("warning: skipping %s: %r is not a valid id", p, p.name)
+            warn("skipping %s: %r is not a valid id", p, p.name)
     return sorted(ids)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import platform
 import resource
@@ -31,10 +30,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from storage.atomic import folder_error, read_json, write_json
+from storage.notices import warn
 
 Status = Literal["ok", "skipped", "failed"]
 STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
-log = logging.getLogger("ytocc.markers")
 
 
 class StageFailure(Exception):
@@ -164,7 +163,7 @@ def read_marker(path: str | os.PathLike[str]) -> Marker | None:
     unreadable (then a warning names the file: the stage counts as not done)."""
     marker, problem = load_marker(path)
     if problem is not None:
-        log.warning("warning: ignoring marker %s: %s", path, problem)
+        warn("ignoring marker %s: %s", path, problem)
     return marker
 
 

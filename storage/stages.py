@@ -29,7 +29,8 @@ from storage.config import Config
 from storage.graph import CLIP_STAGES, GRAPH, STAGES, VIDEO_STAGES, Stage, stage
 from storage.ids import video_id_of_clip
 from storage.layout import DataRoot, PathEscape
-from storage.markers import Marker, StageResult, load_marker, log, params_hash, run_stage
+from storage.markers import Marker, StageResult, load_marker, params_hash, run_stage
+from storage.notices import warn
 
 __all__ = ["GRAPH", "Ledger", "StageState", "UpstreamNotDone", "run_item_stage", "stage_keys"]
 
@@ -115,7 +116,7 @@ class Ledger:
             return StageState(item, s.name, "missing", str(e))
         marker, problem = load_marker(path)
         if problem is not None:
-            log.warning("warning: ignoring marker %s: %s", path, problem)
+            warn("ignoring marker %s: %s", path, problem)
             return StageState(item, s.name, "missing", f"marker {problem}")
         if marker is None:
             return StageState(item, s.name, "missing", "not run")
@@ -244,7 +245,7 @@ def clear_markers(root: DataRoot, item: str, names: tuple[str, ...]) -> int:
         try:
             root.inside(path.parent)
         except PathEscape as e:
-            log.warning("warning: not clearing %s: %s", path, e)
+            warn("not clearing %s: %s", path, e)
             continue
         if os.path.lexists(path):
             path.unlink()
