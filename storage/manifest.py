@@ -12,8 +12,9 @@ import pandas as pd
 from storage.atomic import read_json
 from storage.config import Config
 from storage.formats import FormatError, read_clip_info
-from storage.layout import CLIP_STAGES, VIDEO_STAGES, DataRoot
+from storage.layout import CLIP_STAGES, VIDEO_STAGES, DataRoot, PathEscape
 from storage.markers import Marker, read_marker
+from storage.notices import warn
 from storage.schemas import CLIPS, FRAMES, STAGES, VIDEOS, write_table
 from storage.stages import Ledger
 
@@ -104,17 +105,17 @@ def clip_rows(root: DataRoot) -> pd.DataFrame:
 def frame_rows(root: DataRoot) -> pd.DataFrame:
     rows = []
     for cid in root.clip_ids():
-        for jpg in sorted(root.frames_dir(cid).glob("[0-9]*.jpg")):
-            k = int(jpg.stem)
-            occ = root.occ_path(cid, k)
-            rows.append(
-                {
-                    "clip_id": cid,
-                    "k": k,
-                    "frame_path": root.relative(jpg),
-                    "occ_path": root.relative(occ) if occ.exists() else None,
-                }
-            )
+        for folder in (root.frames_dir(cid), root.occ_dir(cid)):
+            try:
+                root.inside(folder)
+            except PathEscape as e:  # listed as not done by status; never followed out
+                warn("manifest leaves out %s: %s", cid, e)
+                break
+        else:
+            for jpg in sorted(root.frames_dir(cid).glob("[0-9]*.jpg")):
+                occ = root.occ_path(cid, int(jpg.stem))
+                rows.append({"clip_id": cid, "k": int(jpg.stem), "frame_path": root.relative(jpg),
+                             "occ_path": root.relative(occ) if occ.exists() else None})  # fmt: skip
     return pd.DataFrame(rows, columns=FRAMES.names)
 
 
