@@ -34,11 +34,12 @@ from flows.report import publish
 from flows.runners import absolute_paths, gpu_options, on_runner
 from storage.atomic import FOLDER_ERROR, folder_error
 from storage.config import Config, load_config
-from storage.graph import CLIP_STAGES, GRAPH
+from storage.graph import CLIP_STAGES
 from storage.layout import DataRoot
 from storage.locks import item_lock
 from storage.manifest import write_manifests
 from storage.markers import Marker
+from storage.plan import outcome, settled
 from storage.stages import Ledger, UpstreamNotDone
 from tasks.align import align_task
 from tasks.clean import clean_task
@@ -67,18 +68,6 @@ if set(CLIP_TASKS) != set(CLIP_STAGES):
 def gpu_slots(n: int) -> threading.Semaphore:
     """One process-wide semaphore per slot count: reconstructions running at once."""
     return threading.Semaphore(max(1, n))
-
-
-def settled(ledger: Ledger, clip: str) -> dict[str, Any] | None:
-    """Where `clip` ended when nothing of it needs to run (every stage done, or stopped at a
-    gate that is done but not ok); None when some stage has work (failed stages are retried)."""
-    for stage in CLIP_STAGES:
-        st = ledger.state(clip, stage)
-        if not st.done:
-            return None
-        if st.state != "ok" and GRAPH[stage].gate:
-            return outcome(clip, stage, st.state, st.why)
-    return outcome(clip, CLIP_STAGES[-1], "ok", "")
 
 
 @task(name="clip")
@@ -111,11 +100,6 @@ def process_clip(root: DataRoot, cfg: Config, clip: str) -> dict[str, Any]:
             raise
         return outcome(clip, None, "failed", reason)
     return outcome(clip, CLIP_STAGES[-1], "ok", "")
-
-
-def outcome(clip: str, stage: str | None, status: str, reason: str) -> dict[str, Any]:
-    """Where one clip ended in this build."""
-    return {"clip": clip, "stage": stage, "status": status, "reason": reason}
 
 
 def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[str, Any]]:

@@ -114,9 +114,8 @@ def truth_quality(dataset: Path, data: Path, truths: dict[str, Path]) -> dict[st
 
     from models.metrics import SSCMetrics
     from storage.atomic import read_json
-    from storage.formats import UNKNOWN, read_recon, read_sample
+    from storage.formats import UNKNOWN, read_recon, read_sample, similarity_matrix
     from storage.layout import DataRoot
-    from tasks.align import similarity_matrix
     from tasks.synth.occupancy import truth_occupancy
 
     root = DataRoot(data)

@@ -24,7 +24,7 @@ from storage.graph import CLIP_STAGES, GRAPH, VIDEO_STAGES, downstream_of, stage
 from storage.ids import video_id_of_clip
 from storage.layout import DataRoot
 from storage.stages import Ledger, clear_markers, upstream_item
-from tasks.download import read_source
+from tasks.sources import read_source
 
 
 def rerun_targets(root: DataRoot, cfg: Config, name: str | None = None,

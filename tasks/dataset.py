@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from prefect import task
 
 from storage.atomic import TMP_PREFIX, read_json, write_json, write_text
 from storage.config import Config
@@ -351,28 +350,6 @@ def sources(df: pd.DataFrame) -> dict[str, str]:
     return dict(sorted(zip(df.clip_id, df.voxelize_run, strict=True)))
 
 
-def is_current(root: DataRoot, cfg: Config, name: str) -> bool:
-    """True when ``datasets/{name}`` holds exactly the clips done now, from the same runs, with
-    the same split settings (so freezing again would change nothing); markers and stats only."""
-    path = root.dataset_dir(name) / "dataset.json"
-    try:
-        old = read_json(path)
-    except (OSError, ValueError):
-        return False
-    if not isinstance(old, dict) or (old.get("val_fraction"), old.get("seed")) != (
-        cfg.dataset.val_fraction,
-        cfg.dataset.seed,
-    ):
-        return False
-    ledger = Ledger(root, cfg)
-    done = {
-        c: ledger.state(c, CLIP_STAGES[-1]).marker.fingerprint()  # type: ignore[union-attr]
-        for c in root.clip_ids()
-        if ledger.clip_ok(c)
-    }
-    return old.get("sources") == done and not old.get("skipped")
-
-
 def _remove_stale(datasets: Path, name: str) -> None:
     for p in datasets.glob(f"{TMP_PREFIX}{name}-*"):
         shutil.rmtree(p, ignore_errors=True)
@@ -428,6 +405,3 @@ def _freeze(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return FreezeSummary(dest, fp, _counts(df), skipped, created=True)
-
-
-dataset_task = task(name="dataset")(freeze)

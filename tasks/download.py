@@ -21,7 +21,7 @@ from typing import Any
 
 from prefect import task
 
-from storage.atomic import atomic_path, read_json, write_json, write_text
+from storage.atomic import atomic_path, write_json, write_text
 from storage.config import Config, DownloadConfig
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
@@ -181,13 +181,6 @@ def download(root: DataRoot, source: VideoSource, cfg: DownloadConfig) -> StageR
     return StageResult(
         {**probe, "url": source.url, "bytes": final.stat().st_size, "attempts": attempts}
     )
-
-
-def read_source(root: DataRoot, video_id: str) -> VideoSource:
-    """The source recorded for `video_id` (so re-runs need only the data folder)."""
-    d = read_json(root.source_json(video_id))
-    spans = tuple(tuple(s) for s in d["clips_s"])
-    return VideoSource(d["video_id"], d["url"], d["local"], spans, d.get("item"))
 
 
 def run(root: DataRoot, cfg: Config, source: VideoSource, *, force: bool = False) -> Marker:

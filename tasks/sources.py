@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from storage.atomic import read_json
 from storage.config import DownloadConfig
 from storage.ids import id_from_url, sanitize_id, short_hash
+from storage.layout import DataRoot
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
 _YT_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
@@ -244,3 +246,10 @@ def expand_sources(
         for v in videos:
             seen.setdefault(v.video_id, v)
     return list(seen.values()), errors
+
+
+def read_source(root: DataRoot, video_id: str) -> VideoSource:
+    """The source recorded for `video_id` (so re-runs need only the data folder)."""
+    d = read_json(root.source_json(video_id))
+    spans = tuple(tuple(s) for s in d["clips_s"])
+    return VideoSource(d["video_id"], d["url"], d["local"], spans, d.get("item"))

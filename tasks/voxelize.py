@@ -12,27 +12,26 @@ occupied voxel with no labelled point is unknown (255). Voxels frame k sees thro
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from prefect import task
 
 from models.geometry import majority_grid, project, ray_free_space, transform_points
-from storage.atomic import read_json
 from storage.config import Config, VoxelConfig
 from storage.formats import (
     FREE,
     NUM_CLASSES,
     UNKNOWN,
+    apply_to_poses,
+    read_align,
     read_cloud,
     read_recon,
     read_segment,
+    similarity_matrix,
     write_sample,
 )
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.stages import run_item_stage
-from tasks.align import apply_to_poses, similarity_matrix
 
 STAGE = "voxelize"
 
@@ -93,7 +92,7 @@ def voxelize(root: DataRoot, clip: str, cfg: VoxelConfig) -> StageResult:
     """Write one sample per frame of the clip."""
     recon = read_recon(root.recon_npz(clip))
     cloud = read_cloud(root.cloud_npz(clip))
-    report: dict[str, Any] = read_json(root.align_json(clip))
+    report = read_align(root.align_json(clip))
     n_frames = len(recon["depth"])
     labels = point_labels(root, clip, cloud["frame"], cloud["pixel"], n_frames)
     points = transform_points(similarity_matrix(report), cloud["points"])

@@ -39,6 +39,16 @@ def build(
 ) -> None:
     """Sources to dataset: harvest, every clip stage, manifests, dataset, report (resumable)."""
     cfg = config_from(data, config, set_)
+    if not sources:  # nothing new to harvest: a finished folder needs no flow run at all
+        from storage.plan import noop
+
+        settled = noop(root_of(cfg), cfg, dataset or None)
+        if settled is not None:
+            ok = sum(c["status"] == "ok" for c in settled)
+            frozen = root_of(cfg).dataset_dir(dataset) if dataset else None
+            _echo_result({"clips": settled, "ok": ok, "dataset": frozen, "report": None})
+            typer.echo("nothing to do: every clip is done and the dataset is current")
+            return
     from flows.build import build_flow
 
     out = build_flow(

@@ -7,10 +7,9 @@ from models.geometry import backproject, majority_grid, ray_free_space, transfor
 from models.metrics import SSCMetrics
 from storage.atomic import read_json
 from storage.config import load_config
-from storage.formats import UNKNOWN, read_recon, read_sample
+from storage.formats import UNKNOWN, apply_to_poses, read_recon, read_sample, similarity_matrix
 from storage.truth import read_truth_frame
 from tasks import align, clean, reconstruct, segment, voxelize
-from tasks.align import apply_to_poses, similarity_matrix
 from tests.support.truth_room import ready_clip, write_truth_room
 
 N = 8
