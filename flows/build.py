@@ -17,6 +17,7 @@ other clips overlap with them; on Ray each clip task asks for a GPU where the cl
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +33,8 @@ from prefect.futures import as_completed
 from flows.harvest import harvest
 from flows.report import publish
 from flows.runners import absolute_paths, gpu_options, on_runner
-from storage.atomic import FOLDER_ERROR, folder_error
-from storage.config import Config, load_config
+from storage.atomic import FOLDER_ERROR, folder_error, write_text
+from storage.config import Config, dump_config, load_config
 from storage.graph import CLIP_STAGES
 from storage.layout import DataRoot
 from storage.locks import item_lock
@@ -176,7 +177,16 @@ def build_pipeline(sources: list[str], data: str | None, config: str | None,
                    overrides: list[str], dataset: str | None) -> dict[str, Any]:  # fmt: skip
     """The build's tasks, on the task runner the config names (started by :func:`build_flow`)."""
     cfg = absolute_paths(load_config(Path(config) if config else None, overrides, data))
-    return build(DataRoot.at(cfg.data), cfg, sources, dataset)
+    root = DataRoot.at(cfg.data)
+    remember_config(root, cfg)
+    return build(root, cfg, sources, dataset)
+
+
+def remember_config(root: DataRoot, cfg: Config) -> None:
+    """Keep the effective config beside the data (``config.yaml``): what `status`, `dataset`
+    and `rerun` judge "done" by unless told otherwise."""
+    with contextlib.suppress(OSError):  # a full or read-only folder is reported by the build
+        write_text(root.build_config, dump_config(cfg.model_copy(update={"data": None})))
 
 
 @flow(name="build")

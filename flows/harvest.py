@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.futures import wait
 
@@ -17,7 +16,7 @@ from storage.config import Config, load_config
 from storage.ids import id_from_url
 from storage.layout import DataRoot
 from storage.locks import item_lock, waiting_lock
-from storage.manifest import status_table, write_manifests
+from storage.manifest import status_table, summary_text, write_manifests
 from storage.markers import Marker, write_marker
 from tasks.download import download_task
 from tasks.frames import frames_task
@@ -92,13 +91,6 @@ def harvest_videos(root: DataRoot, cfg: Config, videos: list[VideoSource]) -> li
     done = [c for c, f in zip(clips, frame_futures, strict=True) if ok(f)]
     log.info("harvest: %d of %d clips have frames", len(done), len(clips))
     return done
-
-
-def summary_text(table: pd.DataFrame) -> str:
-    """Items × stages with reasons, as printed at the end of a run."""
-    if table.empty:
-        return "nothing harvested"
-    return table.fillna("").to_string(index=False, max_colwidth=60)
 
 
 @flow(name="harvest")

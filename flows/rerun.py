@@ -16,7 +16,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.build import build_tail
+from flows.build import build_tail, remember_config
 from flows.harvest import harvest_videos
 from flows.runners import absolute_paths, on_runner
 from storage.config import Config, load_config
@@ -80,6 +80,7 @@ def rerun_pipeline(data: str | None, config: str | None, overrides: list[str],
     """Clear the targets' markers and build them again (on the runner the config names)."""
     cfg = absolute_paths(load_config(Path(config) if config else None, overrides, data))
     root = DataRoot.at(cfg.data)
+    remember_config(root, cfg)
     log = get_run_logger()
     for item, s in targets.items():
         log.info("rerun %s from %s (%d markers cleared)", item, s, clear_from(root, item, s))
@@ -96,7 +97,14 @@ def rerun_pipeline(data: str | None, config: str | None, overrides: list[str],
 def rerun_flow(data: str | None = None, config: str | None = None, overrides: list[str] | None = None,
                stage: str | None = None, clips: list[str] | None = None, reason: str | None = None,
                dataset: str | None = "ytocc") -> dict[str, Any]:  # fmt: skip
-    """Re-run what failed (or is not done, or the named stage) and everything downstream."""
+    """Re-run what failed (or is not done, or the named stage) and everything downstream.
+
+    Without `config`, the data folder's ``config.yaml`` (the last build's) is the base the
+    overrides apply to."""
     cfg = absolute_paths(load_config(Path(config) if config else None, overrides or [], data))
+    saved = DataRoot.at(cfg.data).build_config
+    if config is None and saved.is_file():  # judge "done" as the last build did
+        config = str(saved)
+        cfg = absolute_paths(load_config(saved, overrides or [], data))
     targets = rerun_targets(DataRoot.at(cfg.data), cfg, stage, clips, reason)
     return on_runner(cfg, rerun_pipeline)(data, config, overrides or [], targets, dataset)

@@ -175,6 +175,12 @@ class DataRoot:
         return self.datasets / _safe(name)
 
     @property
+    def build_config(self) -> Path:
+        """``config.yaml``: the effective config of the last build or rerun of this folder, the
+        default of `status`, `dataset` and `rerun` (what is done depends on it)."""
+        return self.root / "config.yaml"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -155,3 +155,10 @@ def status_table(root: DataRoot, cfg: Config | None = None) -> pd.DataFrame:
             if any(row[s] is not None for s in states):
                 rows.append(row)
     return pd.DataFrame(rows, columns=columns).where(lambda df: df.notna(), None)
+
+
+def summary_text(table: pd.DataFrame) -> str:
+    """Items × stages with reasons, as printed at the end of a run and by `ytocc status`."""
+    if table.empty:
+        return "nothing harvested"
+    return table.fillna("").to_string(index=False, max_colwidth=60)

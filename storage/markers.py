@@ -112,9 +112,12 @@ class Marker:
 
         A stage that read this one records it; when this stage re-runs, the readers are stale.
         """
-        payload = json.dumps([self.params_hash, self.run, self.status, self.outputs],
-                             sort_keys=True)  # fmt: skip
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        key = (self.params_hash, self.run, self.status, len(self.outputs))
+        if getattr(self, "_fingerprint", (None,))[0] != key:  # computed once per marker read
+            payload = json.dumps([self.params_hash, self.run, self.status, self.outputs],
+                                 sort_keys=True)  # fmt: skip
+            self._fingerprint = (key, hashlib.sha256(payload.encode()).hexdigest()[:16])
+        return self._fingerprint[1]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,6 +19,7 @@ here: flows call these through thin tasks.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,8 @@ class Ledger:
         self.keys = stage_keys(cfg)
         self._states: dict[tuple[str, str], StageState] = {}
         self._base = root.root.resolve()
+        self._base_str = str(self._base)
+        self._dirs: dict[str, bool] = {}
 
     def forget(self, item: str) -> None:
         """Drop what is known of `item` (and of its clips, for a video) after it ran."""
@@ -137,17 +140,29 @@ class Ledger:
         return StageState(item, s.name, marker.status, marker.reason, marker)  # type: ignore[arg-type]
 
     def _changed_output(self, marker: Marker) -> str | None:
+        base = self._base_str
         for rel, (size, mtime) in marker.outputs.items():
-            path = self._base / rel
+            path = f"{base}/{rel}"  # strings, not pathlib: thousands per status
             try:
-                if not path.resolve().is_relative_to(self._base):
+                st = os.lstat(path)  # one syscall; a link (rare) is resolved below
+                link = stat.S_ISLNK(st.st_mode)
+                if not self._inside_dir(os.path.dirname(path)) or (
+                    link and not Path(path).resolve().is_relative_to(self._base)
+                ):
                     return f"output {rel} resolves outside the data root"
-                st = path.stat()
+                if link:
+                    st = os.stat(path)
             except OSError:
                 return f"output {rel} is missing"
             if st.st_size != size or st.st_mtime_ns != mtime:
                 return f"output {rel} changed since it was written"
         return None
+
+    def _inside_dir(self, folder: str) -> bool:
+        """Whether `folder` resolves inside the data root (memoised: one realpath per folder)."""
+        if folder not in self._dirs:
+            self._dirs[folder] = Path(os.path.realpath(folder)).is_relative_to(self._base)
+        return self._dirs[folder]
 
     def inputs(self, item: str, s: Stage) -> dict[str, str]:
         """Fingerprints of the upstream markers `s` of `item` reads (all done), or

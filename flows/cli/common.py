@@ -36,10 +36,20 @@ SetOpt = Annotated[
 ]
 
 
-def config_from(data: Path | None, config: Path | None, overrides: list[str] | None) -> Config:
-    """Load the config or exit with a one-line error."""
+def config_from(
+    data: Path | None,
+    config: Path | None,
+    overrides: list[str] | None,
+    last_build: bool = False,
+) -> Config:
+    """Load the config or exit with a one-line error. With `last_build` and no `config`, the
+    data folder's ``config.yaml`` (the last build's) is the base the overrides apply to."""
     try:
-        return load_config(config, overrides or [], data)
+        cfg = load_config(config, overrides or [], data)
+        saved = DataRoot.at(cfg.data).build_config
+        if last_build and config is None and saved.is_file():
+            cfg = load_config(saved, overrides or [], cfg.data)
+        return cfg
     except ConfigError as e:
         fail(f"config: {e}", code=2)
         raise  # unreachable; for type checkers

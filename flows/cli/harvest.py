@@ -27,8 +27,8 @@ def harvest(
 ) -> None:
     """Download, cut into clips and sample frames (resumable: finished work is skipped)."""
     cfg = config_from(data, config, set_)
-    from flows.harvest import harvest_flow, summary_text
-    from storage.manifest import status_table
+    from flows.harvest import harvest_flow
+    from storage.manifest import status_table, summary_text
 
     result = harvest_flow(
         sources, str(root_of(cfg).root), str(config) if config else None, set_ or []
@@ -47,10 +47,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
 ) -> None:
     """Items × stages: ok, skipped, failed, or stale (with why) under the config builds use."""
-    from flows.harvest import summary_text
-    from storage.manifest import status_table
+    from storage.manifest import status_table, summary_text  # no Prefect import: fast
 
-    cfg = config_from(data, config, set_)
+    cfg = config_from(data, config, set_, last_build=True)
     table = status_table(root_of(cfg, writable=False), cfg)
     if as_json:
         for row in table.to_dict(orient="records"):

@@ -79,7 +79,7 @@ def rerun(
     dataset: DatasetOpt = "ytocc",
 ) -> None:
     """Re-run failed (or named) stages and everything downstream, from the data folder alone."""
-    cfg = config_from(data, config, set_)
+    cfg = config_from(data, config, set_, last_build=True)
     from flows.rerun import rerun_flow, rerun_targets
 
     try:

@@ -4,6 +4,7 @@ next `build` / `rerun`. Each test works on its own copy of one finished data fol
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -117,3 +118,21 @@ def test_case7_rerun_with_occ_linked_out_of_the_root_touches_nothing_outside(
     assert out["clips"][0]["status"] == "failed"
     assert "resolves outside the data root" in read_marker(root.marker(clip, "voxelize")).reason
     assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
+
+
+def test_status_judges_by_the_last_builds_config_without_being_told(copy) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import _register, app
+
+    root, clip, _, _ = copy
+    _register()
+    res = CliRunner().invoke(app, ["status", "--data", str(root.root), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
+    assert {r["item"]: r["voxelize"] for r in rows}[clip] == "ok"
+    res = CliRunner().invoke(app, ["status", "--data", str(root.root), "--json", "--set",
+                                   "clean.conf_threshold=2"])  # fmt: skip
+    rows = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
+    row = {r["item"]: r for r in rows}[clip]
+    assert (row["segment"], row["clean"], row["voxelize"]) == ("ok", "stale", "stale")

@@ -38,9 +38,10 @@ PORT_FLAGS = ("--ray-client-server-port", "--dashboard-port", "--dashboard-agent
               "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port",
               "--node-manager-port", "--object-manager-port")  # fmt: skip
 DEPLOYMENT = """
-import sys
+import sys, yaml
 from prefect.flows import load_flow_from_entrypoint
-flow = load_flow_from_entrypoint("flows/build.py:build_flow")  # as the prefect.yaml worker does
+(dep,) = yaml.safe_load(open("prefect.yaml"))["deployments"]
+flow = load_flow_from_entrypoint(dep["entrypoint"])  # as `prefect deploy` and its worker do
 out = flow(sources=[sys.argv[1]], data=sys.argv[2], config=sys.argv[3], dataset="ytocc")
 print("OK", out["ok"])
 """
@@ -179,7 +180,8 @@ def test_build_on_a_ray_cluster_gives_the_local_runners_dataset(env, auth, tmp_p
 
     # A GPU request no node can meet fails at once instead of leaving clip tasks pending.
     t0 = time.monotonic()
-    gpu = ytocc_in(site.parent, build_args(None, on_ray, [*ray_set, "run.ray_gpus=1"]), api,
+    # (with its source: a build without sources over a finished folder starts no flow at all)
+    gpu = ytocc_in(site.parent, build_args(source, on_ray, [*ray_set, "run.ray_gpus=1"]), api,
                    tmp_path / "h3", auth)  # fmt: skip
     assert gpu.returncode != 0
     assert "run.ray_gpus=1 but no node of the Ray cluster has 1 GPU(s)" in gpu.stdout + gpu.stderr
