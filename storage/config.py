@@ -155,6 +155,12 @@ class CleanConfig(Section):
     radius_min_points: int = 4
     stat_neighbors: int = 20
     stat_std_ratio: float = 2.0
+    stat_floor_ratio: float = Field(
+        1.5,
+        gt=1.0,
+        description="The statistical filter keeps points whose mean neighbour "
+        "distance is under this × the median (surface rims), whatever the spread.",
+    )
     min_points: int = Field(1000, description="Fail when fewer points survive.")
 
 
