@@ -92,6 +92,18 @@ def voxel_flat(
     return flat
 
 
+def check_grid(origin: np.ndarray, voxel_size: float, dims: tuple[int, int, int]) -> None:
+    """ValueError unless `origin` is 3 finite numbers, `voxel_size` finite > 0 and `dims` three
+    positive integers under 2³¹ voxels in all (flat indices are int32)."""
+    o = np.asarray(origin, np.float64)
+    if o.shape != (3,) or not np.isfinite(o).all():
+        raise ValueError(f"voxel origin must be 3 finite numbers, got {origin}")
+    if not (np.isfinite(voxel_size) and voxel_size > 0):
+        raise ValueError(f"voxel size must be finite and positive, got {voxel_size}")
+    if len(dims) != 3 or min(dims) <= 0 or np.prod(dims, dtype=np.float64) >= 2**31:
+        raise ValueError(f"grid dims must be 3 positive sizes under 2**31 voxels, got {dims}")
+
+
 def majority_grid(
     points: np.ndarray,
     labels: np.ndarray,
@@ -102,10 +114,20 @@ def majority_grid(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per voxel the class with most points (ties → smaller id; 0 where none) and point counts.
 
+    `points` (N,3), `labels` integer (N,) in 0..`num_classes`; ValueError otherwise or on a bad
+    grid (`check_grid`).
+
     Labels 0 (unlabelled) count as occupancy but never win a class; a voxel holding only
     unlabelled points gets label 0 and a count > 0, so callers can tell it from empty space.
     """
-    labels = np.asarray(labels)
+    points, labels = np.asarray(points), np.asarray(labels)
+    check_grid(origin, voxel_size, dims)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ValueError(f"points must be (N,3), got {points.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got {labels.dtype}")
+    if labels.shape != (len(points),):  # an (N,1) column would broadcast to N×N
+        raise ValueError(f"labels must have shape ({len(points)},), got {labels.shape}")
     if len(labels) and (labels.min() < 0 or labels.max() > num_classes):
         raise ValueError(f"labels outside 0..{num_classes} ({labels.min()}..{labels.max()})")
     flat = voxel_flat(points, origin, voxel_size, dims)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 
 class Section(BaseModel):
@@ -131,12 +131,14 @@ class ReconstructConfig(Section):
 class CleanConfig(Section):
     """Point-cloud outlier removal (Open3D)."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
     conf_threshold: float = Field(1.5, description="Drop points under this DUSt3R confidence.")
     points_per_frame: int = Field(
         100_000, ge=1, description="Pixels back-projected per frame at most (an even pixel stride)."
     )
     downsample_factor: float = Field(
-        2.0, description="Filter on a voxel grid of this × the natural point spacing (speed)."
+        2.0, gt=0, description="Filter on a voxel grid of this × the natural point spacing (speed)."
     )
     filter_cells: int = Field(
         300_000,
@@ -144,7 +146,7 @@ class CleanConfig(Section):
         description="Grow the filter grid's cell so about this many cells hold a surface (speed).",
     )
     radius_factor: float = Field(
-        4.0, description="Radius filter radius, × the filter grid's cell (see filter_cells)."
+        4.0, gt=0, description="Radius filter radius, × the filter grid's cell (see filter_cells)."
     )
     consensus_views: int = Field(
         4, ge=0, description="Fuse each point's depth with this many frames on each side (0: off)."
@@ -152,35 +154,46 @@ class CleanConfig(Section):
     consensus_tolerance: float = Field(
         0.05, gt=0, description="Relative depth gap under which another view supports a point."
     )
-    radius_min_points: int = 4
-    stat_neighbors: int = 20
-    stat_std_ratio: float = 2.0
+    radius_min_points: int = Field(4, ge=1)
+    stat_neighbors: int = Field(20, ge=1)
+    stat_std_ratio: float = Field(2.0, gt=0)
     stat_floor_ratio: float = Field(
         1.5,
         gt=1.0,
         description="The statistical filter keeps points whose mean neighbour "
         "distance is under this × the median (surface rims), whatever the spread.",
     )
-    min_points: int = Field(1000, description="Fail when fewer points survive.")
+    min_points: int = Field(1000, ge=1, description="Fail when fewer points survive.")
 
 
 class AlignConfig(Section):
     """z-up, Manhattan yaw and metric scale."""
 
-    wall_height_m: float = Field(2.8, description="Floor-to-ceiling height the scene is scaled to.")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    wall_height_m: float = Field(
+        2.8, gt=0, description="Floor-to-ceiling height the scene is scaled to."
+    )
     lattice_m: float = Field(
-        0.08, description="Voxel lattice walls are centred in (the voxel size; 0 leaves x-y as is)."
+        0.08,
+        ge=0,
+        description="Voxel lattice walls are centred in (the voxel size; 0 leaves x-y as is).",
     )
     ransac_distance_factor: float = Field(
-        2.0, description="Plane inlier distance, × median spacing."
+        2.0, gt=0, description="Plane inlier distance, × median spacing."
     )
-    ransac_iterations: int = 2000
+    ransac_iterations: int = Field(2000, ge=1)
     gravity_max_angle_deg: float = Field(
-        30.0, description="Floor candidates must be within this angle of the cameras' up prior."
+        30.0,
+        gt=0,
+        lt=90,
+        description="Floor candidates must be within this angle of the cameras' up prior.",
     )
     manhattan: bool = True
     min_floor_support: float = Field(
         0.25,
+        ge=0,
+        le=1,
         description="The floor (the lowest level plane) must hold this share of the best level plane's points.",
     )
 
@@ -200,13 +213,15 @@ class SegmentConfig(Section):
 class VoxelConfig(Section):
     """Per-frame semantic occupancy grids."""
 
-    dims: tuple[int, int, int] = (60, 60, 36)
-    voxel_size: float = 0.08
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    dims: tuple[PositiveInt, PositiveInt, PositiveInt] = (60, 60, 36)
+    voxel_size: float = Field(0.08, gt=0)
     max_depth_m: float = Field(
-        10.0, description="Ignore depths beyond this when casting free space."
+        10.0, gt=0, description="Ignore depths beyond this when casting free space."
     )
     min_points: int = Field(
-        2, description="Points a voxel needs to count as occupied (outlier guard)."
+        2, ge=1, description="Points a voxel needs to count as occupied (outlier guard)."
     )
 
 

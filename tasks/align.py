@@ -492,8 +492,9 @@ def align(root: DataRoot, clip: str, cfg: AlignConfig) -> StageResult:
     cams = read_recon(root.recon_npz(clip))["cam2world"]
     report = align_cloud(cloud["points"], cams, cfg)
     write_json(root.align_json(clip), report)
+    provenance = ("method", "scale_source", "scale_method", "up_source")
     return StageResult(
-        {"scale": report["scale"], "method": report["method"], **report["residuals"]}
+        {"scale": report["scale"], **{k: report[k] for k in provenance}, **report["residuals"]}
     )
 
 
