@@ -143,7 +143,10 @@ def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
 
 
 def _entry_url(entry: dict[str, Any]) -> str | None:
-    return entry.get("url") or entry.get("webpage_url")
+    """Where one entry can be fetched on its own: its URL, or its only format's media URL."""
+    formats = entry.get("formats") or []
+    only = formats[0].get("url") if len(formats) == 1 else None
+    return entry.get("url") or entry.get("webpage_url") or only
 
 
 def expand_url(url: str, cfg: DownloadConfig) -> list[VideoSource]:
@@ -163,8 +166,8 @@ def expand_url(url: str, cfg: DownloadConfig) -> list[VideoSource]:
     for k, entry in enumerate(entries, 1):
         if (e_url := _entry_url(entry)) is not None:
             out.append(VideoSource(video_id_for_url(check_url(e_url, cfg)), e_url))
-        else:  # resolved in place (a page's <video> elements): fetched as item k of the page
-            out.append(VideoSource(video_id_for_url(f"{url}#{k}"), url, item=k))
+        else:  # a <video> offering several formats: fetched as item k of the page
+            out.append(VideoSource(f"{video_id_for_url(url)}-{k}", url, item=k))
     return out
 
 

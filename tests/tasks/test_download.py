@@ -98,15 +98,19 @@ def test_transient_causes_are_recognised_through_yt_dlps_wrapping() -> None:
 
 def test_each_video_of_a_page_is_its_own_video_with_its_own_marker(root, web) -> None:
     clip_in(web, "webm-vp9", seconds=2.0).rename(web / "second.webm")
+    clip_in(web, "mp4-h264", seconds=2.0).rename(web / "second.mp4")
     (web / "page.html").write_text(
         "<!doctype html><html><body><h1>Our tour</h1>"
         '<video src="v.mp4" controls></video>'
-        '<video controls><source src="second.webm" type="video/webm"></video></body></html>'
+        '<video controls><source src="second.webm" type="video/webm">'
+        '<source src="second.mp4" type="video/mp4"></video></body></html>'
     )
     cfg = load_config(overrides=QUICK)
     with flaky_site(web, {}) as (url, _):
         videos, errors = expand_sources([f"{url}/page.html"], DownloadConfig())
-        assert errors == [] and [v.item for v in videos] == [1, 2]
+        # one format: fetched by its own URL; two formats: fetched as item 2 of the page
+        assert errors == [] and [v.item for v in videos] == [None, 2]
+        assert videos[0].url == f"{url}/v.mp4" and videos[1].url == f"{url}/page.html"
         assert len({v.video_id for v in videos}) == 2
         for v in videos:
             assert download.run(root, cfg, v).status == "ok"
