@@ -126,6 +126,19 @@ def read_camera_file(path: Path) -> tuple[str, tuple[float, float]]:
     return url, (min(stamps) / 1e6, max(stamps) / 1e6)
 
 
+class YtDlpLog:
+    """yt-dlp's messages at debug level of `name`: a retried error is not the run's error, and
+    the final one reaches the console once, through the item's marker and the run summary."""
+
+    def __init__(self, name: str) -> None:
+        self.log = logging.getLogger(name)
+
+    def debug(self, msg: str) -> None:
+        self.log.debug("%s", msg)
+
+    info = warning = error = debug
+
+
 def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
     """Entries of a playlist, channel or page holding several videos, listed by yt-dlp without
     downloading; None when `url` is one video. `flat`: don't resolve the entries (YouTube).
@@ -134,7 +147,7 @@ def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
     """
     import yt_dlp
 
-    opts = {"quiet": True, "no_warnings": True, "logger": logging.getLogger("ytocc.sources")}
+    opts = {"quiet": True, "no_warnings": True, "logger": YtDlpLog("ytocc.sources")}
     with yt_dlp.YoutubeDL({**opts, "extract_flat": "in_playlist" if flat else False}) as y:
         info = y.extract_info(url, download=False, process=False) or {}
     if info.get("_type") not in ("playlist", "multi_video"):

@@ -7,7 +7,7 @@ import pytest
 import yt_dlp
 
 from storage.config import DownloadConfig, load_config
-from storage.markers import read_marker
+from storage.markers import StageFailure, read_marker
 from tasks import download
 from tasks.download import is_transient
 from tasks.sources import VideoSource, expand_sources
@@ -120,3 +120,12 @@ def test_each_video_of_a_page_is_its_own_video_with_its_own_marker(root, web) ->
     assert lengths == [2.0, 3.0]
     assert whole.status == "failed" and "holds 2 videos" in whole.reason
     assert not root.video_file("page").exists()
+
+
+@pytest.mark.parametrize("damage", ["", "{not json", '{"video_id": "v"}'])
+def test_a_damaged_source_record_names_its_file(root, damage) -> None:
+    path = root.source_json("v")
+    path.parent.mkdir(parents=True)
+    path.write_text(damage)
+    with pytest.raises(StageFailure, match=r"^videos/v/source\.json: unreadable source record"):
+        download.read_source(root, "v")
