@@ -129,3 +129,14 @@ def test_a_damaged_source_record_names_its_file(root, damage) -> None:
     path.write_text(damage)
     with pytest.raises(StageFailure, match=r"^videos/v/source\.json: unreadable source record"):
         download.read_source(root, "v")
+
+
+def test_a_page_entry_of_a_refused_scheme_fails_alone(web) -> None:
+    (web / "page.html").write_text(
+        '<html><body><video src="v.mp4"></video><video src="ftp://host/x.mp4"></video></body></html>'
+    )
+    with flaky_site(web, {}) as (url, _):
+        videos, errors = expand_sources([f"{url}/page.html"], DownloadConfig())
+    assert [v.url for v in videos] == [f"{url}/v.mp4"]
+    ((item, reason),) = errors
+    assert item == f"{url}/page.html#2" and "entry 2" in reason and "scheme 'ftp'" in reason
