@@ -126,6 +126,19 @@ def read_camera_file(path: Path) -> tuple[str, tuple[float, float]]:
     return url, (min(stamps) / 1e6, max(stamps) / 1e6)
 
 
+class YtDlpLog:
+    """yt-dlp's messages at debug level of `name`: a retried error is not the run's error, and
+    the final one reaches the console once, through the item's marker and the run summary."""
+
+    def __init__(self, name: str) -> None:
+        self.log = logging.getLogger(name)
+
+    def debug(self, msg: str) -> None:
+        self.log.debug("%s", msg)
+
+    info = warning = error = debug
+
+
 def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
     """Entries of a playlist, channel or page holding several videos, listed by yt-dlp without
     downloading; None when `url` is one video. `flat`: don't resolve the entries (YouTube).
@@ -134,7 +147,7 @@ def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
     """
     import yt_dlp
 
-    opts = {"quiet": True, "no_warnings": True, "logger": logging.getLogger("ytocc.sources")}
+    opts = {"quiet": True, "no_warnings": True, "logger": YtDlpLog("ytocc.sources")}
     with yt_dlp.YoutubeDL({**opts, "extract_flat": "in_playlist" if flat else False}) as y:
         info = y.extract_info(url, download=False, process=False) or {}
     if info.get("_type") not in ("playlist", "multi_video"):
@@ -143,14 +156,18 @@ def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
 
 
 def _entry_url(entry: dict[str, Any]) -> str | None:
-    return entry.get("url") or entry.get("webpage_url")
+    """Where one entry can be fetched on its own: its URL, or its only format's media URL."""
+    formats = entry.get("formats") or []
+    only = formats[0].get("url") if len(formats) == 1 else None
+    return entry.get("url") or entry.get("webpage_url") or only
 
 
-def expand_url(url: str, cfg: DownloadConfig) -> list[VideoSource]:
-    """The videos one http(s) URL names: itself, or each entry of a listing or page."""
+def expand_url(url: str, cfg: DownloadConfig) -> tuple[list[VideoSource], list[tuple[str, str]]]:
+    """The videos one http(s) URL names (itself, or each entry of a listing or page), and
+    (url#k, reason) for each entry that cannot be fetched. SourceError when `url` is refused."""
     check_url(url, cfg)
     if youtube_id(url) is not None and not is_listing(url):
-        return [VideoSource(video_id_for_url(url), url)]
+        return [VideoSource(video_id_for_url(url), url)], []
     import yt_dlp
 
     try:
@@ -158,14 +175,18 @@ def expand_url(url: str, cfg: DownloadConfig) -> list[VideoSource]:
     except yt_dlp.utils.DownloadError:
         entries = None  # unreadable now: the download stage retries it and records why
     if entries is None:
-        return [VideoSource(video_id_for_url(url), url)]
-    out = []
+        return [VideoSource(video_id_for_url(url), url)], []
+    videos, errors = [], []
     for k, entry in enumerate(entries, 1):
-        if (e_url := _entry_url(entry)) is not None:
-            out.append(VideoSource(video_id_for_url(check_url(e_url, cfg)), e_url))
-        else:  # resolved in place (a page's <video> elements): fetched as item k of the page
-            out.append(VideoSource(video_id_for_url(f"{url}#{k}"), url, item=k))
-    return out
+        e_url = _entry_url(entry)
+        if e_url is None:  # a <video> offering several formats: fetched as item k of the page
+            videos.append(VideoSource(f"{video_id_for_url(url)}-{k}", url, item=k))
+            continue
+        try:
+            videos.append(VideoSource(video_id_for_url(check_url(e_url, cfg)), e_url))
+        except SourceError as e:
+            errors.append((f"{url}#{k}", f"{url}: entry {k}: {e}"))
+    return videos, errors
 
 
 def expand_list(path: Path, cfg: DownloadConfig) -> tuple[list[VideoSource], list[tuple[str, str]]]:
@@ -178,9 +199,12 @@ def expand_list(path: Path, cfg: DownloadConfig) -> tuple[list[VideoSource], lis
                                   "(local paths only as command-line arguments)"))  # fmt: skip
             continue
         try:
-            videos += expand_url(entry, cfg)
+            found, bad = expand_url(entry, cfg)
         except SourceError as e:
             errors.append((where, f"{where}: {e}"))
+            continue
+        videos += found
+        errors += [(item, f"{where}: {reason}") for item, reason in bad]
     return videos, errors
 
 
@@ -213,7 +237,7 @@ def expand_source(
     """
     path = Path(spec).expanduser()
     if "://" in spec or (not path.exists() and len(urlparse(spec).scheme) > 1):
-        return expand_url(spec, cfg), []
+        return expand_url(spec, cfg)
     if not path.exists():
         raise SourceError(f"{spec}: no such file or folder")
     if path.is_dir():

@@ -148,7 +148,9 @@ def test_malformed_sources_each_fail_alone_with_an_error_line(prefect_harness, t
         f"error: {missing}: no such file or folder",
     ]
     assert "Traceback" not in out.output
-    page_videos = [v for v in root.video_ids() if v.startswith("page-")]
-    assert len(page_videos) == 2  # each <video> of the page is its own video
-    assert all(read_marker(root.video_marker(v, "download")).status == "ok" for v in page_videos)
+    status = {v: read_marker(root.video_marker(v, "download")).status for v in root.video_ids()}
+    ok = sorted(v.split("-")[0] for v, st in status.items() if st == "ok")
+    failed = sorted(v.split("-")[0] for v, st in status.items() if st == "failed")
+    assert ok == ["a", "b"]  # each <video> of the page is its own video
+    assert failed == ["latin", "nope", "urls", "urls"]  # each bad item has its own marker
     assert len(root.clip_ids()) == 3  # a: 2 shots, b: 1
