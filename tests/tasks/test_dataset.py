@@ -208,3 +208,20 @@ def test_a_dataset_is_frozen_by_one_writer_at_a_time(root, monkeypatch):
     assert sorted(p.name for p in root.datasets.iterdir()) == ["demo"]
     assert len(_rows(root.dataset_dir("demo"))) == 8
     assert not list(root.locks.rglob("*.lock"))
+
+
+def test_samples_frames_and_segments_are_hard_linked_in(root):
+    """README: "the samples, frames and segments hard-linked in" (no copy on one file system)."""
+    import os
+
+    build_root(root)
+    summary = freeze(root, Config(), "demo")
+    rows = _rows(summary.path)
+    for col in ("sample_path", "frame_path", "segment_path"):
+        for rel in rows[col]:
+            frozen = summary.path / rel
+            assert frozen.stat().st_nlink >= 2, frozen
+    first = rows.iloc[0]
+    assert os.path.samefile(
+        summary.path / first.sample_path, root.occ_path(first.clip_id, int(first.k))
+    )
