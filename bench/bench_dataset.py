@@ -30,8 +30,8 @@ import torch
 from flows.pictures import frame_beside_grid_png, render_grid_png
 from models.metrics import SSCMetrics
 from storage.atomic import read_json
-from storage.config import Config, load_config
-from storage.formats import FREE, GRID_DIMS, UNKNOWN, read_recon, read_sample
+from storage.config import GRID_DIMS, Config, load_config
+from storage.formats import FREE, UNKNOWN, read_recon, read_sample
 from storage.frames import read_frames_index
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.loaders.ytocc import YtoccDataset

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from flows.cli import _register, app
 from models.metrics import SSCMetrics
-from storage.formats import GRID_DIMS, FormatError
+from storage.config import GRID_DIMS
+from storage.formats import FormatError
 from tasks.training.evaluate import evaluate_dirs, markdown_table
 
 
