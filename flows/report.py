@@ -15,6 +15,7 @@ from storage.atomic import write_text
 from storage.formats import read_sample
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.manifest import stage_rows, status_table
+from storage.markers import read_marker
 
 PICTURES = 3
 
@@ -54,6 +55,21 @@ def stage_timings(root: DataRoot) -> pd.DataFrame:
     return out.sort_values("stage", key=lambda s: s.map(order)).round(2)
 
 
+def scale_sources(root: DataRoot) -> pd.DataFrame:
+    """Clips per scale source and method, from the ok align markers (provenance of the metric
+    scale: measured from a ceiling, or assumed from wall tops or a camera height)."""
+    from tasks.align import scale_provenance
+
+    rows = []
+    for clip in root.clip_ids():
+        m = read_marker(root.clip_marker(clip, "align"))
+        if m is not None and m.status == "ok":
+            rows.append(scale_provenance(m.stats))
+    df = pd.DataFrame(rows, columns=["scale", "method"])
+    counts = df.groupby(["scale", "method"]).size().rename("clips").reset_index()
+    return counts.sort_values(["scale", "method"], ignore_index=True)
+
+
 def pictures(root: DataRoot, clips: list[str]) -> list[str]:
     """Markdown of a frame beside its occupancy grid for the first few finished clips."""
     from flows.pictures import frame_beside_grid_png
@@ -75,6 +91,7 @@ def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_
     """The run report (Markdown)."""
     table = status_table(root)
     timings = stage_timings(root)
+    scales = scale_sources(root)
     bad = table[table.reason.notna()] if not table.empty else table
     lines = [
         f"# ytocc build — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -85,6 +102,12 @@ def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_
         "## Stages",
         "",
         md_table(timings) if not timings.empty else "no markers",
+        "",
+        "## Scale",
+        "",
+        "Aligned clips by where their metric scale came from (assumed: no ceiling seen).",
+        "",
+        md_table(scales) if not scales.empty else "no aligned clip",
         "",
         "## Items that ended early",
         "",

@@ -457,6 +457,19 @@ MEASURED = ("ceiling", "ceiling-glimpse")
 """Scale methods that measure the floor-to-ceiling height; the others assume a height."""
 
 
+def scale_provenance(record: dict[str, Any] | None) -> tuple[str, str]:
+    """(scale_source, scale_method) of an align report or align marker's stats: ``measured`` or
+    ``assumed`` and the method; reports written before provenance was recorded are read from
+    their ``method`` (``floor+wall-top`` → assumed, wall-top); ``("unknown", "")`` without one."""
+    record = record or {}
+    if record.get("scale_source") in ("measured", "assumed"):
+        return record["scale_source"], str(record.get("scale_method", ""))
+    method = str(record.get("method", "")).removeprefix("floor+")
+    if not method:
+        return "unknown", ""
+    return ("measured" if method in MEASURED else "assumed"), method
+
+
 def scale_basis(scale_method: str, cfg: AlignConfig) -> str:
     """One sentence saying what the scale rests on, measured or assumed (never mixing them)."""
     h = cfg.wall_height_m
