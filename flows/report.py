@@ -16,6 +16,7 @@ from storage.formats import read_sample
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.manifest import stage_rows, status_table
 from storage.markers import read_marker
+from storage.scale import scale_provenance
 
 PICTURES = 3
 
@@ -58,8 +59,6 @@ def stage_timings(root: DataRoot) -> pd.DataFrame:
 def scale_sources(root: DataRoot) -> pd.DataFrame:
     """Clips per scale source and method, from the ok align markers (provenance of the metric
     scale: measured from a ceiling, or assumed from wall tops or a camera height)."""
-    from tasks.align import scale_provenance
-
     rows = []
     for clip in root.clip_ids():
         m = read_marker(root.clip_marker(clip, "align"))

@@ -44,5 +44,3 @@ SAMPLES = pa.schema(
 ``scale_source`` is ``measured`` (the clip's metric scale comes from a seen ceiling),
 ``assumed`` (wall tops or a camera height stood for it) or ``unknown``; ``scale_method`` names
 the method (``ceiling``, ``ceiling-glimpse``, ``wall-top``, ``camera-height``)."""
-
-SCALE_SOURCES: tuple[str, ...] = ("measured", "assumed", "unknown")

@@ -27,6 +27,7 @@ from storage.config import AlignConfig, Config
 from storage.formats import read_cloud, read_recon
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
+from storage.scale import MEASURED
 from storage.stages import run_item_stage
 
 STAGE = "align"
@@ -451,23 +452,6 @@ def align_cloud(
             "planes": len(planes),
         },
     }
-
-
-MEASURED = ("ceiling", "ceiling-glimpse")
-"""Scale methods that measure the floor-to-ceiling height; the others assume a height."""
-
-
-def scale_provenance(record: dict[str, Any] | None) -> tuple[str, str]:
-    """(scale_source, scale_method) of an align report or align marker's stats: ``measured`` or
-    ``assumed`` and the method; reports written before provenance was recorded are read from
-    their ``method`` (``floor+wall-top`` → assumed, wall-top); ``("unknown", "")`` without one."""
-    record = record or {}
-    if record.get("scale_source") in ("measured", "assumed"):
-        return record["scale_source"], str(record.get("scale_method", ""))
-    method = str(record.get("method", "")).removeprefix("floor+")
-    if not method:
-        return "unknown", ""
-    return ("measured" if method in MEASURED else "assumed"), method
 
 
 def scale_basis(scale_method: str, cfg: AlignConfig) -> str:

@@ -33,7 +33,6 @@ from storage.dataset_schema import (
     HIST_LABELS,
     MODEL_STAGES,
     SAMPLES,
-    SCALE_SOURCES,
     SPLITS,
 )
 from storage.formats import (
@@ -46,8 +45,8 @@ from storage.formats import (
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.locks import waiting_lock
 from storage.markers import code_version, read_marker
+from storage.scale import SOURCES, scale_provenance
 from storage.schemas import write_table
-from tasks.align import scale_provenance
 
 SOURCE_COLUMNS = ("src_sample", "src_frame", "src_segment")
 """Absolute source paths kept beside each row while freezing (not written to Parquet)."""
@@ -273,7 +272,7 @@ def _scale_lines(df: pd.DataFrame) -> list[str]:
 def scale_counts(df: pd.DataFrame) -> dict[str, int]:
     """Clips per scale source (measured, assumed, unknown)."""
     clips = df.drop_duplicates("clip_id")
-    return {s: int((clips.scale_source == s).sum()) for s in SCALE_SOURCES}
+    return {s: int((clips.scale_source == s).sum()) for s in SOURCES}
 
 
 def dataset_card(

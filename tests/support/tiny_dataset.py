@@ -113,7 +113,7 @@ def build_root(
 def align_provenance(root: DataRoot, cid: str, method: str | None) -> None:
     """Give the clip's align marker the scale provenance an align run of `method` records
     (``ceiling``, ``ceiling-glimpse``, ``wall-top``, ``camera-height``; None: none recorded)."""
-    from tasks.align import MEASURED
+    from storage.scale import MEASURED
 
     stats = {}
     if method is not None:
