@@ -122,3 +122,35 @@ def test_coincident_points_have_no_spacing() -> None:
     pts = np.r_[np.eye(3), np.eye(3), np.eye(3) + 1e-9]
     assert distinct_mask(pts, 0.0).sum() == 6  # exact copies only
     assert distinct_mask(pts, 1e-6).tolist() == [True] * 3 + [False] * 6
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.ones((100, 1), np.uint8), r"shape \(100,\)"),  # was broadcast to 100×100
+        (np.ones(100, np.float64), "integers"),  # even integer-valued floats
+        (np.ones(99, np.uint8), r"shape \(100,\)"),
+        (np.full(100, 12, np.uint8), "outside"),
+    ],
+)
+def test_majority_grid_refuses_labels_of_the_wrong_kind(labels, match) -> None:
+    pts = np.random.default_rng(0).uniform(0, 1, (100, 3))
+    with pytest.raises(ValueError, match=match):
+        majority_grid(pts, labels, np.zeros(3), 0.1, DIMS)
+
+
+@pytest.mark.parametrize(
+    "origin, size, dims, match",
+    [
+        (np.array([np.nan, 0, 0]), 0.1, DIMS, "origin"),
+        (np.zeros(2), 0.1, DIMS, "origin"),
+        (np.zeros(3), float("nan"), DIMS, "size"),
+        (np.zeros(3), 0.0, DIMS, "size"),
+        (np.zeros(3), 0.1, (10, 0, 6), "dims"),
+        (np.zeros(3), 0.1, (2048, 2048, 1024), "dims"),  # int32 flat indices would overflow
+    ],
+)
+def test_majority_grid_refuses_bad_grids(origin, size, dims, match) -> None:
+    pts = np.random.default_rng(0).uniform(0, 1, (100, 3))
+    with pytest.raises(ValueError, match=match):
+        majority_grid(pts, np.ones(100, np.uint8), origin, size, dims)
