@@ -68,6 +68,9 @@ def test_clip_id_round_trips_to_its_video() -> None:
         ("https://host.example", "host"),  # no path: the host names it
         ("https://host.example/%%%.mp4", "source"),  # nothing safe left
         ("https://host.example/" + "x" * 90 + ".mp4", "x" * 40),  # stems are cut at 40
+        ("https://host.example/tours/REX", "REX"),
+        ("https:///x.mp4", "x"),  # no host: the URL itself is hashed
+        ("https:///", "source"),  # neither path nor host
     ],
 )
 def test_url_ids_are_the_sanitised_stem_and_a_hash_of_the_url(url: str, stem: str) -> None:
@@ -81,5 +84,16 @@ def test_sanitising_joins_unsafe_runs_with_one_underscore_and_trims_the_ends() -
     assert sanitize_id("--tour: 4 rooms!!") == "tour_4_rooms"
     assert sanitize_id("a" * 100) == "a" * 64
     assert sanitize_id("abcdef", max_len=3) == "abc"
+    assert sanitize_id("Xbox_X") == "Xbox_X"
     with pytest.raises(InvalidIdError, match="'!!' has no safe characters"):
         sanitize_id("!!")
+
+
+def test_ids_of_loopback_urls_are_pinned_so_existing_data_roots_keep_them() -> None:
+    """A changed identity format would rename every video of every existing data root."""
+    from storage.ids import short_hash
+
+    assert id_from_url("http://127.0.0.1:8000/tours/a.mp4") == "a-" + short_hash(
+        "loopback:/tours/a.mp4"
+    )
+    assert url_identity("http://localhost:1/a.mp4?take=2") == "loopback:/a.mp4?take=2"
