@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from models.device import pick_device
-from models.weights import WeightsNotFound, resolve_dir, resolve_file
+from models.weights import WeightsNeed, WeightsNotFound, resolve_dir, resolve_file
 from storage.config import ReconstructConfig
 from storage.markers import StageFailure
 
@@ -189,3 +189,12 @@ def reconstruct_images(images: np.ndarray, cfg: ReconstructConfig) -> dict[str, 
                 f"CUDA out of memory for {len(views)} frames, also with graph {sparse!r}"
             ) from e
     return to_stored_size(recon, images.shape[1], images.shape[2])
+
+
+def weights_needed(cfg: Any) -> list[WeightsNeed]:
+    """What `load_model` will load for ``reconstruct.weights`` (a .pth file or an HF folder/repo)."""
+    spec = cfg.reconstruct.weights
+    if spec.endswith(".pth"):
+        return [WeightsNeed("DUSt3R checkpoint", "reconstruct.weights", spec, kind="file")]
+    return [WeightsNeed("DUSt3R weights", "reconstruct.weights", spec,
+                        patterns=("config.json", "*.safetensors"))]  # fmt: skip

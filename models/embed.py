@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.weights import WeightsNotFound, resolve_dir
+from models.weights import WeightsNeed, WeightsNotFound, resolve_dir
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
@@ -72,3 +73,8 @@ def save_random_dinov2(folder, hidden_size: int = 16, layers: int = 1, image_siz
                        intermediate_size=2 * hidden_size, patch_size=14, image_size=image_size)  # fmt: skip
     Dinov2Model(cfg).save_pretrained(folder)
     return str(folder)
+
+
+def weights_needed(cfg: Any) -> list[WeightsNeed]:
+    """The DINOv2 model pretraining distils (``train.embed_weights``: a folder or Hub id)."""
+    return [WeightsNeed("DINOv2 embedder", "train.embed_weights", cfg.train.embed_weights)]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ import torchvision
 from torch import nn
 
 from models.device import pick_device
-from models.weights import WeightsNotFound, resolve_file
+from models.weights import WeightsNeed, WeightsNotFound, resolve_file
 
 ARCHS: tuple[str, ...] = ("resnet18", "wideresnet18", "resnet50")
 NUM_SCENES = 365
@@ -170,3 +171,11 @@ def top_classes(
     """The `k` most probable (name, probability) pairs per image."""
     top = np.argsort(-probs, axis=1)[:, :k]
     return [[(names[j], float(p[j])) for j in row] for p, row in zip(probs, top, strict=True)]
+
+
+def weights_needed(cfg: Any) -> list[WeightsNeed]:
+    """The checkpoint `resolve_checkpoint` will look for (``indoor.weights``, ``indoor.arch``)."""
+    arch = cfg.indoor.arch
+    return [WeightsNeed(f"Places365 {arch} checkpoint", "indoor.weights", cfg.indoor.weights,
+                        kind="file", filename=f"{arch}_places365.pth.tar",
+                        url=OFFICIAL_URL.format(arch=arch))]  # fmt: skip
