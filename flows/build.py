@@ -111,7 +111,7 @@ def build(root: DataRoot, cfg: Config, sources: list[str], dataset: str | None) 
     if not sources:
         return build_tail(root, cfg, root.clip_ids(), dataset)
     done = harvest(root, cfg, sources)
-    return build_tail(root, cfg, done.clips + done.locked, dataset, done.ended)
+    return build_tail(root, cfg, done.clips + done.locked, dataset, done.refused + done.ended)
 
 
 def build_tail(

@@ -119,7 +119,7 @@ def truth_quality(dataset: Path, data: Path, truths: dict[str, Path]) -> dict[st
     from tasks.synth.occupancy import truth_occupancy
 
     root = DataRoot(data)
-    metrics = SSCMetrics()
+    metrics = SSCMetrics(average="present")  # fidelity on the classes the tour holds
     rows = pd.concat([pd.read_parquet(p) for p in sorted(dataset.glob("*.parquet"))])
     for (video, clip), group in rows.groupby(["video_id", "clip_id"]):
         total = (
@@ -223,7 +223,7 @@ def print_summary(s: dict[str, Any]) -> None:
                                  for k, v in s["counts"].items()))  # fmt: skip
     q = s.get("quality_vs_truth")
     if q:
-        print(f"samples vs true grids: IoU {q['iou']:.1f}  mIoU {q['miou']:.1f}")
+        print(f"samples vs true grids: IoU {q['iou']:.1f}  mIoU {q['miou']:.1f} (classes present)")
     e = s.get("evaluation")
     if e:
         print(

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from flows.preflight import BUILD_SECTIONS, PRETRAIN_SECTIONS, Check, weights_checks
+from flows.preflight import Check, weights_checks
 
 MIN_FREE_GB = 20.0
 """Free space under the data root below which a harvest is at risk: a 720p tour is 0.1-0.5 GB
@@ -105,7 +105,7 @@ def js_runtime_check() -> Check:
 def doctor_checks(cfg: Any, root: Path) -> list[Check]:
     """Every check, in the order printed."""
     return [
-        *weights_checks(cfg, BUILD_SECTIONS + PRETRAIN_SECTIONS),
+        *weights_checks(cfg, embed=True),
         library_check(),
         ffmpeg_check(),
         torch_check(),

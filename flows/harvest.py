@@ -66,26 +66,37 @@ class Harvested:
 
     clips: list[str] = field(default_factory=list)
     locked: list[str] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
     ended: list[dict[str, Any]] = field(default_factory=list)
 
     def outcomes(self, root: DataRoot) -> list[dict[str, Any]]:
-        """Every item that did not end ok, the locked clips named with their holder."""
+        """Every item that did not end ok (refused sources first), the locked clips named with
+        their holder."""
         held = [outcome(c, "frames", "locked", f"held by another build ({lock_holder(root.locks / f'{c}.lock')})")
                 for c in self.locked]  # fmt: skip
-        return self.ended + held
+        return self.refused + self.ended + held
+
+
+def expand(
+    root: DataRoot, cfg: Config, sources: list[str]
+) -> tuple[list[VideoSource], list[dict[str, Any]]]:
+    """The videos of `sources`; each source item that names none gets a failed marker and an
+    outcome (its reason naming the file, line or URL)."""
+    log = get_run_logger()
+    videos, errors = expand_sources(sources, cfg.download)
+    refused = []
+    for item, reason in errors:
+        log.error("source %s", reason)
+        refused.append(outcome(record_source_error(root, item, reason), None, "failed", reason))
+    log.info("harvest: %d videos from %d sources", len(videos), len(sources))
+    return videos, refused
 
 
 def harvest(root: DataRoot, cfg: Config, sources: list[str]) -> Harvested:
     """Run the harvest stages over `sources` (inside a flow)."""
-    log = get_run_logger()
-    videos, errors = expand_sources(sources, cfg.download)
-    refused = []
-    for spec, reason in errors:
-        log.error("source %s: %s", spec, reason)
-        refused.append(outcome(record_source_error(root, spec, reason), None, "failed", reason))
-    log.info("harvest: %d videos from %d sources", len(videos), len(sources))
+    videos, refused = expand(root, cfg, sources)
     done = harvest_videos(root, cfg, videos)
-    done.ended[:0] = refused
+    done.refused = refused
     return done
 
 
@@ -143,4 +154,5 @@ def harvest_flow(
     table = status_table(root)
     get_run_logger().info("status:\n%s", summary_text(table))
     return {"clips": done.clips, "ended": done.outcomes(root),
+            "source_errors": [o["reason"] for o in done.refused],
             "status": table.to_dict(orient="records")}  # fmt: skip

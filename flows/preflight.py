@@ -1,11 +1,12 @@
-"""Preflight: before `build`, `rerun`, `serve` and `train` start any work, every model the config
-will load is found (local path or Hugging Face cache; fetched into the cache unless
+"""Preflight: before `build`, `rerun`, `serve`, `stage` and `train` start any work, every model
+the config will load is found (local path or Hugging Face cache; fetched into the cache unless
 ``HF_HUB_OFFLINE`` is set) and every dataset split a training command reads is there and not
-empty. All problems are gathered into one :class:`PreflightError` listing each with the command
-that fixes it, so a user fixes them in one go instead of one per run.
+empty. All problems are gathered into one :class:`PreflightError` listing each with what to do
+(the command that fetches the weights), so a user fixes them in one go instead of one per run.
 
-What a backend loads is declared by the backend itself (``models.weights.BACKENDS`` and each
-module's ``weights_needed``); this module only checks.
+What a backend loads is declared by the backend itself (``models.backends.required_weights``,
+each backend's ``required_weights``; DINOv2 in ``models.embed.required_weights``); this module
+only checks.
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.weights import WeightsNeed, WeightsNotFound, how_to_fetch, locate, needed_weights
-
-BUILD_SECTIONS: tuple[str, ...] = ("indoor", "reconstruct", "segment")
-"""Config sections whose backends a build (and a rerun, a served build) may load."""
-PRETRAIN_SECTIONS: tuple[str, ...] = ("train",)
-"""Config sections whose models pretraining loads (the DINOv2 teacher)."""
+from models.backends import WeightSpec
+from models.weights import WeightsNotFound
 
 
 @dataclass(frozen=True)
@@ -46,19 +43,25 @@ class PreflightError(RuntimeError):
         )
 
 
-def weights_check(need: WeightsNeed) -> Check:
-    """Whether `need` is on this machine; if not, how to fetch it."""
-    name = f"{need.what} ({need.config_key}={need.spec})"
+def weights_check(spec: WeightSpec) -> Check:
+    """Whether `spec` is on this machine; if not, why and how to fetch it."""
+    name = f"{spec.what} ({spec.stage} backend {spec.backend}: {spec.spec})"
     try:
-        return Check(name, True, str(locate(need)))
-    except WeightsNotFound:
-        where = "not at that path" if need.local else "not in the Hugging Face cache"
-        return Check(name, False, f"{where}; fetch: {how_to_fetch(need)}")
+        return Check(name, True, str(spec.locate()))
+    except WeightsNotFound as e:
+        return Check(name, False, str(e))
 
 
-def weights_checks(cfg: Any, sections: tuple[str, ...]) -> list[Check]:
-    """A check per model the backends `cfg` chooses for `sections` will load."""
-    return [weights_check(n) for n in needed_weights(cfg, sections)]
+def weights_checks(cfg: Any, stages: tuple[str, ...] | None = None, *, embed: bool = False) -> list[Check]:  # fmt: skip
+    """A check per model the backends `cfg` chooses will load: every model stage's (or only
+    `stages`'), plus the DINOv2 teacher of pretraining with `embed`."""
+    from models.backends import required_weights
+    from models.embed import required_weights as embed_weights
+
+    specs = [s for s in required_weights(cfg) if stages is None or s.stage in stages]
+    if embed:
+        specs += embed_weights(cfg.train.embed_weights)
+    return [weights_check(s) for s in specs]
 
 
 def dataset_check(path: str | Path, split: str, kind: str = "auto", rgb_root: str | None = None) -> Check:  # fmt: skip

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.weights import WeightsNeed, WeightsNotFound, resolve_dir
+from models.backends import WeightSpec
+from models.weights import WeightsNotFound, resolve_dir
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
@@ -75,6 +76,14 @@ def save_random_dinov2(folder, hidden_size: int = 16, layers: int = 1, image_siz
     return str(folder)
 
 
-def weights_needed(cfg: Any) -> list[WeightsNeed]:
-    """The DINOv2 model pretraining distils (``train.embed_weights``: a folder or Hub id)."""
-    return [WeightsNeed("DINOv2 embedder", "train.embed_weights", cfg.train.embed_weights)]
+def required_weights(spec: str) -> list[WeightSpec]:
+    """The DINOv2 model pretraining distils (``train.embed_weights``: a folder or Hub id), for a
+    preflight: located (folder with ``config.json``) without loading it."""
+
+    def locate() -> Path:
+        folder = resolve_dir(spec, what="DINOv2 embedder")
+        if not (folder / "config.json").is_file():
+            raise WeightsNotFound(f"DINOv2 embedder: {folder} holds no config.json")
+        return folder
+
+    return [WeightSpec("train", "dinov2", spec, "DINOv2 embedder", locate)]

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ import torchvision
 from torch import nn
 
 from models.device import pick_device
-from models.weights import WeightsNeed, WeightsNotFound, resolve_file
+from models.weights import WeightsNotFound, download_command, resolve_file
 
 ARCHS: tuple[str, ...] = ("resnet18", "wideresnet18", "resnet50")
 NUM_SCENES = 365
@@ -110,9 +109,10 @@ def resolve_checkpoint(spec: str, arch: str) -> Path:
             return local
         if (local / filename).is_file():
             return local / filename
+        dest = local if local.suffix else local / filename
         raise WeightsNotFound(
-            f"Places365 {arch} checkpoint not found at {local}; download {url} "
-            f"(e.g. `wget -P {local if local.suffix == '' else local.parent} {url}`) or pass its path"
+            f"Places365 {arch} checkpoint not found at {local}; fetch: "
+            f"`{download_command(url, dest)}`, or pass its path"
         )
     try:
         return resolve_file(spec, filename, what=f"Places365 {arch} checkpoint")
@@ -171,11 +171,3 @@ def top_classes(
     """The `k` most probable (name, probability) pairs per image."""
     top = np.argsort(-probs, axis=1)[:, :k]
     return [[(names[j], float(p[j])) for j in row] for p, row in zip(probs, top, strict=True)]
-
-
-def weights_needed(cfg: Any) -> list[WeightsNeed]:
-    """The checkpoint `resolve_checkpoint` will look for (``indoor.weights``, ``indoor.arch``)."""
-    arch = cfg.indoor.arch
-    return [WeightsNeed(f"Places365 {arch} checkpoint", "indoor.weights", cfg.indoor.weights,
-                        kind="file", filename=f"{arch}_places365.pth.tar",
-                        url=OFFICIAL_URL.format(arch=arch))]  # fmt: skip

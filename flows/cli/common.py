@@ -62,7 +62,9 @@ ConfigOpt = Annotated[
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", "-s", help="Override a config key: --set reconstruct.niter=100 (repeatable)."
+        "--set",
+        "-s",
+        help="Override a config key: --set reconstruct.dust3r.niter=100 (repeatable).",
     ),
 ]
 

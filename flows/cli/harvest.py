@@ -34,7 +34,9 @@ def harvest(
     root = root_of(cfg)
     result = harvest_flow(sources, str(root.root), str(config) if config else None, set_ or [])
     typer.echo(summary_text(status_table(root)))
-    for item in result["ended"]:
+    for reason in result["source_errors"]:
+        typer.echo(f"error: {reason}", err=True)
+    for item in result["ended"][len(result["source_errors"]) :]:
         typer.echo(f"  {describe(item)}")
     typer.echo(f"{len(result['clips'])} clips ready under {root.root}")
     raise typer.Exit(exit_code(result["ended"]))

@@ -33,11 +33,11 @@ DatasetOpt = Annotated[
 
 def _build_preflight(cfg, dataset: str, sections: tuple[str, ...] | None = None) -> None:
     """Dataset name and models checked before any work (exit 2 on a problem)."""
-    from flows.preflight import BUILD_SECTIONS, weights_checks
+    from flows.preflight import weights_checks
 
     if dataset:
         checked_name(dataset, "dataset name")
-    preflight(weights_checks(cfg, sections or BUILD_SECTIONS))
+    preflight(weights_checks(cfg, sections))
 
 
 def _echo_result(out: dict) -> None:

@@ -42,7 +42,7 @@ def _train_cfg(data, config, set_, epochs, *, datasets=(), checkpoint=None, embe
     """The train config, after the preflight: each (path, split, kind, rgb_root) of `datasets`
     opens and holds samples, `checkpoint` is one, and with `embed` the DINOv2 weights are there.
     Any problem ends the command with exit 2 before work starts."""
-    from flows.preflight import PRETRAIN_SECTIONS, Check, dataset_check, weights_checks
+    from flows.preflight import Check, dataset_check, weights_checks
 
     full = config_from(data, config, set_)
     checks = [dataset_check(str(p), split, kind, str(rgb) if rgb else None)
@@ -55,7 +55,7 @@ def _train_cfg(data, config, set_, epochs, *, datasets=(), checkpoint=None, embe
         except CheckpointError as e:
             checks.append(Check(f"checkpoint {checkpoint}", False, str(e)))
     if embed:
-        checks += weights_checks(full, PRETRAIN_SECTIONS)
+        checks += weights_checks(full, (), embed=True)
     preflight(checks)
     cfg = full.train
     if epochs is not None:
@@ -223,13 +223,21 @@ def eval_cmd(
     out: Annotated[
         Path, typer.Option("--out", help="Metrics JSON: iou, miou, per_class (percent).")
     ] = Path("metrics.json"),
+    present_only: Annotated[
+        bool,
+        typer.Option(
+            "--present-only",
+            help="Average mIoU over the classes present in target or prediction only "
+            "(default: MonoScene's mean over all 11 classes, absent ones counting 0).",
+        ),
+    ] = False,
 ) -> None:
-    """Score predicted grids against ground truth in the SSC convention (255 ignored)."""
+    """Score predicted grids against ground truth like MonoScene's SSCMetrics (255 ignored)."""
     from storage.formats import FormatError
     from tasks.training.evaluate import evaluate_dirs, write_metrics
 
     try:
-        metrics = evaluate_dirs(pred_dir, gt_dir)
+        metrics = evaluate_dirs(pred_dir, gt_dir, "present" if present_only else "all")
     except (FormatError, ValueError) as e:
         fail(str(e))
         return

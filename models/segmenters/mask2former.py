@@ -17,7 +17,7 @@ import torch
 
 from models.device import pick_device
 from models.segmenters.queries import class_lut, queries_to_labels
-from models.weights import WeightsNeed, resolve_dir
+from models.weights import resolve_dir
 
 DEFAULT_WEIGHTS = "facebook/mask2former-swin-tiny-ade-semantic"
 
@@ -103,8 +103,3 @@ class Mask2FormerSegmenter:
         return queries_to_labels(
             out.class_queries_logits, out.masks_queries_logits, self.lut, images.shape[1:3], valid
         )
-
-
-def weights_needed(cfg: Any) -> list[WeightsNeed]:
-    """The transformers model folder (or Hub repo) of ``segment.weights``."""
-    return [WeightsNeed("Mask2Former ADE20K segmenter", "segment.weights", cfg.segment.weights)]

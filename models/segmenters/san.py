@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from models.device import pick_device
 from models.segmenters.queries import class_lut, queries_to_labels
-from models.weights import WeightsNeed, resolve_file
+from models.weights import resolve_file
 
 DEFAULT_WEIGHTS = "Mendel192/san/san_vit_b_16.pth"
 INSTALL_HINT = (
@@ -178,9 +178,3 @@ class SanSegmenter:
         with torch.no_grad():
             class_logits, masks, valid = self._query_outputs(images)
         return queries_to_labels(class_logits, masks, self.lut, images.shape[1:3], valid)
-
-
-def weights_needed(cfg: Any) -> list[WeightsNeed]:
-    """The SAN checkpoint of ``segment.weights`` (a file, or a Hub repo holding san_vit_b_16.pth)."""
-    return [WeightsNeed("SAN checkpoint", "segment.weights", cfg.segment.weights, kind="file",
-                        filename="san_vit_b_16.pth")]  # fmt: skip

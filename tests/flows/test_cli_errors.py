@@ -64,7 +64,7 @@ def test_build_with_missing_weights_lists_every_model_and_starts_nothing(
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     data = tmp_path / "data"
     code, out, err = ytocc("build", "http://127.0.0.1:9/tour.mp4", "--data", str(data),
-                           "--set", f"indoor.weights={tmp_path / 'places'}")  # fmt: skip
+                           "--set", f"indoor.places365.weights={tmp_path / 'places'}")  # fmt: skip
     assert code == 2
     assert err.startswith("error: 3 thing(s) missing; nothing was started")
     for name in ("Places365", "DUSt3R", "Mask2Former"):
@@ -211,8 +211,8 @@ def test_a_malicious_train_state_is_refused_naming_the_file(ytocc, tmp_path) -> 
 
 # case 5: exit codes --------------------------------------------------------------------------
 def test_harvest_exits_1_when_every_source_was_refused(ytocc, tmp_path, prefect_harness) -> None:
-    code, out, _ = ytocc("harvest", "ftp://example.com/a.mp4", "--data", str(tmp_path / "d"))
-    assert code == 1 and "failed: 'ftp://example.com/a.mp4': scheme 'ftp' not allowed" in out
+    code, _, err = ytocc("harvest", "ftp://example.com/a.mp4", "--data", str(tmp_path / "d"))
+    assert code == 1 and "error: 'ftp://example.com/a.mp4': scheme 'ftp' not allowed" in err
 
 
 def test_a_build_that_finds_its_clip_locked_exits_1_and_names_the_holder(

@@ -7,18 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.preflight import (
-    BUILD_SECTIONS,
-    PRETRAIN_SECTIONS,
-    PreflightError,
-    dataset_check,
-    require,
-    weights_checks,
-)
-from models.weights import BACKENDS, WeightsNeed, needed_weights, register_backend
+from flows.preflight import PreflightError, dataset_check, require, weights_checks
 from storage.config import load_config
 
-SYNTH = [f"{s}.backend=synthetic-gt" for s in BUILD_SECTIONS]
+SYNTH = ["truth_dir=/nowhere"] + [f"{s}.backend=synthetic-gt" for s in ("indoor", "reconstruct", "segment")]  # fmt: skip
 
 
 @pytest.fixture
@@ -46,15 +38,15 @@ def cache_model(cache: Path, repo: str, files: dict[str, bytes]) -> None:
 def test_default_config_lists_every_missing_model_with_a_working_command(
     empty_hub, tmp_path
 ) -> None:
-    cfg = load_config(None, [f"indoor.weights={tmp_path / 'places'}"])
+    cfg = load_config(None, [f"indoor.places365.weights={tmp_path / 'places'}"])
     with pytest.raises(PreflightError) as e:
-        require(weights_checks(cfg, BUILD_SECTIONS + PRETRAIN_SECTIONS))
+        require(weights_checks(cfg, embed=True))
     msg = str(e.value)
     assert len(e.value.problems) == 4 and "nothing was started" in msg
     for name in ("Places365", "DUSt3R", "Mask2Former", "DINOv2"):
         assert name in msg
     assert "huggingface-cli" not in msg  # it does not exist in the installed huggingface_hub
-    assert " download naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt --include config.json" in msg
+    assert "hf download naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt" in msg
     assert " download facebook/mask2former-swin-tiny-ade-semantic" in msg
     assert (
         f"{tmp_path / 'places' / 'resnet18_places365.pth.tar'} "
@@ -69,32 +61,44 @@ def test_models_in_the_cache_or_on_disk_pass(empty_hub, tmp_path) -> None:
     places = tmp_path / "places"
     places.mkdir()
     (places / "resnet18_places365.pth.tar").write_bytes(b"x")
-    cfg = load_config(None, [f"indoor.weights={places}"])
-    checks = weights_checks(cfg, BUILD_SECTIONS)
+    cfg = load_config(None, [f"indoor.places365.weights={places}"])
+    checks = weights_checks(cfg)
     assert [c.ok for c in checks] == [True, True, True], [c.line() for c in checks]
     require(checks)
 
 
 def test_only_the_chosen_backends_are_checked(empty_hub) -> None:
-    assert weights_checks(load_config(None, SYNTH), BUILD_SECTIONS) == []
-    cfg = load_config(None, ["segment.backend=san", "reconstruct.backend=synthetic-gt",
-                             "indoor.backend=synthetic-gt"])  # fmt: skip
-    (check,) = weights_checks(cfg, BUILD_SECTIONS)
-    assert not check.ok and "SAN checkpoint" in check.name and "san_vit_b_16.pth" in check.detail
+    assert weights_checks(load_config(None, SYNTH)) == []
+    cfg = load_config(None, [*SYNTH, "segment.backend=san"])
+    (check,) = weights_checks(cfg)
+    assert not check.ok and "SAN" in check.name and "san_vit_b_16.pth" in check.detail
+    (only,) = weights_checks(load_config(), ("reconstruct",))  # `ytocc stage reconstruct`
+    assert "DUSt3R" in only.name
 
 
-def test_a_new_backend_declares_its_weights_through_the_registry(monkeypatch) -> None:
+def test_a_new_backend_is_checked_through_its_registry_line(monkeypatch, tmp_path) -> None:
     import sys
     import types
 
+    from models.backends import WeightSpec
+    from models.segmenters import SEGMENTERS
+
+    class TestNet:
+        @classmethod
+        def required_weights(cls, cfg):
+            return [WeightSpec("segment", "test-net", "/nowhere/net", "Test net", missing)]
+
+    def missing():
+        from models.weights import WeightsNotFound
+
+        raise WeightsNotFound("Test net: nothing at /nowhere/net")
+
     mod = types.ModuleType("ytocc_test_backend")
-    mod.weights_needed = lambda cfg: [WeightsNeed("Test net", "segment.weights", "/nowhere/net")]
+    mod.TestNet = TestNet
     monkeypatch.setitem(sys.modules, "ytocc_test_backend", mod)
-    monkeypatch.setitem(BACKENDS, ("segment", "mask2former-ade"), "ytocc_test_backend")
-    (need,) = needed_weights(load_config(), ("segment",))
-    assert need.what == "Test net"
-    register_backend("segment", "mask2former-ade", "ytocc_test_backend")  # same, via the API
-    assert BACKENDS[("segment", "mask2former-ade")] == "ytocc_test_backend"
+    monkeypatch.setitem(SEGMENTERS.entries, "mask2former-ade", "ytocc_test_backend:TestNet")
+    (check,) = weights_checks(load_config(), ("segment",))
+    assert not check.ok and check.detail == "Test net: nothing at /nowhere/net"
 
 
 def test_an_empty_or_missing_split_names_the_dataset_and_split(tmp_path) -> None:
