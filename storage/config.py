@@ -517,7 +517,16 @@ def load_config(
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
-        loaded = yaml.safe_load(p.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(
+                f"config file {p}: not valid YAML{where} ({getattr(e, 'problem', None) or e})"
+            ) from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {p}: cannot be read ({e})") from e
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {p} must hold a mapping, not {type(loaded).__name__}")
         raw = loaded
