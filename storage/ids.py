@@ -50,10 +50,13 @@ def is_loopback(host: str | None) -> bool:
 
 
 def url_identity(url: str) -> str:
-    """What a video URL's id hashes: the URL, minus scheme, host and port on a loopback host."""
+    """What a video URL's id hashes: the URL, minus scheme, host and port on a loopback host
+    (query and fragment kept: a fragment names one video of a page that holds several)."""
     parsed = urlparse(url)
     if is_loopback(parsed.hostname):
-        return "loopback:" + parsed.path + (f"?{parsed.query}" if parsed.query else "")
+        query = f"?{parsed.query}" if parsed.query else ""
+        fragment = f"#{parsed.fragment}" if parsed.fragment else ""
+        return "loopback:" + parsed.path + query + fragment
     return url
 
 

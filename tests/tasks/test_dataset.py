@@ -167,3 +167,61 @@ def test_interrupted_freeze_leaves_old_dataset_and_no_temp(root, monkeypatch):
         freeze(root, Config(), "demo", force=True)
     assert sorted(p.name for p in root.datasets.iterdir()) == ["demo"]
     assert len(_rows(first.path)) == 8
+
+
+def test_a_dataset_is_frozen_by_one_writer_at_a_time(root, monkeypatch):
+    """README: "a dataset is frozen by one writer at a time": two builds finishing together
+    freeze it once; the second waits, then finds the same content frozen."""
+    import threading
+    import time
+
+    import tasks.dataset as dataset
+
+    build_root(root)
+    inside, most, guard = [0], [0], threading.Lock()
+    real_write = dataset._write_folder
+
+    def slow_write(*args, **kwargs):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.5)  # long enough for the other writer to arrive while this one writes
+        try:
+            return real_write(*args, **kwargs)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    monkeypatch.setattr(dataset, "_write_folder", slow_write)
+    results: list = []
+    writers = [
+        threading.Thread(target=lambda: results.append(freeze(root, Config(), "demo")))
+        for _ in range(2)
+    ]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join(timeout=60)
+    assert most[0] == 1
+    assert sorted(r.created for r in results) == [False, True]
+    assert results[0].fingerprint == results[1].fingerprint
+    assert sorted(p.name for p in root.datasets.iterdir()) == ["demo"]
+    assert len(_rows(root.dataset_dir("demo"))) == 8
+    assert not list(root.locks.rglob("*.lock"))
+
+
+def test_samples_frames_and_segments_are_hard_linked_in(root):
+    """README: "the samples, frames and segments hard-linked in" (no copy on one file system)."""
+    import os
+
+    build_root(root)
+    summary = freeze(root, Config(), "demo")
+    rows = _rows(summary.path)
+    for col in ("sample_path", "frame_path", "segment_path"):
+        for rel in rows[col]:
+            frozen = summary.path / rel
+            assert frozen.stat().st_nlink >= 2, frozen
+    first = rows.iloc[0]
+    assert os.path.samefile(
+        summary.path / first.sample_path, root.occ_path(first.clip_id, int(first.k))
+    )

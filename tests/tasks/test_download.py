@@ -1,4 +1,4 @@
-"""The download stage: transient network errors are retried with back-off, permanent ones are
+"""The download stage: a local video file is a source like a URL; transient network errors are retried with back-off, permanent ones are
 not; a page holding several videos becomes one video per entry, never its largest file."""
 
 import http.client
@@ -6,14 +6,15 @@ import http.client
 import pytest
 import yt_dlp
 
-from storage.config import DownloadConfig, load_config
+from storage.config import Config, DownloadConfig, load_config
+from storage.layout import DataRoot
 from storage.markers import StageFailure, read_marker
 from tasks import download
 from tasks.download import is_transient
-from tasks.sources import VideoSource, expand_sources
+from tasks.sources import VideoSource, expand_source, expand_sources
 from tasks.validate import probe_video
 from tests.support.flaky_site import flaky_site
-from tests.support.videos import clip_in
+from tests.support.videos import clip_in, truncate, write_video
 
 QUICK = ["download.retry_delays_s=[0.01,0.02]", "download.socket_timeout_s=1"]
 
@@ -120,6 +121,32 @@ def test_each_video_of_a_page_is_its_own_video_with_its_own_marker(root, web) ->
     assert lengths == [2.0, 3.0]
     assert whole.status == "failed" and "holds 2 videos" in whole.reason
     assert not root.video_file("page").exists()
+
+
+def test_a_local_video_file_is_copied_in_validated_and_recorded(root: DataRoot, tmp_path) -> None:
+    src = tmp_path / "walkthrough.mp4"
+    write_video(src, [48])
+    (source,), _ = expand_source(str(src), Config().download)
+    m = download.run(root, Config(), source)
+    assert m.status == "ok", m.reason
+    assert root.video_file(source.video_id).read_bytes() == src.read_bytes()
+    assert (m.stats["width"], m.stats["height"], m.stats["fps"]) == (160, 120, 24)
+    assert m.stats["duration_s"] == 2.0  # 48 frames at 24 fps, decoded to the end
+    assert download.read_source(root, source.video_id) == source  # a re-run needs only the data
+    assert src.exists()  # the user's file is copied, never moved
+    again = download.run(root, Config(), source)  # done: the marker is not rewritten
+    assert again.finished_at == m.finished_at
+    assert read_marker(root.video_marker(source.video_id, "download")) == again
+
+
+def test_a_broken_local_file_ends_that_video_with_its_reason(root: DataRoot, tmp_path) -> None:
+    src = tmp_path / "whole.mp4"
+    write_video(src, [48])
+    broken = truncate(src, tmp_path / "broken.mp4", keep=0.3)
+    (source,), _ = expand_source(str(broken), Config().download)
+    m = download.run(root, Config(), source)
+    assert m.status == "failed" and m.reason
+    assert not root.video_file(source.video_id).exists()
 
 
 @pytest.mark.parametrize("damage", ["", "{not json", '{"video_id": "v"}'])

@@ -127,3 +127,30 @@ def test_realestate10k_spans_wholly_outside_fail_at_shots_with_a_reason(root, tm
         "every RealEstate10K span lies outside the video "
         "(span 20.00-25.00 s lies outside the video (0-6.00 s))"
     )
+
+
+def test_realestate10k_spans_replace_shot_detection(root, tmp_path) -> None:
+    """README: RealEstate10K camera files' "timestamps give the clip spans and replace shot
+    detection": clips follow the spans, across the video's own hard cut at frame 40."""
+    from storage.config import Config
+    from storage.formats import read_clip_info
+    from tasks import download, shots
+    from tasks.sources import VideoSource
+
+    src = tmp_path / "tour.mp4"
+    cuts = write_video(src, [40, 56])  # a hard cut at frame 40 that detection would split on
+    assert cuts == [40]
+    spans_s = ((0.5, 2.5), (2.75, 3.875))  # frames 12..60 span the cut; 66..93
+    source = VideoSource("re10k-video", str(src), local=True, clips_s=spans_s)
+    assert download.run(root, Config(), source).status == "ok"
+    m = shots.run(root, Config(), "re10k-video")
+    assert m.status == "ok", m.reason
+    infos = [read_clip_info(root.clip_json(c)) for c in root.clip_ids("re10k-video")]
+    assert [(i.start_frame, i.end_frame) for i in infos] == [(12, 61), (66, 94)]
+    assert all(i.source == "realestate10k" for i in infos)
+    plain = VideoSource("plain-video", str(src), local=True)  # the same file, no spans
+    assert download.run(root, Config(), plain).status == "ok"
+    assert [tuple(s) for s in shots.run(root, Config(), "plain-video").stats["spans"]] == [
+        (0, 40),
+        (40, 96),
+    ]

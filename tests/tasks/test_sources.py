@@ -2,8 +2,16 @@
 
 import pytest
 
+from flows.loopback import serve_directory
 from storage.config import DownloadConfig
-from tasks.sources import SourceError, expand_source, expand_sources, youtube_id
+from tasks.sources import (
+    SourceError,
+    expand_source,
+    expand_sources,
+    is_listing,
+    list_entries,
+    youtube_id,
+)
 
 
 def test_url_lists_skip_comments_and_duplicates(tmp_path) -> None:
@@ -117,3 +125,55 @@ def test_a_bad_camera_row_fails_its_file_and_the_other_files_go_on(tmp_path) -> 
     assert reasons[str(tmp_path / "bad.txt")].startswith(f"{tmp_path / 'bad.txt'}:3: ")
     assert "'12x4' is not a whole number" in reasons[str(tmp_path / "bad.txt")]
     assert "scheme 'ftp' not allowed" in reasons[str(tmp_path / "ftp.txt")]
+
+
+@pytest.mark.parametrize("bad", ["file:///etc/passwd", "ftp://host/x.mp4", "javascript:alert(1)"])
+def test_urls_read_from_realestate10k_camera_files_pass_the_scheme_check(tmp_path, bad) -> None:
+    """README: "Only http/https URLs are accepted" holds for URLs inside camera files too."""
+    (tmp_path / "bad.txt").write_text(f"{bad}\n1000000 0.5\n2000000 0.5\n")
+    videos, errors = expand_sources([str(tmp_path)], DownloadConfig())
+    assert bad not in [v.url for v in videos]
+    assert len(errors) == 1 and bad in errors[0][1] and "not allowed" in errors[0][1]
+
+
+def test_allowed_schemes_setting_widens_and_narrows_the_check(tmp_path) -> None:
+    (tmp_path / "c.txt").write_text("http://127.0.0.1:9/a.mp4\n1000000 0.5\n2000000 0.5\n")
+    (v,), errors = expand_source(str(tmp_path), DownloadConfig())
+    assert v.url == "http://127.0.0.1:9/a.mp4" and not errors
+    videos, errors = expand_source(str(tmp_path), DownloadConfig(allowed_schemes=["https"]))
+    assert not videos and "not allowed" in errors[0][1]
+
+
+@pytest.mark.parametrize(
+    ("url", "listing"),
+    [
+        ("https://www.youtube.com/playlist?list=PL0123456789", True),
+        ("https://www.youtube.com/@SomeAgent", True),
+        ("https://www.youtube.com/channel/UC0123456789", True),
+        ("https://www.youtube.com/c/SomeAgent", True),
+        ("https://www.youtube.com/user/someagent", True),
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=PL0123456789", False),  # one video
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", False),
+        ("https://example.com/playlist?list=PL0123456789", False),
+    ],
+)
+def test_playlist_and_channel_urls_are_listings(url: str, listing: bool) -> None:
+    assert is_listing(url) is listing
+
+
+def test_a_listing_is_expanded_flat_by_yt_dlp_into_its_videos(tmp_path) -> None:
+    """README: "a playlist or channel URL (listed flat by yt-dlp)": yt-dlp lists a feed served
+    from 127.0.0.1 without downloading any entry (the entries' URLs lead nowhere)."""
+    entries = ["http://127.0.0.1:9/tour-a.mp4", "http://127.0.0.1:9/tour-b.mp4"]
+    items = "".join(
+        f"<item><title>t{i}</title><link>{u}</link>"
+        f'<enclosure url="{u}" type="video/mp4" length="1"/></item>'
+        for i, u in enumerate(entries)
+    )
+    (tmp_path / "feed.xml").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>tours</title>'
+        f"<link>http://127.0.0.1/</link>{items}</channel></rss>"
+    )
+    with serve_directory(tmp_path) as base:
+        listed = list_entries(f"{base}/feed.xml", flat=True)
+    assert [e.get("url") or e.get("webpage_url") for e in listed] == entries
