@@ -37,6 +37,7 @@ from tasks.transitions import THUMB_SIZE, gradual_transitions, scene_distance, t
 
 STAGE = "shots"
 log = logging.getLogger("ytocc.shots")
+logging.getLogger("pyscenedetect").setLevel(logging.WARNING)  # its "Detecting scenes..." per video
 
 
 def make_detector(cfg: ShotsConfig):  # -> scenedetect.SceneDetector
