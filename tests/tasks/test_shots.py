@@ -62,11 +62,17 @@ def _sampled(root) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    "transition", ["fade", "dissolve", "wipeleft", "slideleft", "circleopen", "fadeblack"]
-)
-def test_no_clip_spans_a_gradual_transition_and_no_sample_is_a_blend(root, tmp_path, transition):
+    "transition, extra",
+    [("fade", []), ("dissolve", []), ("wipeleft", []), ("slideleft", []), ("circleopen", []),
+     ("fadeblack", []), ("fadeblack", ["shots.fade_threshold=12"])],
+    ids=["fade", "dissolve", "wipeleft", "slideleft", "circleopen", "fadeblack",
+         "fadeblack-with-thresholddetector"],
+)  # fmt: skip
+def test_no_clip_spans_a_gradual_transition_and_no_sample_is_a_blend(
+    root, tmp_path, transition, extra
+):
     start, end = two_rooms(tmp_path / "v.mp4", transition, seconds=4.0, overlap=2.0)
-    marker, spans = _harvested(root, tmp_path / "v.mp4", load_config(overrides=FAST))
+    marker, spans = _harvested(root, tmp_path / "v.mp4", load_config(overrides=[*FAST, *extra]))
     assert len(spans) == 2, marker.stats  # one clip per room
     assert spans[0][1] <= start and spans[1][0] >= end  # neither reaches into the transition
     assert not [f for f in _sampled(root) if start <= f < end]

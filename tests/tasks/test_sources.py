@@ -177,3 +177,14 @@ def test_a_listing_is_expanded_flat_by_yt_dlp_into_its_videos(tmp_path) -> None:
     with serve_directory(tmp_path) as base:
         listed = list_entries(f"{base}/feed.xml", flat=True)
     assert [e.get("url") or e.get("webpage_url") for e in listed] == entries
+
+
+def test_an_unreadable_camera_file_fails_alone(tmp_path) -> None:
+    (tmp_path / "odd.txt").mkdir()  # a folder named like a camera file
+    (tmp_path / "good.txt").write_text(
+        "https://www.youtube.com/watch?v=bbbbbbbbbbb\n1000000 0.5\n3000000 0.5\n"
+    )
+    videos, errors = expand_sources([str(tmp_path)], DownloadConfig())
+    assert [v.video_id for v in videos] == ["bbbbbbbbbbb"]
+    ((item, reason),) = errors
+    assert item == str(tmp_path / "odd.txt") and "cannot be read" in reason
