@@ -17,6 +17,8 @@ from storage.atomic import write_text
 from storage.formats import read_sample
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.manifest import stage_rows, status_table
+from storage.markers import read_marker
+from storage.scale import scale_provenance
 
 PICTURES = 3
 
@@ -56,6 +58,19 @@ def stage_timings(root: DataRoot) -> pd.DataFrame:
     return out.sort_values("stage", key=lambda s: s.map(order)).round(2)
 
 
+def scale_sources(root: DataRoot) -> pd.DataFrame:
+    """Clips per scale source and method, from the ok align markers (provenance of the metric
+    scale: measured from a ceiling, or assumed from wall tops or a camera height)."""
+    rows = []
+    for clip in root.clip_ids():
+        m = read_marker(root.clip_marker(clip, "align"))
+        if m is not None and m.status == "ok":
+            rows.append(scale_provenance(m.stats))
+    df = pd.DataFrame(rows, columns=["scale", "method"])
+    counts = df.groupby(["scale", "method"]).size().rename("clips").reset_index()
+    return counts.sort_values(["scale", "method"], ignore_index=True)
+
+
 def pictures(root: DataRoot, clips: list[str]) -> list[str]:
     """Markdown of a frame beside its occupancy grid for the first few finished clips."""
     from flows.pictures import frame_beside_grid_png
@@ -80,6 +95,7 @@ def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_
     table = status_table(root)
     mine = [o for o in outcomes or [] if o["status"] != "ok"]
     timings = stage_timings(root)
+    scales = scale_sources(root)
     bad = table[table.reason.notna()] if not table.empty else table
     lines = [
         f"# ytocc build — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -94,6 +110,12 @@ def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_
         "## This run",
         "",
         *([f"- {describe(o)}" for o in mine] or ["every item ok"]),
+        "",
+        "## Scale",
+        "",
+        "Aligned clips by where their metric scale came from (assumed: no ceiling seen).",
+        "",
+        md_table(scales) if not scales.empty else "no aligned clip",
         "",
         "## Items that ended early",
         "",

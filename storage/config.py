@@ -266,6 +266,8 @@ class ReconstructConfig(BackendSection):
 class CleanConfig(Section):
     """Point-cloud outlier removal (Open3D)."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
     conf_threshold: float = Field(
         1.5, ge=0, description="Drop points under this DUSt3R confidence."
     )
@@ -292,11 +294,19 @@ class CleanConfig(Section):
     radius_min_points: int = Field(4, ge=0)
     stat_neighbors: PositiveInt = 20
     stat_std_ratio: float = Field(2.0, gt=0)
+    stat_floor_ratio: float = Field(
+        1.5,
+        gt=1.0,
+        description="The statistical filter keeps points whose mean neighbour "
+        "distance is under this × the median (surface rims), whatever the spread.",
+    )
     min_points: int = Field(1000, ge=1, description="Fail when fewer points survive.")
 
 
 class AlignConfig(Section):
     """z-up, Manhattan yaw and metric scale."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     wall_height_m: float = Field(
         2.8, gt=0, description="Floor-to-ceiling height the scene is scaled to."
@@ -370,6 +380,8 @@ VOXEL_SIZE = 0.08
 
 class VoxelConfig(Section):
     """Per-frame semantic occupancy grids: the one definition of the grid."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     dims: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         GRID_DIMS, description="Grid size in voxels (x, y, z)."
