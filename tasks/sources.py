@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from storage.config import DownloadConfig
-from storage.ids import id_from_url, sanitize_id, short_hash
+from storage.ids import id_from_url, name_stem, short_hash
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
 _YT_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
@@ -246,7 +246,7 @@ def expand_source(
         return expand_folder(path, cfg)
     if path.suffix.lower() == ".txt":
         return expand_list(path, cfg)
-    stem = sanitize_id(path.stem, max_len=40) if path.stem.strip("_-.") else "video"
+    stem = name_stem(path.stem, "video")
     resolved = str(path.resolve())
     return [VideoSource(f"{stem}-{short_hash(resolved)}", resolved, local=True)], []
 
