@@ -24,6 +24,7 @@ def run(out_dir: Path) -> dict[str, Any]:
         "survived": last["survived"],
         "finished_at": last["finished_at"],
         "tool": last["tool"],
+        "unfinished": last.get("unfinished", []),
         "sets": {
             name: {
                 k: s[k]
@@ -38,5 +39,6 @@ def run(out_dir: Path) -> dict[str, Any]:
                 )
             }  # fmt: skip
             for name, s in last["sets"].items()
+            if "error" not in s
         },
     }

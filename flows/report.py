@@ -8,9 +8,11 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from flows.outcomes import describe
 from storage.atomic import write_text
 from storage.formats import read_sample
 from storage.layout import CLIP_STAGES, DataRoot
@@ -86,9 +88,12 @@ def pictures(root: DataRoot, clips: list[str]) -> list[str]:
     return lines
 
 
-def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float) -> str:
-    """The run report (Markdown)."""
+def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float,
+                    outcomes: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
+    """The run report (Markdown); `outcomes` adds where this run's items ended that did not end
+    ok, locked clips (which have no marker) included with their holder."""
     table = status_table(root)
+    mine = [o for o in outcomes or [] if o["status"] != "ok"]
     timings = stage_timings(root)
     scales = scale_sources(root)
     bad = table[table.reason.notna()] if not table.empty else table
@@ -101,6 +106,10 @@ def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_
         "## Stages",
         "",
         md_table(timings) if not timings.empty else "no markers",
+        "",
+        "## This run",
+        "",
+        *([f"- {describe(o)}" for o in mine] or ["every item ok"]),
         "",
         "## Scale",
         "",
@@ -119,7 +128,8 @@ def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_
     return "\n".join(lines) + "\n"
 
 
-def publish(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float) -> Path:
+def publish(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float,
+            outcomes: list[dict[str, Any]] | None = None) -> Path:  # fmt: skip
     """Write the report under ``reports/`` and publish the UI artifacts; return the report path."""
     from prefect.artifacts import (
         create_link_artifact,
@@ -127,7 +137,7 @@ def publish(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float
         create_table_artifact,
     )
 
-    text = markdown_report(root, clips, dataset, wall_s)
+    text = markdown_report(root, clips, dataset, wall_s, outcomes)
     path = root.reports / f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}.md"
     write_text(path, text)
     table = status_table(root).fillna("")

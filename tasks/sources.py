@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from storage.config import DownloadConfig
-from storage.ids import id_from_url, sanitize_id, short_hash
+from storage.ids import id_from_url, name_stem, short_hash
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
 _YT_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
@@ -94,6 +94,8 @@ def read_text(path: Path) -> str:
         raise SourceError(
             f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})"
         ) from e
+    except OSError as e:
+        raise SourceError(f"{path}: cannot be read ({e.strerror or e})") from e
 
 
 def read_url_list(path: Path) -> list[tuple[int, str]]:
@@ -143,7 +145,7 @@ def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
     """Entries of a playlist, channel or page holding several videos, listed by yt-dlp without
     downloading; None when `url` is one video. `flat`: don't resolve the entries (YouTube).
 
-    Raises yt-dlp's DownloadError when the URL cannot be read.
+    Raises yt-dlp's errors (``YoutubeDLError``) when the URL cannot be read.
     """
     import yt_dlp
 
@@ -172,7 +174,7 @@ def expand_url(url: str, cfg: DownloadConfig) -> tuple[list[VideoSource], list[t
 
     try:
         entries = list_entries(url, flat=is_listing(url))
-    except yt_dlp.utils.DownloadError:
+    except yt_dlp.utils.YoutubeDLError:
         entries = None  # unreadable now: the download stage retries it and records why
     if entries is None:
         return [VideoSource(video_id_for_url(url), url)], []
@@ -244,7 +246,7 @@ def expand_source(
         return expand_folder(path, cfg)
     if path.suffix.lower() == ".txt":
         return expand_list(path, cfg)
-    stem = sanitize_id(path.stem, max_len=40) if path.stem.strip("_-.") else "video"
+    stem = name_stem(path.stem, "video")
     resolved = str(path.resolve())
     return [VideoSource(f"{stem}-{short_hash(resolved)}", resolved, local=True)], []
 

@@ -4,14 +4,13 @@ point clouds (NPZ in, NPZ out) running the same code as the clip stages.
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail, root_of
+from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail
 
 if TYPE_CHECKING:
     import numpy as np
@@ -208,22 +207,6 @@ def reconstruct(
     set_: SetOpt = None,
 ) -> None:
     """Run the reconstruct stage on clips (backend from config: dust3r or synthetic-gt)."""
-    from tqdm import tqdm
+    from flows.cli.operations import run_clip_stage
 
-    from storage.stages import UpstreamNotDone
-    from tasks.reconstruct import run
-
-    cfg = config_from(data, config, set_)
-    root = root_of(cfg)
-    states: dict[str, int] = {}
-    for clip in tqdm(clips, desc="reconstruct", unit="clip"):
-        try:
-            marker = run(root, cfg, clip, force=force)
-            state, reason = marker.status, marker.reason
-        except UpstreamNotDone as e:
-            state, reason = "blocked", str(e)
-        states[state] = states.get(state, 0) + 1
-        typer.echo(json.dumps({"clip": clip, "status": state, "reason": reason}))
-    typer.echo(", ".join(f"{v} {k}" for k, v in sorted(states.items())))
-    if states.get("failed") or states.get("blocked"):
-        raise typer.Exit(1)
+    run_clip_stage("reconstruct", clips, force, config_from(data, config, set_))

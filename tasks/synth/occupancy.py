@@ -148,8 +148,8 @@ def truth_occupancy(
     ijk = np.floor((hits - voxel_origin) / size).astype(np.int64)
     inside = np.all((ijk >= 0) & (ijk < np.asarray(dims)), axis=1)
     flat = np.ravel_multi_index(ijk[inside].T, dims)
-    votes = np.zeros((n, NUM_CLASSES + 1), np.int64)
-    np.add.at(votes, (flat, cls[inside]), 1)
+    k = NUM_CLASSES + 1
+    votes = np.bincount(flat * k + cls[inside], minlength=n * k).reshape(n, k)
 
     # rays from the camera to every voxel centre inside the view: reached unobstructed?
     centres = _grid_centres(voxel_origin, size, dims)

@@ -138,7 +138,7 @@ def test_malformed_sources_each_fail_alone_with_an_error_line(prefect_harness, t
         _register()
         args = ["harvest", str(urls), str(latin), str(missing), "--data", str(root.root)]
         out = CliRunner().invoke(app, [*args, *[x for s in FAST for x in ("--set", s)]])
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 1, out.output  # issue 13: a refused source is a failed item
     errors = [ln for ln in out.output.splitlines() if ln.startswith("error: ")]
     assert errors == [
         f"error: {urls}:1: 'ftp://host/x.mp4': scheme 'ftp' not allowed (['http', 'https'])",

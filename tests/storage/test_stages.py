@@ -128,3 +128,20 @@ def test_a_changed_section_reruns_its_stage_and_never_the_stages_it_reads(root, 
         run_item_stage(root, changed, item, s, lambda s=s: ran.append(s))
     assert stage in ran and "voxelize" in ran
     assert not set(ran) & set(ALL_STAGES[: ALL_STAGES.index(stage)]), ran
+
+
+def test_a_stage_before_its_input_is_ok_says_which_input_and_why(root) -> None:
+    cfg = load_config()
+    write_clip_info(root.clip_json("v-000"), ClipInfo("v-000", "v", 0, 0, 48, 0.0, 2.0, 24.0))
+    with pytest.raises(UpstreamNotDone, match=r"^frames of v-000 needs shots of v \(missing\)$"):
+        run_item_stage(root, cfg, "v-000", "frames", lambda: None)
+    run_item_stage(root, cfg, "v", "download", lambda: None)
+
+    def static():
+        raise StageSkip("static video (no motion)")
+
+    run_item_stage(root, cfg, "v", "shots", static)
+    with pytest.raises(UpstreamNotDone, match=r"\(skipped: static video \(no motion\)\)$"):
+        run_item_stage(root, cfg, "v-000", "frames", lambda: None)
+    m = run_item_stage(root, cfg, "v", "download", lambda: None)
+    assert (m.stage, m.item) == ("download", "v")
