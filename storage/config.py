@@ -279,7 +279,9 @@ class TrainConfig(Section):
         1, ge=1, description="Batches whose gradients add up before each optimiser step."
     )
     checkpoint_every: int = Field(
-        0, ge=0, description="Also save a resumable checkpoint every N optimiser steps (0: per epoch)."
+        0,
+        ge=0,
+        description="Also save a resumable checkpoint every N optimiser steps (0: per epoch).",
     )
 
     @model_validator(mode="before")

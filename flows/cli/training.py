@@ -32,14 +32,22 @@ KindOpt = Annotated[
     str, typer.Option("--kind", help="Dataset format: auto, ytocc, nyuv2 or occscannet.")
 ]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Epochs (default: train.epochs).")]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="Schedule preset: paper-pretrain, paper-finetune, monoscene-nyu (--set keys win).",
+    ),
+]
 RgbOpt = Annotated[
     Path | None,
     typer.Option("--rgb-root", help="NYUv2 only: folder holding NYU{split}/*_color.jpg."),
 ]
 
 
-def _train_cfg(data, config, set_, epochs):
-    cfg = config_from(data, config, set_).train
+def _train_cfg(data, config, set_, epochs, preset=None):
+    sets = ([f"train.preset={preset}"] if preset else []) + list(set_ or [])
+    cfg = config_from(data, config, sets).train
     if epochs is not None:
         cfg.epochs = epochs
     return cfg
@@ -54,10 +62,18 @@ def _summary_line(path: Path) -> str:
 def _errors():
     """The exceptions a command reports as one line (bad data, missing weights or checkpoint)."""
     from models.occupancy.checkpoint import CheckpointError
+    from models.occupancy.symphonies import SymphoniesUnavailable
     from models.weights import WeightsNotFound
     from storage.formats import FormatError
 
-    return (FormatError, WeightsNotFound, CheckpointError, FileNotFoundError, ValueError)
+    return (
+        FormatError,
+        WeightsNotFound,
+        CheckpointError,
+        SymphoniesUnavailable,
+        FileNotFoundError,
+        ValueError,
+    )
 
 
 @train_app.command("pretrain")
@@ -66,6 +82,7 @@ def pretrain_cmd(
     out: OutOpt = Path("runs/pretrain"),
     kind: KindOpt = "auto",
     epochs: EpochsOpt = None,
+    preset: PresetOpt = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -73,7 +90,7 @@ def pretrain_cmd(
     """Contrastive pretraining (DINOv2 superpixels ↔ supervoxels) without labels."""
     from flows.train import pretrain_flow
 
-    cfg = _train_cfg(data, config, set_, epochs)
+    cfg = _train_cfg(data, config, set_, epochs, preset)
     try:
         ckpt = pretrain_flow(str(dataset), str(out), cfg, kind=kind)
     except _errors() as e:
@@ -95,14 +112,15 @@ def finetune_cmd(
     kind: KindOpt = "auto",
     rgb_root: RgbOpt = None,
     epochs: EpochsOpt = None,
+    preset: PresetOpt = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Fine-tune on occupancy labels (class-weighted cross-entropy, 255 ignored)."""
+    """Fine-tune on occupancy labels (the network's losses, or class-weighted cross-entropy)."""
     from flows.train import finetune_flow
 
-    cfg = _train_cfg(data, config, set_, epochs)
+    cfg = _train_cfg(data, config, set_, epochs, preset)
     try:
         ckpt = finetune_flow(
             str(dataset),
@@ -125,7 +143,12 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 @train_app.command("evaluate")
 def evaluate_cmd(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint folder (…/last).")],
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            "--checkpoint", help="Checkpoint folder (…/last) or MonoScene's released .ckpt."
+        ),
+    ],
     dataset: DatasetOpt,
     out: Annotated[
         Path, typer.Option("--out", help="Metrics JSON (a .md table is written beside).")

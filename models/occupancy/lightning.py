@@ -110,7 +110,11 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: 
             f"{source}: {len(missing)} keys missing (e.g. {missing[:3]}), {len(extra)} unexpected "
             f"(e.g. {extra[:3]})"
         )
-    bad = [f"{k} {tuple(v.shape)}≠{tuple(own[k].shape)}" for k, v in state.items() if v.shape != own[k].shape]
+    bad = [
+        f"{k} {tuple(v.shape)}≠{tuple(own[k].shape)}"
+        for k, v in state.items()
+        if v.shape != own[k].shape
+    ]
     if bad:
         raise CheckpointError(f"{source}: {len(bad)} shapes differ: {bad[:3]}")
     model.load_state_dict(state, strict=True, assign=True)

@@ -49,7 +49,9 @@ def project_voxels(
     return pix, fov
 
 
-def flosp(feature_map: torch.Tensor, pix: torch.Tensor, fov: torch.Tensor, scale: int) -> torch.Tensor:
+def flosp(
+    feature_map: torch.Tensor, pix: torch.Tensor, fov: torch.Tensor, scale: int
+) -> torch.Tensor:
     """Features (B, C, N) read at pix // scale of a (B, C, h, w) map; zero outside `fov`."""
     b, c, h, w = feature_map.shape
     p = torch.div(pix, scale, rounding_mode="floor")
@@ -143,7 +145,10 @@ class MonoScene(nn.Module):
             ids = L.frustum_ids(out["pix"], out["fov"], batch["image"].shape[2:], self.frustum_size)
             b = logits.shape[0]
             parts["frustum"] = L.frustum_proportion_loss(
-                logits.reshape(b, self.num_classes, -1), target.reshape(b, -1), ids, self.frustum_size
+                logits.reshape(b, self.num_classes, -1),
+                target.reshape(b, -1),
+                ids,
+                self.frustum_size,
             )
         parts["loss"] = sum(parts.values())
         return parts

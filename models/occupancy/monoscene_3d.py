@@ -51,11 +51,17 @@ class Bottleneck3D(nn.Module):
         self.stride = stride
         self.conv1 = nn.Conv3d(inplanes, planes, kernel_size=1, bias=False)
         self.bn1 = _bn3(planes)
-        self.conv2 = nn.Conv3d(planes, planes, (1, 1, 3), (1, 1, s), (0, 0, d), (1, 1, d), bias=False)
+        self.conv2 = nn.Conv3d(
+            planes, planes, (1, 1, 3), (1, 1, s), (0, 0, d), (1, 1, d), bias=False
+        )
         self.bn2 = _bn3(planes)
-        self.conv3 = nn.Conv3d(planes, planes, (1, 3, 1), (1, s, 1), (0, d, 0), (1, d, 1), bias=False)
+        self.conv3 = nn.Conv3d(
+            planes, planes, (1, 3, 1), (1, s, 1), (0, d, 0), (1, d, 1), bias=False
+        )
         self.bn3 = _bn3(planes)
-        self.conv4 = nn.Conv3d(planes, planes, (3, 1, 1), (s, 1, 1), (d, 0, 0), (d, 1, 1), bias=False)
+        self.conv4 = nn.Conv3d(
+            planes, planes, (3, 1, 1), (s, 1, 1), (d, 0, 0), (d, 1, 1), bias=False
+        )
         self.bn4 = _bn3(planes)
         self.conv5 = nn.Conv3d(planes, planes * expansion, kernel_size=1, bias=False)
         self.bn5 = _bn3(planes * expansion)
@@ -190,7 +196,10 @@ class CPMegaVoxels(nn.Module):
         agg = self.aspp(x)
         mega = self.mega_context(agg).reshape(b, self.context_feature, -1).transpose(1, 2)
         logits = torch.stack(
-            [conv(agg).reshape(b, self.n_mega, self.n_voxels) for conv in self.context_prior_logits],
+            [
+                conv(agg).reshape(b, self.n_mega, self.n_voxels)
+                for conv in self.context_prior_logits
+            ],
             dim=1,
         )  # (B, R, M, N)
         context = torch.sigmoid(logits.transpose(2, 3)) @ mega[:, None]  # (B, R, N, 2F)

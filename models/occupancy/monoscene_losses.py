@@ -97,7 +97,9 @@ def relation_targets(small: torch.Tensor, n_classes: int, n_relations: int = 4) 
     r = lab.reshape(b, -1)  # (B, N)
     valid = (r != UNKNOWN)[:, :, None]
     rc = r.clamp_max(n_classes - 1)
-    has_r = torch.gather(present, 2, rc[:, None, :].expand(-1, present.shape[1], -1)).transpose(1, 2)
+    has_r = torch.gather(present, 2, rc[:, None, :].expand(-1, present.shape[1], -1)).transpose(
+        1, 2
+    )
     n_present = present.sum(-1)[:, None, :]  # (B, 1, M) labels present per block
     n_nonzero = present[..., 1:].sum(-1)[:, None, :]
     free_present = present[..., 0][:, None, :]
@@ -120,7 +122,7 @@ def relation_loss(p_logits: torch.Tensor, relations: torch.Tensor) -> torch.Tens
     """BCE of relation logits (B, R, M, N) vs targets (B, R, N, M), pos weight neg/pos per r."""
     labels = relations.float()
     pos = labels.sum((0, 2, 3))
-    neg = labels[0].numel() * labels.shape[0] / labels.shape[1] - pos
+    neg = labels.numel() // labels.shape[1] - pos
     pos_weight = (neg / pos.clamp_min(1)).view(1, -1, 1, 1)
     return F.binary_cross_entropy_with_logits(
         p_logits.float().transpose(2, 3), labels, pos_weight=pos_weight
@@ -161,5 +163,7 @@ def frustum_proportion_loss(
     q = (counts / total_t.clamp_min(1))[used]
     p = (pred / total_p.clamp_min(1e-12))[used]
     nz = q > 0
-    kl = torch.where(nz, q * (torch.log(torch.where(nz, q, 1.0)) - torch.log(p.clamp_min(1e-12))), 0.0)
+    kl = torch.where(
+        nz, q * (torch.log(torch.where(nz, q, 1.0)) - torch.log(p.clamp_min(1e-12))), 0.0
+    )
     return kl.sum() / used.sum()

@@ -245,7 +245,7 @@ def fit(
         for batch in bar:
             ep.batches += 1
             done += 1
-            with _autocast(device, amp_dtype):
+            with autocast(device, amp_dtype):
                 result = step(model, to_device(batch, device))
             if result is None:
                 ep.skipped += 1
@@ -260,13 +260,15 @@ def fit(
                 scaler.update()
                 opt.zero_grad(set_to_none=True)
                 pending = 0
-                if cfg.checkpoint_every and not last_batch and ep.steps % (
-                    cfg.checkpoint_every * accumulate
-                ) == 0:
+                if (
+                    cfg.checkpoint_every
+                    and not last_batch
+                    and ep.steps % (cfg.checkpoint_every * accumulate) == 0
+                ):
                     ep.seconds = time.perf_counter() - t0
                     _save(out, model, extra, opt, sched, scaler, meta, epoch, history, ep)
             eta = (time.perf_counter() - run_t0) / done * (total - done)
-            bar.set_postfix(loss=f"{float(parts['loss']):.4f}", run_eta=_hms(eta))
+            bar.set_postfix(loss=f"{float(parts['loss'].detach()):.4f}", run_eta=_hms(eta))
         if not ep.steps:
             raise FormatError(f"epoch {epoch + 1}: all {ep.skipped} batches skipped; {empty_hint}")
         lr_now = opt.param_groups[0]["lr"]
@@ -293,7 +295,8 @@ def fit(
     return history
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Mixed-precision context for `dtype` on `device`; a no-op for None (full precision)."""
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)

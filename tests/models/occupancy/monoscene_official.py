@@ -134,7 +134,10 @@ def unet3d(f: int, classes: int, relations: int, size_1_16: tuple[int, int, int]
             bottleneck(t, f"{p}{name}.0.main.{i}.", c, c // 4, 4, None)
         bottleneck(t, f"{p}{name}.1.main.", c, c // 4, 8, 2 * c)
     for name, cin, cout in (("up_1_16_1_8", 4 * f, 2 * f), ("up_1_8_1_4", 2 * f, f)):
-        t += [(f"{p}{name}.main.0.weight", (cin, cout, 3, 3, 3)), (f"{p}{name}.main.0.bias", (cout,))]
+        t += [
+            (f"{p}{name}.main.0.weight", (cin, cout, 3, 3, 3)),
+            (f"{p}{name}.main.0.bias", (cout,)),
+        ]
         _bn(t, f"{p}{name}.main.1", cout)
     h = p + "ssc_head_1_4."
     _conv(t, h + "conv0", f, f, (3, 3, 3))
