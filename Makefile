@@ -6,9 +6,18 @@ STAMP := $(VENV)/.ytocc-installed
 OPENCV := opencv-python-headless==5.0.0.93
 DEMO_OUT ?= out/demo
 
-.PHONY: setup demo test test-fast bench lint ui clean
+.PHONY: setup system-run system-test demo test test-fast bench lint ui clean
+# Prerequisites run left to right: system packages are checked before .venv is built.
+.NOTPARALLEL:
 
-setup: $(STAMP)
+setup: system-run $(STAMP)
+
+# System packages (apt-get as root or with sudo; else one line naming the command, and a stop).
+system-run:
+	@.ci/system-deps run
+
+system-test:
+	@.ci/system-deps test
 
 # Idempotent: re-runs only when pyproject.toml changes. scenedetect pulls the GUI OpenCV;
 # we keep exactly one OpenCV, the headless one. mini-dust3r is installed without its
@@ -25,7 +34,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/python -m flows.demo --out $(DEMO_OUT)
 
-test: setup
+test: system-test setup
 	$(BIN)/python -m pytest tests
 
 test-fast: setup

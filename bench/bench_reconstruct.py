@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from models import dust3r
-from storage.config import ReconstructConfig
+from storage.config import Dust3rConfig
 
 HEAD = (
     "AsymmetricCroCo3DStereo(pos_embed='RoPE100', patch_embed_cls='ManyAR_PatchEmbed', "
@@ -43,7 +43,7 @@ def run(out_dir: Path) -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     frames, size, niter = (22, 512, 300) if cuda else (4, 224, 30)
     args = HEAD.format(size=size, head="dpt" if cuda else "linear") + (FULL if cuda else TINY)
-    cfg = ReconstructConfig(
+    cfg = Dust3rConfig(
         weights=str(random_checkpoint(out_dir, args)),
         image_size=size,
         niter=niter,

@@ -58,15 +58,21 @@ def ok(future: Any) -> bool:
     return isinstance(result, Marker) and result.status == "ok"
 
 
-def harvest(root: DataRoot, cfg: Config, sources: list[str]) -> list[str]:
-    """Run the harvest stages over `sources` (inside a flow); return the clips with frames."""
+def expand(root: DataRoot, cfg: Config, sources: list[str]) -> tuple[list[VideoSource], list[str]]:
+    """The videos of `sources`; each source item that names none gets a failed marker and is
+    returned as one line (its reason, naming the file, line or URL)."""
     log = get_run_logger()
     videos, errors = expand_sources(sources, cfg.download)
-    for spec, reason in errors:
-        log.error("source %s: %s", spec, reason)
-        record_source_error(root, spec, reason)
+    for item, reason in errors:
+        log.error("source %s", reason)
+        record_source_error(root, item, reason)
     log.info("harvest: %d videos from %d sources", len(videos), len(sources))
-    return harvest_videos(root, cfg, videos)
+    return videos, [reason for _, reason in errors]
+
+
+def harvest(root: DataRoot, cfg: Config, sources: list[str]) -> list[str]:
+    """Run the harvest stages over `sources` (inside a flow); return the clips with frames."""
+    return harvest_videos(root, cfg, expand(root, cfg, sources)[0])
 
 
 def harvest_videos(root: DataRoot, cfg: Config, videos: list[VideoSource]) -> list[str]:
@@ -105,8 +111,9 @@ def harvest_flow(
     """Harvest `sources` into the data root; return the ready clips and the status table."""
     cfg = load_config(Path(config) if config else None, overrides or [], data)
     root = DataRoot.at(cfg.data)
-    clips = harvest(root, cfg, sources)
+    videos, errors = expand(root, cfg, sources)
+    clips = harvest_videos(root, cfg, videos)
     write_manifests(root)
     table = status_table(root)
     get_run_logger().info("status:\n%s", summary_text(table))
-    return {"clips": clips, "status": table.to_dict(orient="records")}
+    return {"clips": clips, "status": table.to_dict(orient="records"), "source_errors": errors}

@@ -17,7 +17,7 @@ from typing import Any
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger, get_run_logger
 
-from storage.config import Config
+from storage.config import Config, Section
 
 PATH_SUFFIXES = ("weights", "_file")  # str fields naming a local path (or a Hub id)
 
@@ -48,19 +48,21 @@ def task_runner(cfg: Config) -> Any:
 def absolute_paths(cfg: Config) -> Config:
     """`cfg` with relative local paths absolute, as the process that loaded it sees them.
 
-    Covers `truth_dir` and every section's ``*weights`` / ``*_file`` value that names an
+    Covers `truth_dir` and every section's (and backend subsection's) ``*weights`` / ``*_file`` value that names an
     existing relative path here; Hub ids, ``~`` paths (each node's home) and absolute paths
     are kept.
     """
     out = cfg.model_copy(deep=True)
     if out.truth_dir is not None:
         out.truth_dir = Path(out.truth_dir).expanduser().resolve()
-    for name in type(out).model_fields:
-        section = getattr(out, name)
-        if not hasattr(section, "model_fields"):
+    sections = [getattr(out, name) for name in type(out).model_fields]
+    while sections:  # sections and their backend subsections
+        section = sections.pop()
+        if not isinstance(section, Section):
             continue
         for key in type(section).model_fields:
             value = getattr(section, key)
+            sections.append(value)
             if (
                 key.endswith(PATH_SUFFIXES)
                 and isinstance(value, str)

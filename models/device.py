@@ -13,3 +13,9 @@ def pick_device(spec: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {spec!r} requested but no CUDA GPU is visible")
     return dev
+
+
+def set_threads(threads: int) -> None:
+    """Cap torch's CPU threads when configured (0 keeps torch's default; clips run side by side)."""
+    if threads > 0:
+        torch.set_num_threads(threads)

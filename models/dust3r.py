@@ -22,7 +22,7 @@ import torch
 
 from models.device import pick_device
 from models.weights import WeightsNotFound, resolve_dir, resolve_file
-from storage.config import ReconstructConfig
+from storage.config import Dust3rConfig
 from storage.markers import StageFailure
 
 PATCH = 16
@@ -115,12 +115,12 @@ def to_views(images: np.ndarray, image_size: int) -> list[dict[str, Any]]:
     ]
 
 
-def pair_graph(n: int, cfg: ReconstructConfig, sparse: bool = False) -> str:
+def pair_graph(n: int, cfg: Dust3rConfig, sparse: bool = False) -> str:
     """The scene graph: complete for small clips, the sparse one above the limit or after OOM."""
     return cfg.sparse_graph if sparse or n > cfg.complete_max_frames else cfg.graph
 
 
-def global_align(output: dict[str, Any], cfg: ReconstructConfig, device: str) -> dict[str, Any]:
+def global_align(output: dict[str, Any], cfg: Dust3rConfig, device: str) -> dict[str, Any]:
     """Per-view K, cam2world, z-depth and conf at network size from pairwise point maps."""
     opt = backend()["opt"]
     torch.manual_seed(cfg.seed)
@@ -156,7 +156,7 @@ def to_stored_size(recon: dict[str, Any], height: int, width: int) -> dict[str, 
 
 
 def infer_pairs(model: torch.nn.Module, views: list[dict[str, Any]], graph: str,
-                cfg: ReconstructConfig, device: str) -> dict[str, Any]:  # fmt: skip
+                cfg: Dust3rConfig, device: str) -> dict[str, Any]:  # fmt: skip
     """Pairwise point maps of the clip's views over `graph` (symmetrised)."""
     b = backend()
     pairs = b["pairs"].make_pairs(views, scene_graph=graph, symmetrize=True)
@@ -166,7 +166,7 @@ def infer_pairs(model: torch.nn.Module, views: list[dict[str, Any]], graph: str,
         )
 
 
-def reconstruct_images(images: np.ndarray, cfg: ReconstructConfig) -> dict[str, np.ndarray]:
+def reconstruct_images(images: np.ndarray, cfg: Dust3rConfig) -> dict[str, np.ndarray]:
     """K, cam2world, depth, conf at the stored size for uint8 RGB frames (F,H,W,3).
 
     A CUDA out-of-memory error is retried once with the sparse pair graph.

@@ -1,18 +1,26 @@
 """The one typed config: a section per stage, loadable from YAML and overridable from the CLI.
 
-Each stage hashes only its own section (chained with its upstream hashes, see
-``storage.markers.params_hash``), so changing a parameter re-runs exactly what it affects.
-Sections own their defaults; `ytocc config show` prints them all.
+A model stage's section holds the stage's own knobs, a ``backend`` name and one subsection
+per backend (``reconstruct.dust3r.*``, ``reconstruct.synthetic_gt.*``, ...). A stage's key
+hashes its own knobs plus the chosen backend's subsection only (:meth:`Section.key_params`),
+so a knob of another backend never invalidates anything. Every number carries its bounds;
+a bad value is one line naming the key (:class:`ConfigError`). The voxel grid is defined here
+(``voxelize.dims``, ``voxelize.voxel_size``) and nowhere else. Sections own their defaults;
+`ytocc config show` prints them all.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+RUNTIME = {"runtime": True}
+"""``json_schema_extra`` of a field that changes where a stage runs, not what it computes: it
+is left out of the stage's key (devices, thread counts)."""
 
 
 class Section(BaseModel):
@@ -20,11 +28,60 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    def key_params(self) -> dict[str, Any]:
+        """The parameters a stage's key hashes: every field except those marked ``RUNTIME``
+        (where and how fast it runs, not what it computes), in JSON form."""
+        runtime = {
+            name
+            for name, info in type(self).model_fields.items()
+            if (info.json_schema_extra or {}).get("runtime")  # type: ignore[union-attr]
+        }
+        return self.model_dump(mode="json", exclude=runtime)
+
+
+class BackendSection(Section):
+    """A model stage's section: its own knobs, ``backend``, and one subsection per backend.
+
+    A backend named ``a-b`` is configured in the subsection ``a_b``; :meth:`key_params` keeps
+    only the chosen one, so another backend's knobs do not reach the stage's key.
+    """
+
+    backend: str
+
+    @staticmethod
+    def subsection_name(backend: str) -> str:
+        """The field holding `backend`'s parameters (``synthetic-gt`` → ``synthetic_gt``)."""
+        return backend.replace("-", "_")
+
+    def backends(self) -> tuple[str, ...]:
+        """Names of the backends this section configures (one subsection each)."""
+        return tuple(
+            name.replace("_", "-")
+            for name, info in type(self).model_fields.items()
+            if isinstance(info.annotation, type) and issubclass(info.annotation, Section)
+        )
+
+    def backend_params(self) -> Section:
+        """The chosen backend's subsection."""
+        return getattr(self, self.subsection_name(self.backend))
+
+    def key_params(self) -> dict[str, Any]:
+        """Own knobs, the backend name and the chosen backend's subsection only."""
+        others = {self.subsection_name(b) for b in self.backends()}
+        own = {k: v for k, v in super().key_params().items() if k not in others}
+        return own | {"params": self.backend_params().key_params()}
+
+    @model_validator(mode="after")
+    def _backend_has_subsection(self) -> BackendSection:
+        if self.backend not in self.backends():
+            raise ValueError(f"backend {self.backend!r} is not one of {', '.join(self.backends())}")
+        return self
+
 
 class DownloadConfig(Section):
     """yt-dlp download and validation."""
 
-    max_height: int = Field(720, description="Highest video height to fetch (px).")
+    max_height: int = Field(720, ge=1, description="Highest video height to fetch (px).")
     format: str | None = Field(
         None,
         description="yt-dlp format selector; default: mp4 ≤ max_height, allowing unknown heights.",
@@ -32,18 +89,22 @@ class DownloadConfig(Section):
     rate_limit: str | None = Field(
         None, description="Bandwidth cap, e.g. '2M' (yt-dlp --limit-rate)."
     )
-    sleep_interval_s: float = Field(0.0, description="Pause before each download (politeness).")
-    max_sleep_interval_s: float = Field(
-        0.0, description="Upper bound of a random pause (0: fixed)."
+    sleep_interval_s: float = Field(
+        0.0, ge=0, description="Pause before each download (politeness)."
     )
-    socket_timeout_s: float = Field(30.0, description="Network timeout per request.")
-    retries: int = Field(3, description="Retries of a transient network error.")
-    retry_delays_s: list[float] = Field([2.0, 10.0, 30.0], description="Back-off between retries.")
+    max_sleep_interval_s: float = Field(
+        0.0, ge=0, description="Upper bound of a random pause (0: fixed)."
+    )
+    socket_timeout_s: float = Field(30.0, gt=0, description="Network timeout per request.")
+    retries: int = Field(3, ge=0, description="Retries of a transient network error.")
+    retry_delays_s: list[Annotated[float, Field(ge=0)]] = Field(
+        [2.0, 10.0, 30.0], description="Back-off between retries."
+    )
     allowed_schemes: list[str] = Field(
         ["http", "https"], description="URL schemes accepted as sources."
     )
     cookies_file: str | None = Field(None, description="Netscape cookies file passed to yt-dlp.")
-    min_duration_s: float = Field(1.0, description="Shorter decoded videos fail validation.")
+    min_duration_s: float = Field(1.0, ge=0, description="Shorter decoded videos fail validation.")
 
 
 class ShotsConfig(Section):
@@ -53,10 +114,37 @@ class ShotsConfig(Section):
     threshold: float | None = Field(
         None, description="Detector threshold; None: the detector's default."
     )
-    min_clip_s: float = Field(1.0, description="Drop clips shorter than this.")
-    max_clip_s: float = Field(30.0, description="Split clips longer than this into equal parts.")
+    min_clip_s: float = Field(1.0, gt=0, description="Drop clips shorter than this.")
+    max_clip_s: float = Field(
+        30.0, gt=0, description="Split clips longer than this into equal parts."
+    )
+    min_shot_frames: int = Field(
+        1, ge=1, le=1000, description="Least frames between two cuts (a short shot is a shot)."
+    )
+    fade_threshold: float = Field(
+        12.0, ge=0, le=255, description="ThresholdDetector's black level for fades (0: off)."
+    )
+    transition_scales_s: list[float] = Field(
+        [0.25, 0.5, 1.0, 2.0, 4.0],
+        min_length=1,
+        description="Window lengths (s) searched for dissolves, fades and wipes.",
+    )
+    transition_ratio: float = Field(
+        3.0, ge=1.5, le=20, description="A window changing this × its neighbours is a transition."
+    )
+    transition_min_change: float = Field(
+        12.0, ge=1, le=255, description="Least mean abs thumbnail change (0-255) of a transition."
+    )
+    coherence_max_distance: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="A clip whose first and last second differ more than this "
+        "(hue-saturation histogram Bhattacharyya distance) shows two scenes and is dropped.",
+    )
     static_min_motion: float = Field(
         0.5,
+        ge=0,
         description="Mean abs frame difference (0-255) under which a clip is static and skipped.",
     )
 
@@ -64,79 +152,124 @@ class ShotsConfig(Section):
 class FramesConfig(Section):
     """Frame sampling per clip."""
 
-    per_clip: int = Field(22, description="Frames sampled per clip.")
-    long_side: int = Field(640, description="Working size: long side in pixels.")
+    per_clip: int = Field(22, ge=2, description="Frames sampled per clip (reconstruction needs 2).")
+    long_side: int = Field(640, ge=16, description="Working size: long side in pixels.")
     blur_ratio: float = Field(
         0.35,
-        description="A frame is blurry when its Laplacian variance < ratio × the clip's median.",
+        ge=0,
+        description="A frame is always blurry when its Laplacian variance < ratio × the clip's "
+        "median; above that, when it is a robust outlier below the clip's own spread.",
     )
     jpeg_quality: int = Field(95, ge=1, le=100)
 
 
-class IndoorConfig(Section):
-    """Places365 indoor/outdoor filter."""
+class Places365Config(Section):
+    """The official Places365 scene classifier."""
 
-    backend: Literal["places365", "synthetic-gt"] = "places365"
     weights: str = Field(
         "~/.cache/ytocc/places365",
         description="Checkpoint file, a folder holding '{arch}_places365.pth.tar' (the official "
         "name), or 'hf-owner/repo/filename' on the Hugging Face Hub.",
     )
     arch: Literal["resnet18", "wideresnet18", "resnet50"] = "resnet18"
-    top_k: int = Field(10, description="Classes averaged for a frame's outdoor score.")
+    top_k: int = Field(
+        10, ge=1, le=365, description="Classes averaged for a frame's outdoor score."
+    )
+    batch_size: PositiveInt = 16
+    device: str = Field("auto", json_schema_extra=RUNTIME)
+    threads: int = Field(
+        0,
+        ge=0,
+        description="CPU threads for torch (0: torch's default).",
+        json_schema_extra=RUNTIME,
+    )
+
+
+class SyntheticTruthConfig(Section):
+    """A synthetic-gt backend with no knobs of its own: it reads the tour's truth (`truth_dir`)."""
+
+
+class IndoorConfig(BackendSection):
+    """Places365 indoor/outdoor filter."""
+
+    backend: Literal["places365", "synthetic-gt"] = "places365"
     frame_outdoor_threshold: float = Field(
-        0.5, description="Frame outdoor when the mean outdoor flag of its top-k classes >= this."
+        0.5, ge=0, le=1, description="Frame outdoor when its outdoor score >= this."
     )
     clip_outdoor_share: float = Field(
-        0.5, description="Clip dropped when outdoor frames share > this."
+        0.5, ge=0, le=1, description="Clip dropped when outdoor frames share > this."
     )
-    batch_size: int = 16
-    device: str = "auto"
-    threads: int = Field(0, description="CPU threads for torch (0: torch's default).")
+    places365: Places365Config = Field(default_factory=Places365Config)
+    synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
 
 
-class ReconstructConfig(Section):
-    """Per-clip camera, depth and point-map estimation."""
+class Dust3rConfig(Section):
+    """DUSt3R pairwise point maps and global alignment (GPU when present)."""
 
-    backend: Literal["dust3r", "synthetic-gt"] = "dust3r"
     weights: str = Field(
         "naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt", description="Local path or HF id."
     )
-    image_size: int = Field(512, description="Network input size (224 for the 224 model).")
+    image_size: int = Field(512, ge=16, description="Network input size (224 for the 224 model).")
     graph: str = Field("complete", description="Pair graph for small clips.")
     sparse_graph: str = Field(
         "swin-4", description="Pair graph above complete_max_frames or after OOM."
     )
-    complete_max_frames: int = Field(24, description="Largest clip that uses the complete graph.")
-    batch_size: int = 4
-    niter: int = Field(300, description="Global alignment iterations.")
-    lr: float = 0.01
+    complete_max_frames: int = Field(
+        24, ge=2, description="Largest clip that uses the complete graph."
+    )
+    batch_size: PositiveInt = 4
+    niter: PositiveInt = Field(300, description="Global alignment iterations.")
+    lr: float = Field(0.01, gt=0)
     schedule: Literal["cosine", "linear"] = "cosine"
-    min_conf: float = Field(1.5, description="Confidence under which a point is not counted.")
-    min_conf_points_frac: float = Field(0.1, description="Fail when fewer confident points.")
+    device: str = Field("auto", json_schema_extra=RUNTIME)
+    seed: int = 0
+
+
+class SyntheticReconstructConfig(Section):
+    """synthetic-gt: what DUSt3R would hand downstream (arbitrary similarity, noise, outliers)."""
+
+    depth_noise: float = Field(0.01, ge=0, description="Relative depth noise (σ).")
+    outlier_frac: float = Field(
+        0.01, ge=0, le=1, description="Share of pixels given a random depth."
+    )
+    similarity: bool = Field(True, description="Apply a random rotation/scale/translation.")
+    seed: int = 0
+
+
+class ReconstructConfig(BackendSection):
+    """Per-clip camera, depth and point-map estimation; the checks apply to every backend."""
+
+    backend: Literal["dust3r", "synthetic-gt"] = "dust3r"
+    min_conf: float = Field(1.5, ge=0, description="Confidence under which a point is not counted.")
+    min_conf_points_frac: float = Field(
+        0.1, ge=0, le=1, description="Fail when fewer confident points."
+    )
     max_fov_deg: float = Field(
-        170.0, description="Fail when the focal implies a wider horizontal field of view."
+        170.0,
+        gt=0,
+        lt=180,
+        description="Fail when the focal implies a wider horizontal field of view.",
     )
     min_trajectory_extent: float = Field(
-        1e-3, description="Fail when camera centres span less than this × scene depth (collapsed)."
+        1e-3,
+        ge=0,
+        description="Fail when camera centres span less than this × scene depth (collapsed).",
     )
-    device: str = "auto"
-    # synthetic-gt: what DUSt3R would hand downstream (arbitrary similarity, noise, outliers)
-    synth_depth_noise: float = Field(0.01, description="Relative depth noise (σ).")
-    synth_outlier_frac: float = Field(0.01, description="Share of pixels given a random depth.")
-    synth_similarity: bool = Field(True, description="Apply a random rotation/scale/translation.")
-    seed: int = 0
+    dust3r: Dust3rConfig = Field(default_factory=Dust3rConfig)
+    synthetic_gt: SyntheticReconstructConfig = Field(default_factory=SyntheticReconstructConfig)
 
 
 class CleanConfig(Section):
     """Point-cloud outlier removal (Open3D)."""
 
-    conf_threshold: float = Field(1.5, description="Drop points under this DUSt3R confidence.")
+    conf_threshold: float = Field(
+        1.5, ge=0, description="Drop points under this DUSt3R confidence."
+    )
     points_per_frame: int = Field(
         100_000, ge=1, description="Pixels back-projected per frame at most (an even pixel stride)."
     )
     downsample_factor: float = Field(
-        2.0, description="Filter on a voxel grid of this × the natural point spacing (speed)."
+        2.0, gt=0, description="Filter on a voxel grid of this × the natural point spacing (speed)."
     )
     filter_cells: int = Field(
         300_000,
@@ -144,7 +277,7 @@ class CleanConfig(Section):
         description="Grow the filter grid's cell so about this many cells hold a surface (speed).",
     )
     radius_factor: float = Field(
-        4.0, description="Radius filter radius, × the filter grid's cell (see filter_cells)."
+        4.0, gt=0, description="Radius filter radius, × the filter grid's cell (see filter_cells)."
     )
     consensus_views: int = Field(
         4, ge=0, description="Fuse each point's depth with this many frames on each side (0: off)."
@@ -152,62 +285,104 @@ class CleanConfig(Section):
     consensus_tolerance: float = Field(
         0.05, gt=0, description="Relative depth gap under which another view supports a point."
     )
-    radius_min_points: int = 4
-    stat_neighbors: int = 20
-    stat_std_ratio: float = 2.0
-    min_points: int = Field(1000, description="Fail when fewer points survive.")
+    radius_min_points: int = Field(4, ge=0)
+    stat_neighbors: PositiveInt = 20
+    stat_std_ratio: float = Field(2.0, gt=0)
+    min_points: int = Field(1000, ge=1, description="Fail when fewer points survive.")
 
 
 class AlignConfig(Section):
     """z-up, Manhattan yaw and metric scale."""
 
-    wall_height_m: float = Field(2.8, description="Floor-to-ceiling height the scene is scaled to.")
+    wall_height_m: float = Field(
+        2.8, gt=0, description="Floor-to-ceiling height the scene is scaled to."
+    )
     lattice_m: float = Field(
-        0.08, description="Voxel lattice walls are centred in (the voxel size; 0 leaves x-y as is)."
+        0.08,
+        ge=0,
+        description="Voxel lattice walls are centred in (the voxel size; 0 leaves x-y as is).",
     )
     ransac_distance_factor: float = Field(
-        2.0, description="Plane inlier distance, × median spacing."
+        2.0, gt=0, description="Plane inlier distance, × median spacing."
     )
-    ransac_iterations: int = 2000
+    ransac_iterations: PositiveInt = 2000
     gravity_max_angle_deg: float = Field(
-        30.0, description="Floor candidates must be within this angle of the cameras' up prior."
+        30.0,
+        gt=0,
+        le=90,
+        description="Floor candidates must be within this angle of the cameras' up prior.",
     )
     manhattan: bool = True
     min_floor_support: float = Field(
         0.25,
+        ge=0,
+        le=1,
         description="The floor (the lowest level plane) must hold this share of the best level plane's points.",
     )
 
 
-class SegmentConfig(Section):
-    """Per-frame NYU-11 labels and region masks."""
+class SegmenterModelConfig(Section):
+    """A segmentation network's weights and how it runs."""
 
-    backend: Literal["mask2former-ade", "san", "synthetic-gt"] = "mask2former-ade"
+    weights: str = Field(description="Local path or HF id.")
+    batch_size: PositiveInt = 4
+    device: str = Field("auto", json_schema_extra=RUNTIME)
+    threads: int = Field(
+        0,
+        ge=0,
+        description="CPU threads for torch (0: torch's default).",
+        json_schema_extra=RUNTIME,
+    )
+
+
+class Mask2FormerConfig(SegmenterModelConfig):
+    """Mask2Former trained on ADE20K-150 (transformers), mapped to NYU-11."""
+
     weights: str = Field(
         "facebook/mask2former-swin-tiny-ade-semantic", description="Local path or HF id."
     )
-    batch_size: int = 4
-    device: str = "auto"
-    threads: int = Field(0, description="CPU threads for torch (0: torch's default).")
+
+
+class SanConfig(SegmenterModelConfig):
+    """SAN open-vocabulary segmentation (needs detectron2 and the SAN repository)."""
+
+    weights: str = Field("Mendel192/san/san_vit_b_16.pth", description="Local path or HF spec.")
+
+
+class SegmentConfig(BackendSection):
+    """Per-frame NYU-11 labels and region masks."""
+
+    backend: Literal["mask2former-ade", "san", "synthetic-gt"] = "mask2former-ade"
+    mask2former_ade: Mask2FormerConfig = Field(default_factory=Mask2FormerConfig)
+    san: SanConfig = Field(default_factory=SanConfig)
+    synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
+
+
+GRID_DIMS: tuple[int, int, int] = (60, 60, 36)
+"""Default of ``voxelize.dims`` (the paper's grid); code reads the config, not this."""
+VOXEL_SIZE = 0.08
+"""Default of ``voxelize.voxel_size`` (m)."""
 
 
 class VoxelConfig(Section):
-    """Per-frame semantic occupancy grids."""
+    """Per-frame semantic occupancy grids: the one definition of the grid."""
 
-    dims: tuple[int, int, int] = (60, 60, 36)
-    voxel_size: float = 0.08
+    dims: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
+        GRID_DIMS, description="Grid size in voxels (x, y, z)."
+    )
+    voxel_size: float = Field(VOXEL_SIZE, gt=0, description="Voxel edge (m).")
     max_depth_m: float = Field(
-        10.0, description="Ignore depths beyond this when casting free space."
+        10.0, gt=0, description="Ignore depths beyond this when casting free space."
     )
     min_points: int = Field(
-        2, description="Points a voxel needs to count as occupied (outlier guard)."
+        2, ge=1, description="Points a voxel needs to count as occupied (outlier guard)."
     )
 
 
 class DatasetConfig(Section):
     """Freezing a dataset."""
 
-    val_fraction: float = 0.15
+    val_fraction: float = Field(0.15, ge=0, le=1)
     seed: int = 0
 
 
@@ -235,12 +410,12 @@ class TrainConfig(Section):
     )
 
     embed_weights: str = Field("facebook/dinov2-small", description="DINOv2 path or HF id.")
-    temperature: float = 0.07
-    pretrain_lr: float = 8e-4
-    finetune_lr: float = 2e-4
-    epochs: int = 30
-    milestones: list[int] = [20, 25]
-    batch_size: int = 4
+    temperature: float = Field(0.07, gt=0)
+    pretrain_lr: float = Field(8e-4, gt=0)
+    finetune_lr: float = Field(2e-4, gt=0)
+    epochs: PositiveInt = 30
+    milestones: list[PositiveInt] = [20, 25]
+    batch_size: PositiveInt = 4
     device: str = "auto"
     seed: int = 0
     network: str = Field(
@@ -250,30 +425,32 @@ class TrainConfig(Section):
         default_factory=dict, description="Extra constructor arguments of the network (sizes)."
     )
     feature_dim: int = Field(
-        384, description="Voxel feature width D when no embedder sets it (dinov2-small: 384)."
+        384, ge=1, description="Voxel feature width D when no embedder sets it (dinov2-small: 384)."
     )
-    image_hw: tuple[int, int] | None = Field(
+    image_hw: tuple[PositiveInt, PositiveInt] | None = Field(
         None, description="Resize images (and intrinsics) to (H, W); None keeps the stored size."
     )
-    weight_decay: float = 1e-4
+    weight_decay: float = Field(1e-4, ge=0)
     pixel_stride: int = Field(
-        4, description="Pretraining matches every n-th pixel (rows and columns)."
+        4, ge=1, description="Pretraining matches every n-th pixel (rows and columns)."
     )
-    embed_input_size: int = Field(224, description="Short side of the DINOv2 input (px).")
+    embed_input_size: int = Field(224, ge=14, description="Short side of the DINOv2 input (px).")
     superpixels: Literal["regions", "slic"] = Field(
         "regions",
         description="Superpixels: the dataset's region masks (SLIC where absent) or SLIC.",
     )
-    slic_segments: int = Field(64, description="SLIC segments per image (fallback superpixels).")
+    slic_segments: int = Field(
+        64, ge=1, description="SLIC segments per image (fallback superpixels)."
+    )
     class_weighting: Literal["inverse_log", "none", "monoscene-nyu"] = Field(
         "inverse_log",
         description="Fine-tuning CE weights: 1/ln(1.02 + class frequency), none, or "
         "MonoScene's NYUv2 weights (0.05 free, 1 each class).",
     )
-    label_fractions: list[float] = Field(
+    label_fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         [0.1, 0.2, 0.5, 1.0], description="Label fractions of the label-efficiency flow."
     )
-    num_workers: int = Field(0, description="DataLoader worker processes.")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
     amp: bool = Field(True, description="Mixed precision on a GPU (bfloat16, else float16).")
     accumulate_steps: int = Field(
         1, ge=1, description="Batches whose gradients add up before each optimiser step."
@@ -303,8 +480,10 @@ class RunConfig(Section):
     ray_address: str | None = Field(
         None, description="Existing Ray cluster; None starts a local one."
     )
-    gpu_slots: int = Field(1, description="Reconstructions running at once (GPU concurrency).")
-    max_workers: int = Field(2, description="CPU tasks running at once (local runner).")
+    gpu_slots: int = Field(
+        1, ge=1, description="Reconstructions running at once (GPU concurrency)."
+    )
+    max_workers: int = Field(2, ge=1, description="CPU tasks running at once (local runner).")
     ray_gpus: float | None = Field(
         None,
         ge=0,
@@ -338,9 +517,9 @@ class Config(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
-    def section(self, stage: str) -> BaseModel:
-        """The config section a stage hashes into its marker."""
-        return getattr(self, stage)
+    def section(self, name: str) -> Section:
+        """The config section called `name` (a stage's section is named in the stage graph)."""
+        return getattr(self, name)
 
 
 class ConfigError(ValueError):
@@ -355,7 +534,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a config dict."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override {item!r} is not KEY=VALUE (e.g. reconstruct.niter=100)")
+            raise ConfigError(
+                f"override {item!r} is not KEY=VALUE (e.g. reconstruct.dust3r.niter=100)"
+            )
         key, raw = item.split("=", 1)
         node = data
         parts = key.strip().split(".")
@@ -387,8 +568,18 @@ def load_config(
         raw["data"] = str(data)
     try:
         return Config.model_validate(raw)
-    except Exception as e:  # pydantic's ValidationError lists every bad key
-        raise ConfigError(str(e)) from e
+    except ValidationError as e:
+        raise ConfigError(one_line(e)) from None
+
+
+def one_line(e: ValidationError) -> str:
+    """Every bad key of a validation error on one line: ``key: message (got value)``."""
+    parts = []
+    for err in e.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "config"
+        got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" else ""
+        parts.append(f"{key}: {err['msg']}{got}")
+    return "; ".join(parts)
 
 
 def dump_config(cfg: Config) -> str:

@@ -24,8 +24,6 @@ CLASS_NAMES: tuple[str, ...] = (
 NUM_CLASSES = len(CLASS_NAMES)
 FREE = 0
 UNKNOWN = 255
-GRID_DIMS: tuple[int, int, int] = (60, 60, 36)
-VOXEL_SIZE = 0.08
 
 
 class FormatError(ValueError):
@@ -186,7 +184,7 @@ def read_segment(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 # occ/{k}.npz: one training sample ---------------------------------------------------------------
 SAMPLE_SPEC = {
-    "target": ("uint8", GRID_DIMS),
+    "target": ("uint8", (-1, -1, -1)),
     "voxel_origin": ("float32", (3,)),
     "voxel_size": ("float32", ()),
     "cam_k": ("float32", (3, 3)),
@@ -204,10 +202,16 @@ def write_sample(
     cam_pose: np.ndarray,
     depth: np.ndarray,
     frame: str,
-    voxel_size: float = VOXEL_SIZE,
+    voxel_size: float,
+    dims: tuple[int, int, int],
     **extra: np.ndarray,
 ) -> None:
-    """Write one frame's sample (DESIGN.md's table); `frame` is relative to the data root."""
+    """Write one frame's sample (DESIGN.md's table); `frame` is relative to the data root.
+
+    `dims` and `voxel_size` are the grid of ``voxelize`` in the config (its one definition):
+    a target of another shape, or a non-positive or non-finite voxel size or origin, is a
+    :class:`FormatError`.
+    """
     arrays: dict[str, Any] = {
         "target": np.asarray(target, np.uint8),
         "voxel_origin": np.asarray(voxel_origin, np.float32),
@@ -217,6 +221,16 @@ def write_sample(
         "depth": np.asarray(depth, np.float32),
     }
     _check(path, {k: np.asarray(v) for k, v in arrays.items()}, SAMPLE_SPEC)
+    if arrays["target"].shape != tuple(dims):
+        raise FormatError(
+            f"{path}: target has shape {arrays['target'].shape}, grid is {tuple(dims)}"
+        )
+    if not (
+        np.isfinite(voxel_size) and voxel_size > 0 and np.isfinite(arrays["voxel_origin"]).all()
+    ):
+        raise FormatError(
+            f"{path}: voxel size {voxel_size} / origin {arrays['voxel_origin']} not finite and positive"
+        )
     bad = np.setdiff1d(np.unique(arrays["target"]), [*range(NUM_CLASSES + 1), UNKNOWN])
     if bad.size:
         raise FormatError(f"{path}: target holds ids {bad.tolist()} outside 0..11, 255")

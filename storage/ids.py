@@ -1,8 +1,18 @@
-"""Identifier sanitising: ids become folder names, so they are never trusted as paths."""
+"""Identifier sanitising and the video id scheme: ids become folder names, never trusted as paths.
+
+A video reached by URL is named before it is downloaded (so a source that fails at once still gets
+a marker): YouTube's own id where the URL has one (``tasks/sources.py``), else the URL's file stem
+plus a short hash of the URL's *identity* (:func:`url_identity`). On a loopback host (127.0.0.0/8,
+``localhost``, ``::1``) the identity leaves out host and port: a local server (the demo's, a
+test's) gets a new ephemeral port on every run, and the same file reached through two such URLs
+is one video. On any other host the identity is the URL as given, so ids of existing data roots
+do not change.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from urllib.parse import urlparse
 
@@ -27,8 +37,31 @@ def short_hash(text: str, n: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_identity(url: str) -> str:
+    """What a video URL's id hashes: the URL, minus scheme, host and port on a loopback host
+    (query and fragment kept: a fragment names one video of a page that holds several)."""
+    parsed = urlparse(url)
+    if is_loopback(parsed.hostname):
+        query = f"?{parsed.query}" if parsed.query else ""
+        fragment = f"#{parsed.fragment}" if parsed.fragment else ""
+        return "loopback:" + parsed.path + query + fragment
+    return url
+
+
 def id_from_url(url: str) -> str:
-    """An id for a source yt-dlp could not name: the URL's last path part, sanitised, plus a hash."""
+    """An id for a URL with no site id: its last path part, sanitised, plus a hash of its identity."""
     parsed = urlparse(url)
     stem = (parsed.path.rstrip("/").rsplit("/", 1)[-1] or parsed.netloc or "source").rsplit(".", 1)[
         0
@@ -37,7 +70,7 @@ def id_from_url(url: str) -> str:
         base = sanitize_id(stem, max_len=40)
     except InvalidIdError:
         base = "source"
-    return f"{base}-{short_hash(url)}"
+    return f"{base}-{short_hash(url_identity(url))}"
 
 
 def clip_id(video_id: str, shot: int) -> str:

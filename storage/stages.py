@@ -8,12 +8,49 @@ the stages it affects. Prefect never appears here: flows call these through thin
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from storage.config import Config
 from storage.ids import video_id_of_clip
 from storage.layout import ALL_STAGES, CLIP_STAGES, DataRoot
 from storage.markers import Marker, StageResult, params_hash, read_marker, run_stage
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output of a stage: a glob under the item's folder and the format it holds."""
+
+    pattern: str
+    format: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the graph (see :data:`GRAPH`)."""
+
+    name: str
+    kind: Literal["video", "clip"]
+    reads: tuple[str, ...]
+    section: str
+    outputs: tuple[Output, ...] = ()
+    registry: str | None = None
+    version: int = 1
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("download", "video", (), "download", (Output("video.mp4", "video"), Output("info.json", "json", False))),
+    Stage("shots", "video", ("download",), "shots"),
+    Stage("frames", "clip", ("shots",), "frames", (Output("frames/[0-9]*.jpg", "jpeg"), Output("frames/index.json", "frames-index"))),
+    Stage("indoor", "clip", ("frames",), "indoor", (), "models.scene:SCENE_CLASSIFIERS"),
+    Stage("reconstruct", "clip", ("frames",), "reconstruct", (Output("recon.npz", "recon"),), "models.reconstructors:RECONSTRUCTORS"),
+    Stage("clean", "clip", ("reconstruct",), "clean", (Output("cloud.npz", "cloud"),)),
+    Stage("align", "clip", ("clean",), "align", (Output("align.json", "align"),)),
+    Stage("segment", "clip", ("frames",), "segment", (Output("segments/[0-9]*.npz", "segment"),), "models.segmenters:SEGMENTERS"),
+    Stage("voxelize", "clip", ("reconstruct", "clean", "align", "segment"), "voxelize", (Output("occ/[0-9]*.npz", "sample"),)),
+)  # fmt: skip
+GRAPH: dict[str, Stage] = {s.name: s for s in STAGES}
 
 
 class UpstreamNotDone(RuntimeError):

@@ -30,8 +30,6 @@ from storage.config import Config
 from storage.dataset_schema import HIST_COLUMNS, HIST_LABELS, MODEL_STAGES, SAMPLES, SPLITS
 from storage.formats import (
     CLASS_NAMES,
-    GRID_DIMS,
-    VOXEL_SIZE,
     FormatError,
     read_clip_info,
     read_sample,
@@ -254,12 +252,13 @@ def dataset_card(
         for label, n, col in zip(HIST_LABELS, names, HIST_COLUMNS, strict=True)
     ]
     params = {s: cfg.section(s).model_dump(mode="json") for s in ("dataset", "voxelize")}
+    grid = cfg.voxelize
     hashes = sorted(df.voxelize_hash.dropna().unique().tolist())
     lines = [
         f"# Dataset `{name}`",
         "",
         "Semantic occupancy samples frozen by `ytocc dataset` (YouTube-Occ format: one sample per",
-        f"frame, grid {GRID_DIMS[0]}×{GRID_DIMS[1]}×{GRID_DIMS[2]} at {VOXEL_SIZE} m, labels 0 free,"
+        f"frame, grid {'×'.join(map(str, grid.dims))} at {grid.voxel_size} m, labels 0 free,"
         " 1..11 NYU classes, 255 unknown). Split by video.",
         "",
         f"- frozen: {datetime.now(UTC).isoformat(timespec='seconds')}, ytocc {code_version()}",

@@ -1,29 +1,25 @@
 """reconstruct stage: per clip K, cam2world (OpenCV axes), z-depth and confidence (recon.npz).
 
-Backends: ``dust3r`` (models/dust3r.py; GPU when present) and ``synthetic-gt``, which reads the
-synthetic tour's truth and hands downstream what DUSt3R would: an arbitrary similarity
-(rotation, scale, translation, seeded per clip), relative depth noise and outliers. Its output
-stores that ``similarity`` (truth world → recon) so benchmarks can undo it, and its marker names
-the backend so it never passes for a model's result. Degenerate results end the clip.
+The backend (``reconstruct.backend``) comes from :data:`models.reconstructors.RECONSTRUCTORS`
+(``dust3r``, ``synthetic-gt``, ...); this stage checks what it returns, whatever it is, and
+writes it. The marker names the backend so a synthetic-gt result never passes for a model's.
+Degenerate results end the clip.
 """
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
-import cv2
 import numpy as np
 from prefect import task
-from scipy.spatial.transform import Rotation
 
+from models.backends import backend_for
 from storage.config import Config, ReconstructConfig
 from storage.formats import write_recon
-from storage.frames import read_clip_frames, read_frames_index
+from storage.frames import clip_frames
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.stages import run_item_stage
-from storage.truth import read_truth_frame, synthetic_truth
 
 STAGE = "reconstruct"
 
@@ -74,84 +70,21 @@ def check_recon(
     }
 
 
-def random_similarity(seed: int) -> np.ndarray:
-    """A random 4×4 similarity: uniform rotation, log-uniform scale in [0.2, 5], translation ~ N(0, 2)."""
-    rng = np.random.default_rng(seed)
-    sim = np.eye(4)
-    sim[:3, :3] = (
-        np.exp(rng.uniform(np.log(0.2), np.log(5.0)))
-        * Rotation.random(random_state=seed).as_matrix()
-    )
-    sim[:3, 3] = rng.normal(0, 2, 3)
-    return sim
-
-
-def synthetic_recon(
-    truth: list[dict[str, np.ndarray]], size: tuple[int, int], cfg: ReconstructConfig, seed: int
-) -> dict[str, np.ndarray]:
-    """What DUSt3R would return for frames with this truth, at the stored size (h, w)."""
-    h, w = size
-    rng = np.random.default_rng(seed)
-    sim = random_similarity(seed) if cfg.synth_similarity else np.eye(4)
-    s = float(np.cbrt(np.linalg.det(sim[:3, :3])))
-    rot = sim[:3, :3] / s
-    Ks, poses, depths = [], [], []
-    for t in truth:
-        th, tw = t["depth"].shape
-        K = np.diag([w / tw, h / th, 1.0]) @ t["K"]
-        depth = cv2.resize(t["depth"], (w, h), interpolation=cv2.INTER_NEAREST).astype(np.float64)
-        valid = depth > 0
-        depth = depth * s * (1 + cfg.synth_depth_noise * rng.standard_normal(depth.shape))
-        out = valid & (rng.random(depth.shape) < cfg.synth_outlier_frac)
-        depth[out] *= rng.uniform(0.3, 2.0, int(out.sum()))
-        depth[~valid] = 0
-        pose = np.eye(4)
-        pose[:3, :3] = rot @ t["cam2world"][:3, :3]
-        pose[:3, 3] = sim[:3, :3] @ t["cam2world"][:3, 3] + sim[:3, 3]
-        Ks.append(K)
-        poses.append(pose)
-        depths.append(depth)
-    depth = np.stack(depths).astype(np.float32)
-    conf = np.where(depth > 0, 1.0 + 4.0 * rng.random(depth.shape), 0.0).astype(np.float32)
-    return {
-        "K": np.stack(Ks),
-        "cam2world": np.stack(poses),
-        "depth": depth,
-        "conf": conf,
-        "similarity": sim,
-    }
-
-
-def clip_seed(base: int, clip: str) -> int:
-    """A per-clip seed from the config seed and the clip id (stable across runs)."""
-    return base * 1_000_003 + zlib.crc32(clip.encode())
-
-
 def reconstruct(root: DataRoot, clip: str, cfg: Config) -> StageResult:
     """Reconstruct one clip with the configured backend and write recon.npz."""
     rc = cfg.reconstruct
-    index = read_frames_index(root, clip)
-    n = len(index["video_frames"])
+    frames = clip_frames(root, clip)
+    n = len(frames.video_frames)
     if n < 2:
         raise StageFailure(f"a clip of {n} frame cannot be reconstructed (need ≥ 2)")
-    size = (int(index["height"]), int(index["width"]))
-    if rc.backend == "synthetic-gt":
-        folder = synthetic_truth(cfg, STAGE)
-        truth = [read_truth_frame(folder, int(i)) for i in index["video_frames"]]
-        recon = synthetic_recon(truth, size, rc, clip_seed(rc.seed, clip))
-        weights = None
-    else:
-        from models.dust3r import reconstruct_images
-
-        images = read_clip_frames(root, clip, n)
-        recon = reconstruct_images(images, rc)
-        weights = rc.weights
+    backend = backend_for(STAGE, cfg)
+    recon = backend.reconstruct(frames)  # type: ignore[attr-defined]
     stats = check_recon(recon["K"], recon["cam2world"], recon["depth"], recon["conf"], rc)
     extra = {k: v for k, v in recon.items() if k not in ("K", "cam2world", "depth", "conf")}
     write_recon(
         root.recon_npz(clip), recon["K"], recon["cam2world"], recon["depth"], recon["conf"], **extra
     )
-    return StageResult(stats, backend=rc.backend, weights=weights)
+    return StageResult(stats, backend=backend.name, weights=backend.weights_id)
 
 
 def run(root: DataRoot, cfg: Config, clip: str, *, force: bool = False) -> Marker:

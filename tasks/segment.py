@@ -1,9 +1,8 @@
 """The segment stage: per-frame NYU-11 labels and region masks, written to ``segments/{k}.npz``.
 
-Backends: ``mask2former-ade`` (default, transformers), ``san`` (open-vocabulary, optional
-install) and ``synthetic-gt`` (the synthetic tour's label images for the clip's video frames,
-resized to the stored frame size with nearest neighbour; regions = connected components of each
-class). The stage writes only the segments: the voxelize stage looks each point's label up from
+The backend (``segment.backend``) comes from :data:`models.segmenters.SEGMENTERS`
+(``mask2former-ade``, ``san``, ``synthetic-gt``, ...); class ids outside 0..11 end the clip
+with a reason. The stage writes only the segments: the voxelize stage looks each point's label up from
 them through the cloud's (frame, pixel) indices.
 """
 
@@ -11,40 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 from prefect import task
-from scipy import ndimage
 
+from models.backends import backend_for
 from storage.config import Config
 from storage.formats import CLASS_NAMES, NUM_CLASSES, write_segment
-from storage.frames import read_clip_frames, read_frames_index
+from storage.frames import clip_frames
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.stages import run_item_stage
-from storage.truth import read_truth_frame, synthetic_truth
-from tasks.indoor import set_threads
 
 STAGE = "segment"
-
-
-def connected_regions(labels: np.ndarray) -> np.ndarray:
-    """int32 region ids: the connected components of each class (label 0 → -1, no region)."""
-    regions = np.full(labels.shape, -1, np.int32)
-    offset = 0
-    for c in np.unique(labels[labels > 0]):
-        comp, n = ndimage.label(labels == c)
-        inside = comp > 0
-        regions[inside] = comp[inside] - 1 + offset
-        offset += n
-    return regions
-
-
-def truth_segment(labels: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Truth labels (video size) → labels and regions at the stored frame size (H, W)."""
-    h, w = size
-    resized = cv2.resize(labels.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-    return resized, connected_regions(resized)
 
 
 def check_labels(labels: np.ndarray, backend: str) -> None:
@@ -68,54 +45,24 @@ def label_stats(labels: list[np.ndarray], regions: list[np.ndarray]) -> dict[str
     }
 
 
-def _segment_truth(root: DataRoot, cfg: Config, index: dict[str, Any]) -> list[tuple]:
-    folder = synthetic_truth(cfg, STAGE)
-    size = (int(index["height"]), int(index["width"]))
-    return [
-        truth_segment(read_truth_frame(folder, int(i))["labels"], size)
-        for i in index["video_frames"]
-    ]
-
-
-def _segment_model(root: DataRoot, cfg: Config, clip_id: str, count: int) -> list[tuple]:
-    from models.segmenters import load_segmenter
-    from models.segmenters.queries import ClassTableError
-
-    set_threads(cfg.segment.threads)
-    try:
-        model = load_segmenter(cfg.segment.backend, cfg.segment.weights, cfg.segment.device)
-    except ClassTableError as e:
-        raise StageFailure(str(e)) from e
-    images = read_clip_frames(root, clip_id, count)
-    out = []
-    for i in range(0, count, cfg.segment.batch_size):
-        labels, regions = model.segment(images[i : i + cfg.segment.batch_size])
-        out += list(zip(labels, regions, strict=True))
-    return out
-
-
 def run(root: DataRoot, cfg: Config, clip_id: str, *, force: bool = False) -> Marker:
     """Segment every stored frame of the clip and write ``segments/{k:04d}.npz``."""
 
     def body() -> StageResult:
-        index = read_frames_index(root, clip_id)
-        count = len(index["video_frames"])
-        backend = cfg.segment.backend
-        if backend == "synthetic-gt":
-            results = _segment_truth(root, cfg, index)
-            weights = str(cfg.truth_dir)
-        else:
-            results = _segment_model(root, cfg, clip_id, count)
-            weights = cfg.segment.weights
+        frames = clip_frames(root, clip_id)
+        backend = backend_for(STAGE, cfg)
+        results = backend.segment(frames)  # type: ignore[attr-defined]
         for labels, _ in results:
-            check_labels(labels, backend)
+            check_labels(labels, backend.name)
         for k, (labels, regions) in enumerate(results):
             write_segment(root.segment_path(clip_id, k), labels, regions)
         for stale in root.segments_dir(clip_id).glob("*.npz"):
-            if stale.stem.isdigit() and int(stale.stem) >= count:
+            if stale.stem.isdigit() and int(stale.stem) >= len(results):
                 stale.unlink()
         stats = label_stats([r[0] for r in results], [r[1] for r in results])
-        return StageResult(stats | {"backend": backend}, backend=backend, weights=weights)
+        return StageResult(
+            stats | {"backend": backend.name}, backend=backend.name, weights=backend.weights_id
+        )
 
     return run_item_stage(root, cfg, clip_id, STAGE, body, force=force)
 

@@ -113,7 +113,7 @@ def voxelize(root: DataRoot, clip: str, cfg: VoxelConfig) -> StageResult:
             continue
         write_sample(root.occ_path(clip, k), target=target, voxel_origin=origin, cam_k=recon["K"][k],
                      cam_pose=poses[k], depth=depth, frame=root.relative(root.frame_path(clip, k)),
-                     voxel_size=cfg.voxel_size)  # fmt: skip
+                     voxel_size=cfg.voxel_size, dims=cfg.dims)  # fmt: skip
         written += 1
         occ.append(float(((target > 0) & (target < UNKNOWN)).mean()))
         free.append(float((target == FREE).mean()))

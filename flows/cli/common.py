@@ -29,7 +29,9 @@ ConfigOpt = Annotated[
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", "-s", help="Override a config key: --set reconstruct.niter=100 (repeatable)."
+        "--set",
+        "-s",
+        help="Override a config key: --set reconstruct.dust3r.niter=100 (repeatable).",
     ),
 ]
 
@@ -39,7 +41,7 @@ def config_from(data: Path | None, config: Path | None, overrides: list[str] | N
     try:
         return load_config(config, overrides or [], data)
     except ConfigError as e:
-        fail(f"config: {e}")
+        fail(f"config: {e}", code=2)
         raise  # unreachable; for type checkers
 
 

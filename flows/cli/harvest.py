@@ -34,6 +34,8 @@ def harvest(
         sources, str(root_of(cfg).root), str(config) if config else None, set_ or []
     )
     typer.echo(summary_text(status_table(root_of(cfg))))
+    for reason in result["source_errors"]:
+        typer.echo(f"error: {reason}", err=True)
     typer.echo(f"{len(result['clips'])} clips ready under {root_of(cfg).root}")
 
 

@@ -126,6 +126,6 @@ def demo(
     no_train: Annotated[bool, typer.Option("--no-train", help="Stop after the dataset.")] = False,
 ) -> None:
     """The whole pipeline on the synthetic house tour, offline (what `make demo` runs)."""
-    from flows.demo import main
+    from flows.demo import exit_code, main
 
-    main(["--out", str(out), *(["--no-train"] if no_train else [])])
+    raise typer.Exit(exit_code(main(["--out", str(out), *(["--no-train"] if no_train else [])])))

@@ -66,7 +66,8 @@ def scene(
     )
     from models.weights import WeightsNotFound
 
-    cfg = config_from(None, config, set_).indoor
+    indoor = config_from(None, config, set_).indoor
+    cfg = indoor.places365
     try:
         model = load_classifier(weights or cfg.weights, arch or cfg.arch, device)
     except (WeightsNotFound, CheckpointError, ValueError) as e:
@@ -80,7 +81,7 @@ def scene(
             continue
         probs = classify(model, rgb[None], batch_size=1)
         score = float(outdoor_scores(probs, labels.outdoor, cfg.top_k)[0])
-        indoor = score < cfg.frame_outdoor_threshold
+        indoor = score < indoor.frame_outdoor_threshold
         counts["indoor" if indoor else "outdoor"] += 1
         top5 = [[n, round(p, 4)] for n, p in top_classes(probs, labels.names, 5)[0]]
         record = {"image": str(path), "indoor": indoor, "top5": top5, "outdoor_score": score}
@@ -120,7 +121,7 @@ def segment_image(
     name = backend or cfg.backend
     if name not in MODEL_BACKENDS:
         fail(f"segment-image runs a model backend ({', '.join(MODEL_BACKENDS)}), not {name!r}")
-    spec = weights or cfg.weights
+    spec = weights or getattr(cfg, cfg.subsection_name(name)).weights
     try:
         model = load_segmenter(name, spec, device)
     except (WeightsNotFound, ClassTableError, SanNotInstalled) as e:

@@ -222,13 +222,21 @@ def eval_cmd(
     out: Annotated[
         Path, typer.Option("--out", help="Metrics JSON: iou, miou, per_class (percent).")
     ] = Path("metrics.json"),
+    present_only: Annotated[
+        bool,
+        typer.Option(
+            "--present-only",
+            help="Average mIoU over the classes present in target or prediction only "
+            "(default: MonoScene's mean over all 11 classes, absent ones counting 0).",
+        ),
+    ] = False,
 ) -> None:
-    """Score predicted grids against ground truth in the SSC convention (255 ignored)."""
+    """Score predicted grids against ground truth like MonoScene's SSCMetrics (255 ignored)."""
     from storage.formats import FormatError
     from tasks.training.evaluate import evaluate_dirs, write_metrics
 
     try:
-        metrics = evaluate_dirs(pred_dir, gt_dir)
+        metrics = evaluate_dirs(pred_dir, gt_dir, "present" if present_only else "all")
     except (FormatError, ValueError) as e:
         fail(str(e))
         return

@@ -26,7 +26,8 @@ from models.occupancy import monoscene_losses as L
 from models.occupancy.lifting import voxel_centres, world_to_camera
 from models.occupancy.monoscene_2d import UNet2D
 from models.occupancy.monoscene_3d import UNet3D
-from storage.formats import GRID_DIMS, NUM_CLASSES, VOXEL_SIZE
+from storage.config import GRID_DIMS, VOXEL_SIZE
+from storage.formats import NUM_CLASSES
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
@@ -110,8 +111,10 @@ class MonoScene(nn.Module):
         b, _, h, w = image.shape
         mean, std = (image.new_tensor(v).view(1, 3, 1, 1) for v in (_MEAN, _STD))
         maps = self.net_rgb((image - mean) / std)
-        cam = world_to_camera(voxel_centres(voxel_origin, self.voxel_size, self.dims), cam_pose)
-        pix, fov = project_voxels(cam, cam_k, (h, w))
+        # centres in float32, transform and projection in float64, as MonoScene's preprocessing
+        centres = voxel_centres(voxel_origin.float(), self.voxel_size, self.dims).double()
+        cam = world_to_camera(centres, cam_pose.double())
+        pix, fov = project_voxels(cam, cam_k.double(), (h, w))
         x3d = sum(flosp(maps[f"1_{s}"], pix, fov, s) for s in self.project_scales)
         x3d = x3d.reshape(b, -1, *self.dims).transpose(3, 4)  # (x, y, z) → (x, z, y)
         feats, p_logits = self.net_3d_decoder.decode(x3d)

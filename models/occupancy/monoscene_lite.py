@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.occupancy.lifting import project, sample_pyramid, voxel_centres, world_to_camera
-from storage.formats import GRID_DIMS, NUM_CLASSES, VOXEL_SIZE
+from storage.config import GRID_DIMS, VOXEL_SIZE
+from storage.formats import NUM_CLASSES
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)

@@ -23,7 +23,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from storage.formats import GRID_DIMS, UNKNOWN, FormatError
+from storage.formats import UNKNOWN, FormatError
+
+NYU_GRID: tuple[int, int, int] = (60, 60, 36)
+"""The grid of MonoScene's NYUv2 preprocessing (a fact of that format, not a setting)."""
 
 NYU_K = np.array([[518.8579, 0.0, 320.0], [0.0, 518.8579, 240.0], [0.0, 0.0, 1.0]], np.float32)
 NYU_SIZE = (480, 640)
@@ -77,8 +80,8 @@ def as_array(path: Path, key: str, value: Any, shape: tuple[int, ...], dtype: An
 
 def check_target(path: Path, target: np.ndarray) -> None:
     """A usable (60,60,36) target: right shape and not entirely unknown."""
-    if target.shape != GRID_DIMS:
-        raise FormatError(f"{path}: target has shape {target.shape}, expected {GRID_DIMS}")
+    if target.shape != NYU_GRID:
+        raise FormatError(f"{path}: target has shape {target.shape}, expected {NYU_GRID}")
     if np.all(target == UNKNOWN):
         raise FormatError(f"{path}: target is all 255 (no known voxel)")
 

@@ -19,18 +19,18 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from models.device import pick_device
-from models.metrics import SSCMetrics
+from models.metrics import Average, SSCMetrics
 from models.occupancy.checkpoint import load_network
 from storage.atomic import write_json, write_text
 from storage.config import TrainConfig
-from storage.formats import CLASS_NAMES, GRID_DIMS, FormatError
+from storage.formats import CLASS_NAMES, FormatError
 from tasks.training.trainer import DatasetKind, open_dataset, to_device
 
 SHORT = {"furniture": "furn.", "objects": "objs."}
 
 
 def _grid(path: Path, key: str) -> np.ndarray:
-    """The uint8 (60,60,36) array `key` of an NPZ; FormatError naming the file otherwise."""
+    """The uint8 (X,Y,Z) array `key` of an NPZ; FormatError naming the file otherwise."""
     if not path.is_file():
         raise FormatError(f"{path}: missing")
     try:
@@ -40,19 +40,27 @@ def _grid(path: Path, key: str) -> np.ndarray:
             a = z[key]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise FormatError(f"{path}: unreadable npz ({e})") from e
-    if a.dtype != np.uint8 or a.shape != GRID_DIMS:
-        raise FormatError(f"{path}: {key} is {a.dtype} {a.shape}, expected uint8 {GRID_DIMS}")
+    if a.dtype != np.uint8 or a.ndim != 3:
+        raise FormatError(f"{path}: {key} is {a.dtype} {a.shape}, expected a uint8 3-D grid")
     return a
 
 
-def evaluate_dirs(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str]) -> SSCMetrics:
-    """Metrics of ``pred`` NPZs against ``target`` NPZs of the same names (every GT needs one)."""
+def evaluate_dirs(
+    pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str], average: Average = "all"
+) -> SSCMetrics:
+    """Metrics of ``pred`` NPZs against ``target`` NPZs of the same names (every GT needs one);
+    `average` as in :class:`models.metrics.SSCMetrics` (``all``: MonoScene's mIoU)."""
     gt_files = sorted(Path(gt_dir).glob("*.npz"))
     if not gt_files:
         raise FormatError(f"{gt_dir}: no .npz ground-truth files")
-    metrics = SSCMetrics()
+    metrics = SSCMetrics(average)
     for gt in gt_files:
-        metrics.add(_grid(Path(pred_dir) / gt.name, "pred"), _grid(gt, "target"))
+        pred, target = _grid(Path(pred_dir) / gt.name, "pred"), _grid(gt, "target")
+        if pred.shape != target.shape:
+            raise FormatError(
+                f"{Path(pred_dir) / gt.name}: pred is {pred.dtype} {pred.shape}, target {target.shape}"
+            )
+        metrics.add(pred, target)
     return metrics
 
 

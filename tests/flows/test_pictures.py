@@ -18,7 +18,7 @@ from flows.pictures import (
     thumbnail_png,
     visible_voxels,
 )
-from storage.formats import GRID_DIMS
+from storage.config import GRID_DIMS
 from tests.support.tiny_dataset import room_grid
 
 

@@ -93,17 +93,17 @@ def test_absolute_paths_for_workers_in_another_folder(tmp_path, monkeypatch) -> 
         None,
         [
             "truth_dir=truth",
-            "reconstruct.weights=ckpt/dust3r.pth",
+            "reconstruct.dust3r.weights=ckpt/dust3r.pth",
             "download.cookies_file=cookies.txt",
-            "segment.weights=facebook/mask2former-swin-tiny-ade-semantic",  # a Hub id
+            "segment.mask2former_ade.weights=facebook/mask2former-swin-tiny-ade-semantic",  # a Hub id
         ],
     )
     out = absolute_paths(cfg)
     assert out.truth_dir == tmp_path / "truth"
-    assert out.reconstruct.weights == str(tmp_path / "ckpt" / "dust3r.pth")
+    assert out.reconstruct.dust3r.weights == str(tmp_path / "ckpt" / "dust3r.pth")
     assert out.download.cookies_file == str(tmp_path / "cookies.txt")
-    assert out.segment.weights == "facebook/mask2former-swin-tiny-ade-semantic"
-    assert out.indoor.weights == "~/.cache/ytocc/places365"  # each node's own home
+    assert out.segment.mask2former_ade.weights == "facebook/mask2former-swin-tiny-ade-semantic"
+    assert out.indoor.places365.weights == "~/.cache/ytocc/places365"  # each node's own home
     assert out.train.embed_weights == "facebook/dinov2-small"
     assert cfg.truth_dir == Path("truth")  # the loaded config is left as it was
     assert absolute_paths(out) == out

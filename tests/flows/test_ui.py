@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 
+from flows.demo import HOUSES
 from tests.support.browser import Browser, find_chromium
 from tests.support.processes import base_env, prefect_server
 
@@ -40,12 +41,13 @@ LOAD_S = 90  # the UI's first load under a busy 2-core machine
 
 @dataclass
 class Served:
-    """The running server, the demo's summary and what the API says about its build run."""
+    """The running server, the demo's summary and what the API says about one house's build run."""
 
     api: str
     base: str
     home: Path
     demo: dict[str, Any]
+    house: dict[str, Any]
     run: dict[str, Any]
     artifacts: list[dict[str, Any]]
 
@@ -56,7 +58,7 @@ class Served:
 
     @property
     def ok_clips(self) -> list[str]:
-        return [c["clip"] for c in self.demo["clips"] if c["status"] == "ok"]
+        return [c["clip"] for c in self.house["clips"] if c["status"] == "ok"]
 
 
 def post(api: str, path: str, body: dict[str, Any]) -> Any:
@@ -84,9 +86,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
         demo = json.loads((out / "demo.json").read_text())
         runs = post(api, "/flow_runs/filter", {"flows": {"name": {"any_": ["build"]}}})
-        assert len(runs) == 1, [r["name"] for r in runs]
-        arts = post(api, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [runs[0]["id"]]}}})  # fmt: skip
-        yield Served(api, api.removesuffix("/api"), home, demo, runs[0], arts)
+        assert len(runs) == len(HOUSES), [r["name"] for r in runs]  # one build per house
+        house = HOUSES[0].name
+        (run,) = [r for r in runs if f"/{house}/" in r["parameters"]["sources"][0]]
+        arts = post(api, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})  # fmt: skip
+        built = demo["variants"]["data"]["houses"][house]
+        yield Served(api, api.removesuffix("/api"), home, demo, built, run, arts)
 
 
 @pytest.fixture(scope="module")
@@ -130,14 +135,14 @@ def test_demo_ran_against_the_ui_server(served: Served) -> None:
     log = (served.home / "server.log").read_text()
     assert f"Prefect UI: {served.base}" in log  # flows.ui's hint names the port it was given
     assert served.demo["ui"] == f"{served.base}/runs"  # the demo knew it talked to this server
-    assert served.ok_clips, served.demo["clips"]
-    assert served.demo["dataset"] and served.demo["report"]
+    assert served.ok_clips, served.house["clips"]
+    assert served.demo["dataset"] and served.house["report"]
     assert served.run["state_type"] == "COMPLETED"
     assert (served.home / "prefect.db").exists()  # SQLite in the server's PREFECT_HOME
     keys = {a["key"] for a in served.artifacts}
     assert keys >= REPORT_KEYS, keys
     links = [a for a in served.artifacts if a["description"] == "clip folder"]
-    assert len(links) == len(served.demo["clips"])
+    assert len(links) == len(served.house["clips"])
 
 
 def test_server_listens_on_loopback_only(served: Served) -> None:
@@ -184,7 +189,7 @@ def test_build_report_renders_with_its_pictures(
 
 def test_clip_table_and_progress_render(served: Served, browser: Browser, tmp_path: Path) -> None:
     browser.navigate(f"{served.base}/artifacts/artifact/{served.artifact('clips-by-stage')['id']}")
-    clips = [c["clip"] for c in served.demo["clips"]]
+    clips = [c["clip"] for c in served.house["clips"]]
     text = browser.wait_for_text("clips-by-stage", *clips, timeout_s=LOAD_S)
     assert "voxelize" in text and "ok" in text
     shot = tmp_path / "clips-by-stage.png"

@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from models import dust3r
 from models.weights import WeightsNotFound
-from storage.config import ReconstructConfig
+from storage.config import Dust3rConfig
 from tests.support.rooms import camera_pose
 from tests.support.truth_room import cast, room_scene
 
@@ -44,7 +44,7 @@ def test_tiny_model_runs_at_stored_size_from_both_formats(tiny_weights):
     torch.set_num_threads(1)
     outs = []
     for spec in (tiny_weights["pth"], tiny_weights["hf"]):
-        cfg = ReconstructConfig(weights=str(spec), image_size=160, niter=3, device="cpu")
+        cfg = Dust3rConfig(weights=str(spec), image_size=160, niter=3, device="cpu")
         r = dust3r.reconstruct_images(frames(), cfg)
         assert r["K"].shape == (3, 3, 3) and r["cam2world"].shape == (3, 4, 4)
         assert r["depth"].shape == r["conf"].shape == (3, 120, 160)
@@ -59,7 +59,7 @@ def test_nan_network_output_fails_with_nan_focal(tiny_weights):
     from storage.markers import StageFailure
     from tasks.reconstruct import check_recon
 
-    cfg = ReconstructConfig(weights=str(tiny_weights["pth"]), image_size=160, niter=3)
+    cfg = Dust3rConfig(weights=str(tiny_weights["pth"]), image_size=160, niter=3)
     net = dust3r.load_model(cfg.weights, "cpu")
     saved = {k: v.clone() for k, v in net.state_dict().items()}
     try:
@@ -88,7 +88,7 @@ def test_checkpoint_args_are_parsed_without_eval():
 
 
 def test_sparse_graph_above_the_complete_limit():
-    cfg = ReconstructConfig(complete_max_frames=4)
+    cfg = Dust3rConfig(complete_max_frames=4)
     assert dust3r.pair_graph(4, cfg) == "complete"
     assert dust3r.pair_graph(5, cfg) == cfg.sparse_graph
     assert dust3r.pair_graph(3, cfg, sparse=True) == cfg.sparse_graph
@@ -145,7 +145,7 @@ def test_global_alignment_of_true_point_maps_recovers_focal_and_poses():
         "pred1": {"pts3d": t([cam_pts[i] for i, _ in edges]), "conf": conf},
         "pred2": {"pts3d_in_other_view": t([in_cam(i, world[j]) for i, j in edges]), "conf": conf},
     }
-    cfg = ReconstructConfig(niter=300, lr=0.01, schedule="cosine")
+    cfg = Dust3rConfig(niter=300, lr=0.01, schedule="cosine")
     r = dust3r.global_align(output, cfg, "cpu")
     focal = r["K"][:, 0, 0]
     assert np.abs(focal / f - 1).max() < 0.02, focal

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from storage.config import GRID_DIMS, VOXEL_SIZE
 from storage.formats import (
-    GRID_DIMS,
     FormatError,
     read_cloud,
     read_recon,
@@ -24,6 +24,8 @@ def _sample(**over):
         cam_pose=np.eye(4),
         depth=np.ones((4, 6)),
         frame="clips/v-000/frames/0000.jpg",
+        voxel_size=VOXEL_SIZE,
+        dims=GRID_DIMS,
     )
     return base | over
 
@@ -44,6 +46,9 @@ def test_sample_round_trip_keeps_dtypes_and_frame_path(tmp_path) -> None:
         ({"target": np.full(GRID_DIMS, 12, np.uint8)}, "outside"),
         ({"target": np.zeros((60, 60, 35), np.uint8)}, "shape"),
         ({"cam_k": np.eye(4)}, "cam_k"),
+        ({"dims": (40, 40, 24)}, "grid is"),
+        ({"voxel_size": 0.0}, "voxel size"),
+        ({"voxel_origin": np.full(3, np.nan)}, "origin"),
     ],
 )
 def test_bad_samples_are_refused_and_nothing_is_written(tmp_path, over, match) -> None:

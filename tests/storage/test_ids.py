@@ -2,7 +2,14 @@
 
 import pytest
 
-from storage.ids import InvalidIdError, clip_id, id_from_url, sanitize_id, video_id_of_clip
+from storage.ids import (
+    InvalidIdError,
+    clip_id,
+    id_from_url,
+    sanitize_id,
+    url_identity,
+    video_id_of_clip,
+)
 
 
 @pytest.mark.parametrize(
@@ -25,6 +32,26 @@ def test_url_ids_are_stable_and_distinct() -> None:
     assert id_from_url(a) == id_from_url(a)
     assert id_from_url(a) != id_from_url(b)
     assert id_from_url(a).startswith("a-")
+
+
+@pytest.mark.parametrize(
+    "other",
+    ["http://127.0.0.1:41234/tours/a.mp4", "http://localhost:8000/tours/a.mp4",
+     "https://[::1]:9/tours/a.mp4", "http://127.0.0.2:80/tours/a.mp4"],
+)  # fmt: skip
+def test_a_loopback_url_names_the_same_video_on_any_port(other: str) -> None:
+    # issue 13, cases 2-3: the demo's ephemeral port changed the id, so every run re-harvested
+    assert id_from_url(other) == id_from_url("http://127.0.0.1:8000/tours/a.mp4")
+    assert id_from_url(other) != id_from_url("http://127.0.0.1:8000/tours/b.mp4")
+    assert id_from_url(other) != id_from_url("http://127.0.0.1:8000/tours/a.mp4?take=2")
+
+
+def test_on_other_hosts_the_host_and_port_stay_part_of_the_id() -> None:
+    a = "http://example.com:8000/a.mp4"
+    assert id_from_url(a) != id_from_url("http://example.com:8001/a.mp4")
+    assert id_from_url(a) != id_from_url("http://example.org:8000/a.mp4")
+    assert id_from_url(a) != id_from_url("http://127.0.0.1:8000/a.mp4")
+    assert url_identity(a) == a  # ids of existing data roots are unchanged
 
 
 def test_clip_id_round_trips_to_its_video() -> None:

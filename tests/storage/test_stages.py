@@ -8,6 +8,7 @@ import pytest
 from storage.atomic import FOLDER_ERROR
 from storage.config import load_config
 from storage.formats import ClipInfo, write_clip_info
+from storage.layout import ALL_STAGES, CLIP_STAGES
 from storage.markers import StageFailure, StageSkip, TransientError, read_marker
 from storage.stages import UpstreamNotDone, is_done, run_item_stage
 
@@ -96,3 +97,35 @@ def test_a_full_disk_ends_the_stage_with_a_folder_reason_instead_of_raising(root
 
     with pytest.raises(FileNotFoundError):
         run_item_stage(root, cfg, "v-000", "frames", missing)
+
+
+def _changed(stage: str):
+    """The default config with one number of `stage`'s own section changed (via --set)."""
+    from storage.config import Config, ConfigError
+
+    section = Config().section(stage)
+    for name, value in section.model_dump().items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            for new in (value + 1, value - 1, value / 2):
+                try:
+                    return load_config(overrides=[f"{stage}.{name}={new}"])
+                except ConfigError:
+                    continue
+    raise AssertionError(f"no number to change in the {stage} section")
+
+
+@pytest.mark.parametrize("stage", ALL_STAGES)
+def test_a_changed_section_reruns_its_stage_and_never_the_stages_it_reads(root, stage) -> None:
+    """README: "a changed parameter re-runs exactly the stages it affects": a build after a
+    change of one section re-runs its stage and voxelize (which reads every clip stage), never
+    a stage before it."""
+    cfg = load_config()
+    _clip(root, cfg)
+    for s in CLIP_STAGES:
+        run_item_stage(root, cfg, "v-000", s, lambda: None)
+    changed, ran = _changed(stage), []
+    for s in ALL_STAGES:  # what the next build does, in stage order
+        item = "v" if s in ("download", "shots") else "v-000"
+        run_item_stage(root, changed, item, s, lambda s=s: ran.append(s))
+    assert stage in ran and "voxelize" in ran
+    assert not set(ran) & set(ALL_STAGES[: ALL_STAGES.index(stage)]), ran

@@ -9,7 +9,8 @@ import numpy as np
 from PIL import Image
 
 from storage.atomic import atomic_path
-from storage.formats import GRID_DIMS, ClipInfo, write_clip_info, write_sample, write_segment
+from storage.config import GRID_DIMS, VOXEL_SIZE
+from storage.formats import ClipInfo, write_clip_info, write_sample, write_segment
 from storage.ids import clip_id
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.markers import Marker, write_marker
@@ -85,6 +86,8 @@ def build_clip(
             cam_pose=pose,
             depth=depth,
             frame=root.frame_path(cid, k).relative_to(root.root).as_posix(),
+            voxel_size=VOXEL_SIZE,
+            dims=GRID_DIMS,
         )
         if segments:
             labels = np.full(size, 3, np.uint8)

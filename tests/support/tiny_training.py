@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from models.geometry import pixel_rays
-from storage.formats import GRID_DIMS, VOXEL_SIZE
+from storage.config import GRID_DIMS, VOXEL_SIZE
 
 H, W = 48, 64
 K = np.array([[40.0, 0, W / 2], [0, 40.0, H / 2], [0, 0, 1]], np.float32)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from models.reconstructors import synthetic
 from storage.config import CleanConfig, load_config
 from storage.formats import read_cloud, read_recon, write_recon
 from storage.markers import StageFailure
@@ -88,10 +89,10 @@ def _room_recon(tmp_path, noise: float):
 
     write_truth_room(tmp_path, 24)
     truth = [read_truth_frame(tmp_path, i) for i in range(24)]
-    cfg = load_config(overrides=[f"reconstruct.synth_depth_noise={noise}",
-                                 "reconstruct.synth_outlier_frac=0",
-                                 "reconstruct.synth_similarity=false"]).reconstruct  # fmt: skip
-    return truth, reconstruct.synthetic_recon(truth, (120, 160), cfg, seed=3)
+    cfg = load_config(overrides=[f"reconstruct.synthetic_gt.depth_noise={noise}",
+                                 "reconstruct.synthetic_gt.outlier_frac=0",
+                                 "reconstruct.synthetic_gt.similarity=false"]).reconstruct.synthetic_gt  # fmt: skip
+    return truth, synthetic.synthetic_recon(truth, (120, 160), cfg, seed=3)
 
 
 def _depth_error(points, raw, recon, truth) -> np.ndarray:

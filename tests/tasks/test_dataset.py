@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from storage.config import Config
+from storage.config import GRID_DIMS, Config
 from storage.dataset_schema import HIST_COLUMNS, SAMPLES
-from storage.formats import GRID_DIMS, read_sample, write_sample
+from storage.formats import read_sample, write_sample
 from storage.markers import Marker, write_marker
 from storage.schemas import read_table
 from tasks.dataset import DatasetError, class_histogram, freeze, video_splits
@@ -96,8 +96,10 @@ def test_frozen_files_do_not_change_when_sources_are_rewritten(root):
     summary = freeze(root, Config(), "demo")
     before = read_sample(summary.path / f"samples/{cid}/0000.npz")["target"]
     sample = read_sample(root.occ_path(cid, 0))
-    sample.pop("voxel_size")
-    write_sample(root.occ_path(cid, 0), **(sample | {"target": np.zeros(GRID_DIMS, np.uint8)}))
+    write_sample(
+        root.occ_path(cid, 0),
+        **(sample | {"target": np.zeros(GRID_DIMS, np.uint8), "dims": GRID_DIMS}),
+    )
     after = read_sample(summary.path / f"samples/{cid}/0000.npz")["target"]
     np.testing.assert_array_equal(before, after)
 
@@ -126,8 +128,9 @@ def test_unreadable_sample_is_left_out_with_reason(root):
 def test_sample_pointing_outside_the_root_is_left_out(root):
     cid = build_root(root, {"vidA": 1}, frames=1)[0]
     sample = read_sample(root.occ_path(cid, 0))
-    sample.pop("voxel_size")
-    write_sample(root.occ_path(cid, 0), **(sample | {"frame": "../../etc/passwd"}))
+    write_sample(
+        root.occ_path(cid, 0), **(sample | {"frame": "../../etc/passwd", "dims": GRID_DIMS})
+    )
     with pytest.raises(DatasetError, match="outside the data root"):
         freeze(root, Config(), "demo")
 
@@ -164,3 +167,44 @@ def test_interrupted_freeze_leaves_old_dataset_and_no_temp(root, monkeypatch):
         freeze(root, Config(), "demo", force=True)
     assert sorted(p.name for p in root.datasets.iterdir()) == ["demo"]
     assert len(_rows(first.path)) == 8
+
+
+def test_a_dataset_is_frozen_by_one_writer_at_a_time(root, monkeypatch):
+    """README: "a dataset is frozen by one writer at a time": two builds finishing together
+    freeze it once; the second waits, then finds the same content frozen."""
+    import threading
+    import time
+
+    import tasks.dataset as dataset
+
+    build_root(root)
+    inside, most, guard = [0], [0], threading.Lock()
+    real_write = dataset._write_folder
+
+    def slow_write(*args, **kwargs):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.5)  # long enough for the other writer to arrive while this one writes
+        try:
+            return real_write(*args, **kwargs)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    monkeypatch.setattr(dataset, "_write_folder", slow_write)
+    results: list = []
+    writers = [
+        threading.Thread(target=lambda: results.append(freeze(root, Config(), "demo")))
+        for _ in range(2)
+    ]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join(timeout=60)
+    assert most[0] == 1
+    assert sorted(r.created for r in results) == [False, True]
+    assert results[0].fingerprint == results[1].fingerprint
+    assert sorted(p.name for p in root.datasets.iterdir()) == ["demo"]
+    assert len(_rows(root.dataset_dir("demo"))) == 8
+    assert not list(root.locks.rglob("*.lock"))

@@ -75,7 +75,7 @@ def test_samples_match_the_true_grids(chain) -> None:
     root, _, cid, truth, _ = chain
     sim = read_recon(root.recon_npz(cid))["similarity"]
     total = similarity_matrix(read_json(root.align_json(cid))) @ sim
-    metrics = SSCMetrics()
+    metrics = SSCMetrics(average="present")  # the room holds few of the 11 classes
     for k in range(N):
         sample = read_sample(root.occ_path(cid, k))
         ours = np.where(sample["target"] == UNKNOWN, 0, sample["target"])  # unknown counts as empty

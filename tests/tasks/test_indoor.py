@@ -29,7 +29,11 @@ def _places_cfg(tmp_path: Path, root: DataRoot, outdoor: bool):
     folder = tmp_path / f"places-{outdoor}"
     places365_checkpoint(folder, "resnet18", favour=scene_bias(outdoor))
     return load_config(
-        overrides=[f"indoor.weights={folder}", "indoor.device=cpu", "indoor.batch_size=2"],
+        overrides=[
+            f"indoor.places365.weights={folder}",
+            "indoor.places365.device=cpu",
+            "indoor.places365.batch_size=2",
+        ],
         data=root.root,
     )
 
@@ -48,7 +52,7 @@ def test_indoor_clip_passes_with_backend_weights_and_top_scene(tmp_path: Path, r
     cfg = _places_cfg(tmp_path, root, outdoor=False)
     m = run(root, cfg, CLIP)
     assert m.status == "ok" and m.backend == "places365"
-    assert m.weights == f"resnet18:{cfg.indoor.weights}"
+    assert m.weights == f"resnet18:{cfg.indoor.places365.weights}"
     assert m.stats["outdoor_frames"] == 0 and len(m.stats["top1"]) == 3
 
 
@@ -56,7 +60,7 @@ def test_missing_weights_fail_the_clip_with_the_download_hint(tmp_path: Path, ro
     from models.weights import WeightsNotFound
 
     make_clip(root, CLIP, _images(), [0, 5, 10])
-    cfg = load_config(overrides=[f"indoor.weights={tmp_path / 'none'}"], data=root.root)
+    cfg = load_config(overrides=[f"indoor.places365.weights={tmp_path / 'none'}"], data=root.root)
     with pytest.raises(WeightsNotFound):
         run(root, cfg, CLIP)
     m = read_marker(root.marker(CLIP, "indoor"))

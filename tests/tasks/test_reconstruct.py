@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.reconstructors import synthetic
 from storage.atomic import write_json
 from storage.config import load_config
 from storage.formats import read_recon
@@ -50,7 +51,9 @@ def test_synthetic_gt_is_seeded_per_clip(room):
     first = read_recon(root.recon_npz(cid))["similarity"]
     reconstruct.run(root, cfg, cid, force=True)
     np.testing.assert_array_equal(first, read_recon(root.recon_npz(cid))["similarity"])
-    other = reconstruct.random_similarity(reconstruct.clip_seed(cfg.reconstruct.seed, "x-001"))
+    other = synthetic.random_similarity(
+        synthetic.clip_seed(cfg.reconstruct.synthetic_gt.seed, "x-001")
+    )
     assert not np.allclose(first, other)
 
 
@@ -91,10 +94,10 @@ def test_dust3r_backend_with_random_weights_fails_as_degenerate(room, tmp_path):
     cfg = load_config(
         overrides=[
             f"truth_dir={truth}",
-            f"reconstruct.weights={tmp_path}/tiny.pth",
-            "reconstruct.image_size=160",
-            "reconstruct.niter=3",
-            "reconstruct.device=cpu",
+            f"reconstruct.dust3r.weights={tmp_path}/tiny.pth",
+            "reconstruct.dust3r.image_size=160",
+            "reconstruct.dust3r.niter=3",
+            "reconstruct.dust3r.device=cpu",
         ]
     )
     marker = reconstruct.run(root, cfg, cid)

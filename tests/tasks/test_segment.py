@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from models.segmenters.mask2former import ADE20K_TO_NYU11
+from models.segmenters.synthetic import connected_regions
 from storage.config import load_config
 from storage.formats import read_segment
 from storage.layout import DataRoot
 from storage.markers import StageFailure
 from storage.stages import UpstreamNotDone
 from storage.truth import TruthShot
-from tasks.segment import check_labels, connected_regions, run
+from tasks.segment import check_labels, run
 from tests.models.tiny_semantics import mask2former_folder
 from tests.tasks.semantic_clips import make_clip, make_truth
 
@@ -57,7 +58,11 @@ def test_synthetic_gt_writes_truth_labels_at_stored_size(tmp_path: Path, root: D
 def test_mask2former_backend_segments_every_frame(tmp_path: Path, root: DataRoot):
     folder = mask2former_folder(tmp_path / "m2f")
     cfg = load_config(
-        overrides=[f"segment.weights={folder}", "segment.device=cpu", "segment.batch_size=2"],
+        overrides=[
+            f"segment.mask2former_ade.weights={folder}",
+            "segment.mask2former_ade.device=cpu",
+            "segment.mask2former_ade.batch_size=2",
+        ],
         data=root.root,
     )
     make_clip(root, CLIP, _images(3), [0, 3, 6], done=UPSTREAM)
@@ -74,7 +79,13 @@ def test_mask2former_backend_segments_every_frame(tmp_path: Path, root: DataRoot
 
 def test_segmenter_with_a_class_outside_the_table_fails_the_clip(tmp_path: Path, root: DataRoot):
     folder = mask2former_folder(tmp_path / "odd", names=[*ADE20K_TO_NYU11, "spaceship"])
-    cfg = load_config(overrides=[f"segment.weights={folder}", "segment.device=cpu"], data=root.root)
+    cfg = load_config(
+        overrides=[
+            f"segment.mask2former_ade.weights={folder}",
+            "segment.mask2former_ade.device=cpu",
+        ],
+        data=root.root,
+    )
     make_clip(root, CLIP, _images(1), [0], done=UPSTREAM)
     m = run(root, cfg, CLIP)
     assert m.status == "failed" and "spaceship" in m.reason

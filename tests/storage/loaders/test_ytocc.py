@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from storage.config import Config
-from storage.formats import GRID_DIMS, read_sample, read_segment
+from storage.config import GRID_DIMS, Config
+from storage.formats import read_sample, read_segment
 from storage.loaders import SAMPLE_KEYS
 from storage.loaders.ytocc import YtoccDataset
 from tasks.dataset import freeze

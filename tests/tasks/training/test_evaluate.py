@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from flows.cli import _register, app
 from models.metrics import SSCMetrics
-from storage.formats import GRID_DIMS, FormatError
+from storage.config import GRID_DIMS
+from storage.formats import FormatError
 from tasks.training.evaluate import evaluate_dirs, markdown_table
 
 
@@ -46,7 +47,10 @@ def test_eval_cli_writes_what_ssc_metrics_compute(tmp_path):
     )
     assert res.exit_code == 0, res.output
     got = json.loads((tmp_path / "m.json").read_text(), parse_constant=pytest.fail)  # no NaN
-    assert got["per_class"]["sofa"] is None  # in neither target nor prediction
+    assert got["per_class"]["sofa"] == 0.0  # in neither: counts 0 (MonoScene's mean over 11)
+    assert got["miou_average"] == "all"
+    # wall, chair and floor occur: their IoUs over all 11 classes
+    assert got["miou"] == pytest.approx((100 * 10 / 12 + 50.0 + 0.0) / 11, abs=1e-4)
     ref = SSCMetrics()
     ref.add(pred, gt)
     ref.add(pred2, gt2)
@@ -59,6 +63,20 @@ def test_eval_cli_writes_what_ssc_metrics_compute(tmp_path):
     layer, floor = 60 * 36, 60 * 60  # one x-slab; the floor of b, all missed
     tp, fp, fn = 11 * layer, 2 * layer, 1 * layer + floor
     assert got["iou"] == pytest.approx(100 * tp / (tp + fp + fn))
+
+
+def test_eval_cli_averages_present_classes_on_request(tmp_path):
+    pred, gt = _grids()
+    _write(tmp_path, {"a": (pred, gt)})
+    _register()
+    out = tmp_path / "m.json"
+    args = ["eval", str(tmp_path / "pred"), str(tmp_path / "gt"), "--out", str(out)]
+    res = CliRunner().invoke(app, [*args, "--present-only"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(out.read_text(), parse_constant=pytest.fail)
+    assert got["per_class"]["sofa"] is None and got["miou_average"] == "present"
+    assert got["classes_present"] == ["wall", "chair"]
+    assert got["miou"] == pytest.approx((100 * 10 / 12 + 50.0) / 2, abs=1e-4)
 
 
 def test_missing_prediction_and_wrong_shape_name_the_file(tmp_path):

@@ -1,0 +1,48 @@
+"""`make demo` cannot fail by chance: two houses, a split with train and val, nothing redone."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.demo import HOUSES, exit_code, main
+from tasks.dataset import video_splits
+from tasks.sources import video_id_for_url
+
+TINY = ["--rooms", "1", "--seconds-per-room", "3", "--size", "320x180", "--no-train"]
+
+
+@pytest.mark.parametrize("port", [1, 8000, 41234, 65535])
+def test_the_houses_split_into_train_and_val_on_any_port(port: int) -> None:
+    # issue 13, case 2: one video's split depended on the port the loopback server got
+    ids = [video_id_for_url(f"http://127.0.0.1:{port}/{h.name}/tour.mp4") for h in HOUSES]
+    assert len(set(ids)) == len(HOUSES) >= 2
+    assert sorted(video_splits(ids, 0.15, 0).values()) == ["train", "val"]
+
+
+def test_exit_code_is_1_when_a_clip_failed_and_0_when_skipped_with_a_reason() -> None:
+    ok = {"clip": "a", "status": "ok"}
+    assert exit_code({"clips": [ok, {"clip": "b", "status": "skipped"}]}) == 0
+    assert exit_code({"clips": [ok, {"clip": "c", "status": "failed"}]}) == 1
+
+
+@pytest.mark.slow
+def test_demo_gives_one_dataset_of_two_houses_and_a_second_run_redoes_nothing(
+    prefect_harness, tmp_path
+) -> None:
+    first = main(["--out", str(tmp_path), *TINY])
+    assert exit_code(first) == 0, first["clips"]
+    counts = first["counts"]
+    assert counts["train"]["videos"] == counts["val"]["videos"] == 1  # issue 13, case 2
+    assert counts["train"]["samples"] > 0 and counts["val"]["samples"] > 0
+    data = tmp_path / "data"
+    markers = {p: p.stat().st_mtime_ns for p in data.rglob("stages/*.json")}
+    videos = sorted(p.name for p in (data / "videos").iterdir() if p.is_dir())
+    assert len(videos) == len(HOUSES)
+
+    again = main(["--out", str(tmp_path), *TINY])  # a new loopback port
+    # issue 13, case 3: the same tours came back under new ids and leaked across the split
+    assert sorted(p.name for p in (data / "videos").iterdir() if p.is_dir()) == videos
+    assert {p: p.stat().st_mtime_ns for p in data.rglob("stages/*.json")} == markers
+    fingerprints = [s["variants"]["data"]["fingerprint"] for s in (first, again)]
+    assert fingerprints[0] == fingerprints[1]
+    assert again["quality_vs_truth"] == first["quality_vs_truth"]

@@ -1,0 +1,83 @@
+"""Set-up on a fresh machine: `.ci/system-deps` and the Makefile targets that call it.
+
+apt-get, id and sudo are faked on PATH (the outside world); nothing is installed or removed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / ".ci" / "system-deps"
+
+
+@pytest.fixture
+def fake_bin(tmp_path: Path) -> Path:
+    """A PATH folder whose apt-get records its arguments and installs nothing."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    apt = bin_ / "apt-get"
+    apt.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "apt.log"}\n')
+    apt.chmod(0o755)
+    return bin_
+
+
+def run(args: list[str], bin_: Path, **env: str) -> subprocess.CompletedProcess:
+    full = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", **env}
+    return subprocess.run(args, cwd=REPO, env=full, capture_output=True, text=True, timeout=60)
+
+
+def test_present_packages_are_checked_silently_without_apt(fake_bin: Path, tmp_path) -> None:
+    res = run([str(SCRIPT), "test"], fake_bin)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == res.stderr == ""
+    assert not (tmp_path / "apt.log").exists()
+
+
+def test_missing_package_without_root_names_the_exact_command(fake_bin: Path, tmp_path) -> None:
+    for name, body in (("id", "echo 1000"), ("sudo", "exit 1")):  # not root; sudo wants a password
+        (fake_bin / name).write_text(f"#!/bin/sh\n{body}\n")
+        (fake_bin / name).chmod(0o755)
+    res = run([str(SCRIPT), "run"], fake_bin, YTOCC_SYSTEM_PACKAGES="ffmpeg ytocc-no-such-pkg")
+    assert res.returncode == 1
+    assert res.stderr.splitlines() == [
+        "error: missing system packages: ytocc-no-such-pkg; "
+        "run: sudo apt-get install -y ytocc-no-such-pkg"
+    ]
+    assert res.stdout == "" and not (tmp_path / "apt.log").exists()
+
+
+def test_missing_package_as_root_is_installed_with_apt(fake_bin: Path, tmp_path) -> None:
+    fake_id = fake_bin / "id"
+    fake_id.write_text("#!/bin/sh\necho 0\n")
+    fake_id.chmod(0o755)
+    res = run([str(SCRIPT), "run"], fake_bin, YTOCC_SYSTEM_PACKAGES="ytocc-no-such-pkg")
+    calls = (tmp_path / "apt.log").read_text().splitlines()
+    assert calls == ["update -qq", "install -y -qq ytocc-no-such-pkg"]
+    # the fake apt-get installed nothing: said so, not claimed done
+    assert res.returncode == 1 and "did not install: ytocc-no-such-pkg" in res.stderr
+
+
+def test_make_demo_stops_before_building_the_venv(fake_bin: Path, tmp_path) -> None:
+    venv = tmp_path / "venv"
+    res = run(
+        ["make", "demo", f"VENV={venv}", "PY=/bin/false"],
+        fake_bin,
+        YTOCC_SYSTEM_PACKAGES="ytocc-no-such-pkg",
+        YTOCC_SYSTEM_INSTALL="never",
+    )
+    assert res.returncode != 0
+    assert "error: missing system packages: ytocc-no-such-pkg; run: " in res.stderr
+    assert "apt-get install -y ytocc-no-such-pkg" in res.stderr
+    assert not venv.exists()
+
+
+def test_make_test_checks_the_test_packages_and_ci_calls_make_test() -> None:
+    dry = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True)
+    lines = dry.stdout.splitlines()
+    assert lines[0] == ".ci/system-deps test"
+    assert "make test" in (REPO / ".ci" / "run").read_text().splitlines()
