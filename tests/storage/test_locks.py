@@ -152,3 +152,14 @@ def test_a_live_holder_we_may_not_signal_counts_as_alive(tmp_path, monkeypatch) 
     )
     monkeypatch.setattr(locks.os, "kill", denied)
     assert not try_lock(lock)
+
+
+def test_a_lock_without_a_start_time_is_stale_and_one_without_a_pid_waits_for_its_ttl(
+    tmp_path,
+) -> None:
+    lock = tmp_path / "clip.lock"
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    assert try_lock(lock)  # no start time: as old as the epoch, past any TTL
+    lock.write_text(json.dumps({"host": socket.gethostname(), "started": time.time()}))
+    assert not try_lock(lock)  # no pid to check: kept (conservatively) until the TTL
+    assert try_lock(lock, ttl_s=-1)
