@@ -87,7 +87,7 @@ def detect_shots(video_path, cfg: ShotsConfig) -> tuple[list[tuple[int, int]], n
 
 
 def scan_video(video_path, cfg: ShotsConfig) -> Detection:
-    """Cuts (the configured detector, plus ThresholdDetector's fades through black) in one pass.
+    """Cuts (the configured detector; ThresholdDetector too when `fade_threshold`) in one pass.
 
     Each frame's thumbnail and content score are recorded as the detector sees the frame (a
     StatsManager would do the same at ~70 % extra cost); detectors without a content score fall

@@ -154,3 +154,11 @@ def test_realestate10k_spans_replace_shot_detection(root, tmp_path) -> None:
         (0, 40),
         (40, 96),
     ]
+
+
+@pytest.mark.parametrize("detector", ["adaptive", "content", "threshold", "hash", "histogram"])
+def test_every_detector_runs_with_short_shots_allowed_and_leaves_thumbnails(tmp_path, detector):
+    write_video(tmp_path / "v.mp4", [30, 20])
+    found = shots.scan_video(tmp_path / "v.mp4", ShotsConfig(detector=detector))
+    assert found.thumbs.shape == (50, 9, 16, 3) and found.thumbs[-1].any()
+    assert found.spans[0][0] == 0 and found.spans[-1][1] == 50
