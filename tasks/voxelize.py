@@ -60,12 +60,15 @@ def grid_origin(seen: np.ndarray, voxel_size: float, dims: tuple[int, int, int])
 
 
 def frame_grid(points: np.ndarray, labels: np.ndarray, depth: np.ndarray, K: np.ndarray,
-               cam2world: np.ndarray, cfg: VoxelConfig) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """(target uint8 dims, origin) of one frame from the aligned, labelled cloud."""
+               cam2world: np.ndarray, cfg: VoxelConfig,
+               origin: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(target uint8 dims, origin) of one frame from the aligned, labelled cloud; the grid's
+    min corner is `origin` when given (e.g. another grid's, to compare the two)."""
     seen = visible_from(points, depth, K, cam2world, abs_tol=1.5 * cfg.voxel_size)
     if not seen.any():
         raise ValueError("frame sees none of the cloud")
-    origin = grid_origin(points[seen], cfg.voxel_size, cfg.dims)
+    if origin is None:
+        origin = grid_origin(points[seen], cfg.voxel_size, cfg.dims)
     classes, counts = majority_grid(points[seen], labels[seen], origin, cfg.voxel_size, cfg.dims)
     free = ray_free_space(
         depth, K, cam2world, origin, cfg.voxel_size, cfg.dims, max_depth=cfg.max_depth_m
