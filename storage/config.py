@@ -164,10 +164,14 @@ class SyntheticTruthConfig(Section):
     """A synthetic-gt backend with no knobs of its own: it reads the tour's truth (`truth_dir`)."""
 
 
+class NoBackendConfig(Section):
+    """``none``: the stage runs no model (geometry-only datasets); no knobs."""
+
+
 class IndoorConfig(BackendSection):
     """Places365 indoor/outdoor filter."""
 
-    backend: Literal["places365", "synthetic-gt"] = "places365"
+    backend: Literal["places365", "none", "synthetic-gt"] = "places365"
     frame_outdoor_threshold: float = Field(
         0.5, ge=0, le=1, description="Frame outdoor when its outdoor score >= this."
     )
@@ -175,6 +179,7 @@ class IndoorConfig(BackendSection):
         0.5, ge=0, le=1, description="Clip dropped when outdoor frames share > this."
     )
     places365: Places365Config = Field(default_factory=Places365Config)
+    none: NoBackendConfig = Field(default_factory=NoBackendConfig)
     synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
 
 
@@ -370,9 +375,10 @@ class SanConfig(SegmenterModelConfig):
 class SegmentConfig(BackendSection):
     """Per-frame NYU-11 labels and region masks."""
 
-    backend: Literal["mask2former-ade", "san", "synthetic-gt"] = "mask2former-ade"
+    backend: Literal["mask2former-ade", "san", "none", "synthetic-gt"] = "mask2former-ade"
     mask2former_ade: Mask2FormerConfig = Field(default_factory=Mask2FormerConfig)
     san: SanConfig = Field(default_factory=SanConfig)
+    none: NoBackendConfig = Field(default_factory=NoBackendConfig)
     synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
 
 
