@@ -110,6 +110,7 @@ def evaluate(
     out["tilt_deg"] = float(np.degrees(np.arccos(np.clip(up[2], -1.0, 1.0))))
     out["scale_err_pct"] = 100 * abs(s - 1)
     out["align_method"] = report["method"]
+    out["scale_source"] = report["scale_source"]  # "assumed" here: no ceiling in view
     out["iou"], out["samples"] = occupancy_iou(recon, truth, cloud, report, T, cfg)
     return out
 

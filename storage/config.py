@@ -118,6 +118,34 @@ class ShotsConfig(Section):
     max_clip_s: float = Field(
         30.0, gt=0, description="Split clips longer than this into equal parts."
     )
+    min_shot_frames: int = Field(
+        1, ge=1, le=1000, description="Least frames between two cuts (a short shot is a shot)."
+    )
+    fade_threshold: float = Field(
+        0.0,
+        ge=0,
+        le=255,
+        description="ThresholdDetector's black level for fades through black (0: off; off by "
+        "default: the transition search finds such fades, ThresholdDetector costs +28 % CPU).",
+    )
+    transition_scales_s: list[float] = Field(
+        [0.25, 0.5, 1.0, 2.0, 4.0],
+        min_length=1,
+        description="Window lengths (s) searched for dissolves, fades and wipes.",
+    )
+    transition_ratio: float = Field(
+        3.0, ge=1.5, le=20, description="A window changing this × its neighbours is a transition."
+    )
+    transition_min_change: float = Field(
+        12.0, ge=1, le=255, description="Least mean abs thumbnail change (0-255) of a transition."
+    )
+    coherence_max_distance: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="A clip whose first and last second differ more than this "
+        "(hue-saturation histogram Bhattacharyya distance) shows two scenes and is dropped.",
+    )
     static_min_motion: float = Field(
         0.5,
         ge=0,
@@ -133,7 +161,8 @@ class FramesConfig(Section):
     blur_ratio: float = Field(
         0.35,
         ge=0,
-        description="A frame is blurry when its Laplacian variance < ratio × the clip's median.",
+        description="A frame is always blurry when its Laplacian variance < ratio × the clip's "
+        "median; above that, when it is a robust outlier below the clip's own spread.",
     )
     jpeg_quality: int = Field(95, ge=1, le=100)
 
@@ -285,6 +314,8 @@ class ReconstructConfig(BackendSection):
 class CleanConfig(Section):
     """Point-cloud outlier removal (Open3D)."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
     conf_threshold: float = Field(
         1.5, ge=0, description="Drop points under this DUSt3R confidence."
     )
@@ -311,11 +342,19 @@ class CleanConfig(Section):
     radius_min_points: int = Field(4, ge=0)
     stat_neighbors: PositiveInt = 20
     stat_std_ratio: float = Field(2.0, gt=0)
+    stat_floor_ratio: float = Field(
+        1.5,
+        gt=1.0,
+        description="The statistical filter keeps points whose mean neighbour "
+        "distance is under this × the median (surface rims), whatever the spread.",
+    )
     min_points: int = Field(1000, ge=1, description="Fail when fewer points survive.")
 
 
 class AlignConfig(Section):
     """z-up, Manhattan yaw and metric scale."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     wall_height_m: float = Field(
         2.8, gt=0, description="Floor-to-ceiling height the scene is scaled to."
@@ -390,6 +429,8 @@ VOXEL_SIZE = 0.08
 
 class VoxelConfig(Section):
     """Per-frame semantic occupancy grids: the one definition of the grid."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     dims: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         GRID_DIMS, description="Grid size in voxels (x, y, z)."
@@ -541,7 +582,16 @@ def load_config(
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
-        loaded = yaml.safe_load(p.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(
+                f"config file {p}: not valid YAML{where} ({getattr(e, 'problem', None) or e})"
+            ) from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {p}: cannot be read ({e})") from e
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {p} must hold a mapping, not {type(loaded).__name__}")
         raw = loaded

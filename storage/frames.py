@@ -35,8 +35,11 @@ def read_clip_frames(root: DataRoot, clip_id: str, count: int) -> np.ndarray:
         path = root.frame_path(clip_id, k)
         if not path.exists():
             raise StageFailure(f"frame {root.relative(path)} is missing")
-        with Image.open(path) as im:
-            images.append(np.asarray(im.convert("RGB")))
+        try:
+            with Image.open(path) as im:
+                images.append(np.asarray(im.convert("RGB")))
+        except (OSError, SyntaxError, ValueError) as e:  # PIL: truncated, not an image, bad data
+            raise StageFailure(f"frame {root.relative(path)} is unreadable ({e})") from e
     if len({im.shape for im in images}) != 1:
         raise StageFailure(
             f"frames of {clip_id} differ in size {sorted({im.shape for im in images})}"

@@ -1,14 +1,17 @@
 """download stage: fetch a video with yt-dlp (or copy a local file), then validate it by decoding.
 
 yt-dlp "succeeds" on truncated or non-video files (its generic extractor checks nothing), so
-the file only counts once PyAV has decoded its first and last frames. Network errors are
-retried with back-off inside the stage; what is still failing after that ends the video with
-yt-dlp's reason in its marker. Finished videos are listed in ``videos/archive.txt``.
+the file only counts once PyAV has decoded its first and last frames. Transient network errors
+(a connection reset or dropped mid-transfer, a timeout, HTTP 5xx/429/408) are retried with
+back-off inside the stage; permanent ones (404, refused, not a video) are not. What is still
+failing after that ends the video with yt-dlp's reason in its marker. A URL that turns out to
+hold several videos is refused rather than cut down to one (sources expand such pages into one
+video per entry, fetched as ``item``). Finished videos are listed in ``videos/archive.txt``.
 """
 
 from __future__ import annotations
 
-import logging
+import http.client
 import shutil
 import time
 from dataclasses import asdict
@@ -22,12 +25,15 @@ from storage.config import Config, DownloadConfig
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.stages import run_item_stage
-from tasks.sources import VideoSource
+from tasks.sources import VideoSource, YtDlpLog
 from tasks.validate import probe_video
 
 STAGE = "download"
 _TRANSIENT = ("timed out", "timeout", "temporarily", "connection reset", "http error 5",
-              "remote end closed", "incomplete read", "429")  # fmt: skip
+              "remote end closed", "incomplete read", "more expected", "http error 429")  # fmt: skip
+_TRANSIENT_TYPES = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, TimeoutError,
+                    http.client.IncompleteRead, http.client.RemoteDisconnected)  # fmt: skip
+_TRANSIENT_STATUS = {408, 429}  # request timeout, too many requests (besides every 5xx)
 _INFO_DROP = ("formats", "thumbnails", "requested_formats", "automatic_captions", "subtitles",
               "heatmap", "http_headers")  # fmt: skip
 
@@ -50,7 +56,7 @@ def ydl_options(cfg: DownloadConfig, out_dir: Path) -> dict[str, Any]:
         "max_sleep_interval": cfg.max_sleep_interval_s or None,
         "ratelimit": _rate(cfg.rate_limit),
         "cookiefile": cfg.cookies_file,
-        "logger": logging.getLogger("ytocc.download"),
+        "logger": YtDlpLog("ytocc.download"),
     }
     return {k: v for k, v in opts.items() if v is not None}
 
@@ -62,37 +68,72 @@ def _rate(text: str | None) -> int | None:
     return int(float(text.rstrip("KMGkmg")) * mult)
 
 
-def is_transient(message: str) -> bool:
-    """Network trouble worth another try (timeouts, 5xx, 429), as opposed to 404/private/etc."""
-    m = message.lower()
+def is_transient(error: BaseException) -> bool:
+    """Network trouble worth another try, as opposed to 404/refused/private/not a video.
+
+    Looks through the exception chain (yt-dlp wraps the cause in ``DownloadError.exc_info``)
+    for a dropped or reset connection, a timeout, or an HTTP status 5xx/429/408; the message
+    is the fallback for causes yt-dlp flattened into text.
+    """
+    from yt_dlp.networking.exceptions import HTTPError, IncompleteRead
+    from yt_dlp.utils import ContentTooShortError
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, HTTPError):
+            return e.status >= 500 or e.status in _TRANSIENT_STATUS
+        if isinstance(e, (ContentTooShortError, IncompleteRead, *_TRANSIENT_TYPES)):
+            return True
+        info = getattr(e, "exc_info", None)
+        todo += [e.__cause__, e.__context__, info[1] if info else None]
+    m = str(error).lower()
     return any(t in m for t in _TRANSIENT)
 
 
-def fetch_with_ytdlp(url: str, out_dir: Path, cfg: DownloadConfig) -> tuple[Path, dict[str, Any]]:
-    """Download `url` into `out_dir` (retrying transient errors); return (file, info)."""
+def fetch_with_ytdlp(
+    source: VideoSource, out_dir: Path, cfg: DownloadConfig
+) -> tuple[Path, dict[str, Any], int]:
+    """Download `source` into `out_dir`, retrying transient errors; (file, info, attempts)."""
     import yt_dlp
 
-    delays = (
-        list(cfg.retry_delays_s)
-        + [cfg.retry_delays_s[-1] if cfg.retry_delays_s else 0.0] * cfg.retries
-    )
+    opts = ydl_options(cfg, out_dir)
+    if source.item is not None:  # one <video> of a page that holds several
+        opts |= {"noplaylist": False, "playlist_items": str(source.item)}
+    delays = list(cfg.retry_delays_s) or [0.0]
     for attempt in range(cfg.retries + 1):
         try:
-            with yt_dlp.YoutubeDL(ydl_options(cfg, out_dir)) as ydl:
-                info = ydl.sanitize_info(ydl.extract_info(url, download=True))
+            with yt_dlp.YoutubeDL(opts) as ydl:
+                found = ydl.extract_info(source.url, download=False, process=False) or {}
+                entries = [e for e in found.get("entries") or [] if e]
+                if source.item is None and len(entries) > 1:
+                    raise StageFailure(
+                        f"{source.url} holds {len(entries)} videos: give it as a source of its "
+                        "own to harvest each as a video",
+                        attempts=attempt + 1,
+                    )
+                info = ydl.sanitize_info(ydl.process_ie_result(found, download=True))
             break
         except yt_dlp.utils.DownloadError as e:
             reason = str(e).removeprefix("ERROR: ").strip()
-            if attempt < cfg.retries and is_transient(reason):
-                time.sleep(delays[attempt])
+            if attempt < cfg.retries and is_transient(e):
+                time.sleep(delays[min(attempt, len(delays) - 1)])
                 continue
             raise StageFailure(f"yt-dlp: {reason}", attempts=attempt + 1) from e
     files = [
         p for p in out_dir.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
     ]
-    if not files:
-        raise StageFailure("yt-dlp reported success but wrote no file")
-    return max(files, key=lambda p: p.stat().st_size), info
+    if len(files) != 1:
+        raise StageFailure(
+            "yt-dlp reported success but wrote no file"
+            if not files
+            else f"yt-dlp wrote {len(files)} files for one video ({sorted(p.name for p in files)})"
+        )
+    return files[0], info, attempt + 1
 
 
 def in_archive(root: DataRoot, video_id: str) -> bool:
@@ -119,26 +160,37 @@ def download(root: DataRoot, source: VideoSource, cfg: DownloadConfig) -> StageR
     shutil.rmtree(work, ignore_errors=True)  # a killed run's .part files
     work.mkdir(parents=True)
     try:
+        attempts = 1
         if source.local:
             src, info = Path(source.url), {"title": Path(source.url).stem, "url": source.url}
             if not src.is_file():
-                raise StageFailure(f"local file {src} does not exist")
+                raise StageFailure(f"{src}: no such file")
         else:
-            src, info = fetch_with_ytdlp(source.url, work, cfg)
-        probe = probe_video(src, cfg.min_duration_s)
+            src, info, attempts = fetch_with_ytdlp(source, work, cfg)
+        try:
+            probe = probe_video(src, cfg.min_duration_s)
+        except StageFailure as e:
+            raise StageFailure(f"{source.url}: {e.reason}", **e.stats) from e
         with atomic_path(final) as tmp:
             shutil.copyfile(src, tmp)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     write_json(root.info_json(vid), {k: v for k, v in info.items() if k not in _INFO_DROP})
     add_to_archive(root, vid)
-    return StageResult({**probe, "url": source.url, "bytes": final.stat().st_size})
+    return StageResult(
+        {**probe, "url": source.url, "bytes": final.stat().st_size, "attempts": attempts}
+    )
 
 
 def read_source(root: DataRoot, video_id: str) -> VideoSource:
     """The source recorded for `video_id` (so re-runs need only the data folder)."""
-    d = read_json(root.source_json(video_id))
-    return VideoSource(d["video_id"], d["url"], d["local"], tuple(tuple(s) for s in d["clips_s"]))
+    path = root.source_json(video_id)
+    try:
+        d = read_json(path)
+        spans = tuple(tuple(s) for s in d["clips_s"])
+        return VideoSource(d["video_id"], d["url"], d["local"], spans, d.get("item"))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise StageFailure(f"{root.relative(path)}: unreadable source record ({e!r})") from e
 
 
 def run(root: DataRoot, cfg: Config, source: VideoSource, *, force: bool = False) -> Marker:

@@ -1,8 +1,11 @@
 """frames stage: sample ~22 sharp frames per clip, evenly, at the working size (JPEG).
 
-Candidates are 3× the wanted count, evenly spread over the clip; a candidate is blurry when
-its variance of Laplacian is under ``blur_ratio`` × the clip's median; the wanted count is then
-taken evenly from the sharp ones. ``frames/index.json`` records each sample's video frame.
+Candidates are 3× the wanted count, evenly spread over the clip and decoded in display
+orientation (``tasks.decode``); a candidate is blurry when its variance of Laplacian is an
+outlier below the clip's own (robust z-score, so soft footage is judged against itself) or
+under ``blur_ratio`` × the clip's median; the wanted count is then taken evenly from the sharp
+ones. The marker counts candidates and rejections; ``frames/index.json`` records each
+sample's video frame.
 """
 
 from __future__ import annotations
@@ -18,28 +21,10 @@ from storage.formats import read_clip_info
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.stages import run_item_stage
+from tasks.decode import decode_frames
 
 STAGE = "frames"
-
-
-def decode_frames(video_path, wanted: np.ndarray, fps: float) -> dict[int, np.ndarray]:
-    """RGB frames of the video at the sorted frame numbers `wanted` (one sequential pass)."""
-    out: dict[int, np.ndarray] = {}
-    want = set(int(i) for i in wanted)
-    with av.open(str(video_path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        tb = float(stream.time_base)
-        t0 = float(stream.start_time or 0) * tb
-        first = int(wanted.min())
-        container.seek(int((first / fps + t0) / tb), stream=stream, backward=True)
-        for frame in container.decode(stream):
-            idx = int(round((float(frame.pts) * tb - t0) * fps))
-            if idx in want:
-                out[idx] = frame.to_ndarray(format="rgb24")
-            if idx >= wanted.max():
-                break
-    return out
+_MAD_FLOOR = 0.05  # log units: see blurry()
 
 
 def sharpness(images: list[np.ndarray]) -> np.ndarray:
@@ -49,9 +34,25 @@ def sharpness(images: list[np.ndarray]) -> np.ndarray:
     )
 
 
+def blurry(sharp: np.ndarray, ratio: float) -> np.ndarray:
+    """Which frames are blurry relative to their clip's own sharpness (boolean, like `sharp`).
+
+    Robust outliers on log sharpness: the modified z-score 0.6745·(x − median)/MAD under −3.5
+    (Iglewicz & Hoaglin's outlier cut-off), with the MAD floored at 0.05 (unsmeared frames of
+    one steady clip stay within ~10 % of its median: noise and compression), so a uniformly
+    soft clip still rejects a frame at ≲ 0.77 × its median whatever its absolute sharpness,
+    and a clip of varying sharpness rejects less; under `ratio` × the median a frame is always
+    blurry.
+    """
+    logs = np.log(np.maximum(sharp, 1e-6))
+    med = float(np.median(logs))
+    mad = max(float(np.median(np.abs(logs - med))), _MAD_FLOOR)
+    return (0.6745 * (logs - med) / mad < -3.5) | (logs < med + np.log(ratio))
+
+
 def pick_sharp(candidates: np.ndarray, sharp: np.ndarray, count: int, ratio: float) -> np.ndarray:
-    """`count` candidates spread evenly over those not blurrier than ratio × median sharpness."""
-    keep = candidates[sharp >= ratio * np.median(sharp)]
+    """`count` candidates spread evenly over those not blurry (see :func:`blurry`)."""
+    keep = candidates[~blurry(sharp, ratio)]
     if len(keep) <= count:
         return keep
     return keep[np.linspace(0, len(keep) - 1, count).round().astype(int)]
@@ -72,15 +73,22 @@ def sample_frames(root: DataRoot, clip: str, cfg: FramesConfig) -> StageResult:
         .round()
         .astype(int)
     )
+    video = root.video_file(info.video_id)
     try:
-        decoded = decode_frames(root.video_file(info.video_id), candidates, info.fps)
+        decoded = decode_frames(video, candidates, info.fps)
     except (av.error.FFmpegError, OSError) as e:
-        raise StageFailure(f"decoding failed ({type(e).__name__}: {e})") from e
+        raise StageFailure(
+            f"{root.relative(video)}: decoding failed ({type(e).__name__}: {e})"
+        ) from e
     candidates = np.array([c for c in candidates if c in decoded])
     if len(candidates) < 2:
-        raise StageFailure(f"only {len(candidates)} decodable frames in the clip")
+        raise StageFailure(
+            f"{root.relative(video)}: only {len(candidates)} decodable frames in "
+            f"frames {info.start_frame}-{info.end_frame}"
+        )
     images = [decoded[int(c)] for c in candidates]
-    chosen = pick_sharp(candidates, sharpness(images), cfg.per_clip, cfg.blur_ratio)
+    sharp = sharpness(images)
+    chosen = pick_sharp(candidates, sharp, cfg.per_clip, cfg.blur_ratio)
     h0, w0 = images[0].shape[:2]
     w, h, scale = working_size(w0, h0, cfg.long_side)
     for old in root.frames_dir(clip).glob("*.jpg"):
@@ -102,7 +110,13 @@ def sample_frames(root: DataRoot, clip: str, cfg: FramesConfig) -> StageResult:
     index = {"video_frames": [int(i) for i in chosen], "width": w, "height": h, "scale": scale}
     write_json(root.frames_index(clip), index)
     return StageResult(
-        {"frames": len(chosen), "candidates": len(candidates), "width": w, "height": h}
+        {
+            "frames": len(chosen),
+            "candidates": len(candidates),
+            "rejected_blurry": int(blurry(sharp, cfg.blur_ratio).sum()),
+            "width": w,
+            "height": h,
+        }
     )
 
 

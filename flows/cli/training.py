@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail
+from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail, preflight
 
 train_app = typer.Typer(
     help="Pretrain, fine-tune and evaluate occupancy networks.", no_args_is_help=True
@@ -38,8 +38,26 @@ RgbOpt = Annotated[
 ]
 
 
-def _train_cfg(data, config, set_, epochs):
-    cfg = config_from(data, config, set_).train
+def _train_cfg(data, config, set_, epochs, *, datasets=(), checkpoint=None, embed=False):
+    """The train config, after the preflight: each (path, split, kind, rgb_root) of `datasets`
+    opens and holds samples, `checkpoint` is one, and with `embed` the DINOv2 weights are there.
+    Any problem ends the command with exit 2 before work starts."""
+    from flows.preflight import Check, dataset_check, weights_checks
+
+    full = config_from(data, config, set_)
+    checks = [dataset_check(str(p), split, kind, str(rgb) if rgb else None)
+              for p, split, kind, rgb in datasets]  # fmt: skip
+    if checkpoint is not None:
+        from models.occupancy.checkpoint import CheckpointError, read_meta
+
+        try:
+            read_meta(checkpoint)
+        except CheckpointError as e:
+            checks.append(Check(f"checkpoint {checkpoint}", False, str(e)))
+    if embed:
+        checks += weights_checks(full, (), embed=True)
+    preflight(checks)
+    cfg = full.train
     if epochs is not None:
         cfg.epochs = epochs
     return cfg
@@ -73,7 +91,9 @@ def pretrain_cmd(
     """Contrastive pretraining (DINOv2 superpixels ↔ supervoxels) without labels."""
     from flows.train import pretrain_flow
 
-    cfg = _train_cfg(data, config, set_, epochs)
+    cfg = _train_cfg(
+        data, config, set_, epochs, datasets=[(dataset, "train", kind, None)], embed=True
+    )
     try:
         ckpt = pretrain_flow(str(dataset), str(out), cfg, kind=kind)
     except _errors() as e:
@@ -102,7 +122,8 @@ def finetune_cmd(
     """Fine-tune on occupancy labels (class-weighted cross-entropy, 255 ignored)."""
     from flows.train import finetune_flow
 
-    cfg = _train_cfg(data, config, set_, epochs)
+    cfg = _train_cfg(data, config, set_, epochs, checkpoint=init,
+                     datasets=[(dataset, "train", kind, rgb_root)])  # fmt: skip
     try:
         ckpt = finetune_flow(
             str(dataset),
@@ -143,7 +164,8 @@ def evaluate_cmd(
     """IoU, mIoU and per-class IoU (%) of a checkpoint on a dataset split; paper-style table."""
     from flows.train import evaluate_flow
 
-    cfg = _train_cfg(data, config, set_, None)
+    cfg = _train_cfg(data, config, set_, None, checkpoint=checkpoint,
+                     datasets=[(dataset, split, kind, rgb_root)])  # fmt: skip
     try:
         summary = evaluate_flow(
             str(checkpoint),
@@ -180,7 +202,9 @@ def label_efficiency_cmd(
     """Pretrain once, fine-tune at each of train.label_fractions with and without it; a table."""
     from flows.train import efficiency_table, label_efficiency_flow
 
-    cfg = _train_cfg(data, config, set_, epochs)
+    sets = [(pretrain_dataset, "train", "auto", None), (finetune_dataset, "train", "auto", None),
+            (finetune_dataset, eval_split, "auto", None)]  # fmt: skip
+    cfg = _train_cfg(data, config, set_, epochs, datasets=sets, embed=True)
     try:
         rows = label_efficiency_flow(
             str(pretrain_dataset), str(finetune_dataset), str(out), cfg, eval_split=eval_split

@@ -117,3 +117,40 @@ def test_a_harvest_killed_mid_download_finishes_on_the_next_run(tmp_path, root) 
     assert not list(root.videos.rglob("*.part")) and not list(root.root.rglob(".tmp-*"))
     clips = root.clip_ids()
     assert len(clips) == 3 and len(set(clips)) == 3  # a: 2 shots, b: 1 — none duplicated
+
+
+def test_malformed_sources_each_fail_alone_with_an_error_line(prefect_harness, tmp_path, root):
+    web = tmp_path / "web"
+    web.mkdir()
+    write_video(web / "a.mp4", [40, 30], seed=5)
+    write_video(web / "b.mp4", [48], seed=6)
+    (web / "page.html").write_text(
+        '<html><body><video src="a.mp4"></video><video src="b.mp4"></video></body></html>'
+    )
+    missing = tmp_path / "nope.txt"
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("# visite guidée\n".encode("latin-1"))
+    with serve_directory(web) as url:
+        urls = tmp_path / "urls.txt"
+        urls.write_bytes(
+            b"\xef\xbb\xbf" + f"ftp://host/x.mp4\n{url}/page.html\n/etc/passwd\n".encode()
+        )
+        _register()
+        args = ["harvest", str(urls), str(latin), str(missing), "--data", str(root.root)]
+        out = CliRunner().invoke(app, [*args, *[x for s in FAST for x in ("--set", s)]])
+    assert out.exit_code == 1, out.output  # issue 13: a refused source is a failed item
+    errors = [ln for ln in out.output.splitlines() if ln.startswith("error: ")]
+    assert errors == [
+        f"error: {urls}:1: 'ftp://host/x.mp4': scheme 'ftp' not allowed (['http', 'https'])",
+        f"error: {urls}:3: '/etc/passwd': a list entry must be an http(s) URL "
+        "(local paths only as command-line arguments)",
+        f"error: {latin}: not UTF-8 text (byte 0xe9 at offset 13)",
+        f"error: {missing}: no such file or folder",
+    ]
+    assert "Traceback" not in out.output
+    status = {v: read_marker(root.video_marker(v, "download")).status for v in root.video_ids()}
+    ok = sorted(v.split("-")[0] for v, st in status.items() if st == "ok")
+    failed = sorted(v.split("-")[0] for v, st in status.items() if st == "failed")
+    assert ok == ["a", "b"]  # each <video> of the page is its own video
+    assert failed == ["latin", "nope", "urls", "urls"]  # each bad item has its own marker
+    assert len(root.clip_ids()) == 3  # a: 2 shots, b: 1

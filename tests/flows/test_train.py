@@ -130,7 +130,7 @@ def test_missing_dataset_folder_is_one_clear_error(tmp_path, prefect_harness):
         app,
         ["train", "finetune", "--dataset", str(tmp_path / "nope"), "--out", str(tmp_path / "ft")],
     )
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # a bad --dataset: refused before any work
     assert "nope: dataset folder does not exist" in res.output
 
 

@@ -42,8 +42,24 @@ def test_rho_agrees_with_the_ray_cast_room_labels():
     )
     labels = np.array([2, 1, 3, 3, 3, 3, 6, 5])[s["regions"].numpy().reshape(-1)]
     hit = rho >= 0
-    assert hit.mean() > 0.4
-    assert (s["target"].numpy().reshape(-1)[rho[hit]] == labels[hit]).mean() > 0.95
+    assert hit.mean() > 0.4  # the room fills the view; only far wall pixels leave the 4.8 m grid
+    target = s["target"].numpy()
+    # Quantisation can move a surface point across at most one voxel face, so ρ must land every
+    # seen pixel within one voxel of its class; and where the voxel is classed and its 3×3×3
+    # neighbourhood holds no other class (not at an edge or corner), on exactly its class.
+    padded = np.pad(target, 1, constant_values=0)
+    stack = np.stack([padded[1 + dx : 61 + dx, 1 + dy : 61 + dy, 1 + dz : 37 + dz].reshape(-1)
+                      for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)])  # fmt: skip
+    is_class = (stack > 0) & (stack < 255)
+    uniform = np.where(is_class, stack, 0).max(0) == np.where(is_class, stack, 255).min(0)
+    vox, want = rho[hit], labels[hit]
+    own = target.reshape(-1)[vox]
+    seen = own < 255  # voxels the unseen test marks unknown make no claim
+    assert seen.mean() > 0.95  # unknown only where a grazing ray's voxel lies behind the hit
+    assert (stack[:, vox[seen]] == want[seen]).any(0).all()
+    inner = seen & (own > 0) & uniform[vox]
+    assert inner.mean() > 0.5  # most of the room's seen surface is away from edges and corners
+    assert np.array_equal(own[inner], want[inner])
 
 
 def test_supervoxel_takes_the_majority_superpixel_and_the_smallest_on_ties():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from storage.layout import DataRoot
 from tests.support.processes import base_env, ytocc
 
 DATASET = "ytocc"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def overrides(truth: Path) -> list[str]:
@@ -34,12 +36,22 @@ def build_args(url: str | None, data: Path, ov: list[str]) -> list[str]:
 
 
 def run_ytocc(
-    args: list[str], api: str | None, home: Path, timeout: float = 300
+    args: list[str],
+    api: str | None,
+    home: Path,
+    timeout: float = 300,
+    fault: list[str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run `ytocc ARGS` to the end (own Prefect home, the given server or ephemeral)."""
+    """Run `ytocc ARGS` to the end (own Prefect home, the given server or ephemeral).
+
+    `fault` runs it under a disk fault of ``tests.support.faults`` (e.g. ``["read-only", DIR]``).
+    """
     home.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(ytocc(*args), env=base_env(home, api), capture_output=True, text=True,
-                          timeout=timeout, start_new_session=True)  # fmt: skip
+    cmd = ytocc(*args)
+    if fault:
+        cmd = [sys.executable, "-m", "tests.support.faults", *fault, "--", *cmd]
+    return subprocess.run(cmd, env=base_env(home, api), capture_output=True, text=True,
+                          timeout=timeout, start_new_session=True, cwd=REPO)  # fmt: skip
 
 
 def dataset_content(data: Path, name: str = DATASET) -> dict[str, tuple[str, bytes]]:

@@ -40,18 +40,21 @@ def test_cuts_in_the_video_are_exactly_the_shot_boundaries(tour: Path):
 
 def test_truth_warps_each_decoded_frame_onto_the_next_in_every_shot(tour: Path):
     truth, frames = tour / "truth", decode(tour / "tour.mp4")
+    # Frames 6 apart (half a shot): the far outdoor scene moves enough that leaving the frame
+    # unwarped costs ≥ 9 levels (7 at 4 apart, too close to 2 × the codec's 3 to tell them apart).
+    gap = 6
     for shot in read_shots(truth):
         i = shot.start_frame + 2
-        a, b = read_truth_frame(truth, i), read_truth_frame(truth, i + 4)
+        a, b = read_truth_frame(truth, i), read_truth_frame(truth, i + gap)
         if not shot.indoor:  # sky has no depth; the warp runs on the ground and facade
             assert (a["depth"] == 0).any() and (a["labels"] == 0).all()
         warped, unwarped = warp_error(
             (a["depth"], a["cam2world"], frames[i]),
-            (b["depth"], b["cam2world"], frames[i + 4]),
+            (b["depth"], b["cam2world"], frames[i + gap]),
             a["K"],
         )
-        assert warped <= 6  # H.264 at crf 18 adds a few levels
-        assert unwarped > 2 * max(warped, 1)
+        assert warped <= 6  # 2× the 2–3 levels H.264 at crf 18 leaves (observed 2 in, 3 out)
+        assert unwarped > 2 * max(warped, 1)  # the truth explains most of the change
 
 
 def test_same_seed_same_tour_other_seed_other_tour(tour: Path, tmp_path: Path):

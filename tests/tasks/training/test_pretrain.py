@@ -39,6 +39,7 @@ def _cfg(dinov2: str, **kw) -> TrainConfig:
     return TrainConfig(**(base | kw))
 
 
+@pytest.mark.slow  # 12 epochs of DINOv2 + network on CPU: minutes on 2 shared cores
 def test_pretraining_loss_falls(dinov2, tmp_path):
     cfg = _cfg(dinov2, epochs=12)
     embedder = load_embedder(dinov2)
@@ -54,7 +55,8 @@ def test_pretraining_loss_falls(dinov2, tmp_path):
         progress=False,
     )
     first, last = hist[0]["loss"], min(h["loss"] for h in hist[-3:])
-    assert last < 0.7 * first
+    assert last < 0.7 * first  # InfoNCE starts at ≈ ln(pairs) for unmatched features; a 30 % fall
+    # (best of the last 3 epochs, so one lucky batch cannot fake it) means pixels and voxels match
 
 
 def test_pretrain_on_an_occscannet_folder_uses_slic_and_the_embedder_width(dinov2, tmp_path):

@@ -1,0 +1,157 @@
+"""`make mutate`: mutation testing (mutmut) of the safety-critical modules on their fast tests.
+
+Each module set (the storage modules one by one, source parsing, the model loaders) is mutated in its own scratch copy of
+the repository under ``out/mutate/<set>/`` (mutmut works in its current folder and writes a
+``mutants/`` copy there), with the set's fast tests only. A mutant *survives* when every test
+that runs its function still passes: a change to the code that nothing notices. The result,
+``out/mutate/result.json``, holds per set the killed / survived / timeout counts, the mutation
+score (detected ÷ total, detected = killed + timeout + segfault) and the surviving mutants'
+names; ``bench/bench_mutation.py`` copies it into ``make bench``'s JSON. Show one survivor's
+diff with ``cd out/mutate/<set> && ../../../.venv/bin/mutmut show NAME``.
+
+Usage: ``python -m bench.mutate [--sets markers stages ...] [--jobs 1] [--timeout-s 1800]``; a
+set that runs out of time is recorded as unfinished and the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("flows", "tasks", "storage", "models")
+RESULT = Path("out/mutate/result.json")
+
+# set → (files mutated, the fast tests that exercise them)
+SETS: dict[str, tuple[list[str], list[str]]] = {
+    "markers": (["storage/markers.py"], ["tests/storage/test_markers.py", "tests/storage/test_stages.py"]),
+    "stages": (["storage/stages.py"], ["tests/storage/test_stages.py"]),
+    "atomic": (["storage/atomic.py"], ["tests/storage/test_atomic.py", "tests/storage/test_markers.py"]),
+    "locks": (["storage/locks.py"], ["tests/storage/test_locks.py"]),
+    "ids": (["storage/ids.py"], ["tests/storage/test_ids.py", "tests/storage/test_layout.py"]),
+    "layout": (["storage/layout.py"], ["tests/storage/test_layout.py", "tests/storage/test_stages.py"]),
+    "sources": (["tasks/sources.py"], ["tests/tasks/test_sources.py"]),
+    "loaders": (
+        ["models/weights.py", "models/places365.py", "models/occupancy/checkpoint.py",
+         "models/dust3r.py", "models/embed.py"],
+        ["tests/models/test_weights.py", "tests/models/test_places365.py",
+         "tests/models/occupancy/test_checkpoint.py", "tests/models/test_dust3r.py",
+         "tests/models/test_embed.py", "tests/models/test_untrusted_checkpoints.py"],
+    ),
+}  # fmt: skip
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def prepare(work: Path, files: list[str], tests: list[str]) -> None:
+    """A fresh scratch copy of the packages and tests with a mutmut config for one set."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
+    for pkg in (*PACKAGES, "tests"):
+        shutil.copytree(REPO / pkg, work / pkg, ignore=ignore)
+    (work / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\n"
+        'addopts = "-p no:cacheprovider"\n'
+        'markers = ["slow: end-to-end tests"]\n'
+        'filterwarnings = ["ignore::DeprecationWarning"]\n\n'
+        "[tool.mutmut]\n"
+        f"source_paths = {_toml_list([p + '/' for p in PACKAGES])}\n"
+        f"only_mutate = {_toml_list(files)}\n"
+        f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
+        'pytest_add_cli_args = ["-q", "-x", "-m", "not slow"]\n'
+    )
+
+
+def mutmut(work: Path, *args: str, timeout_s: float | None = None) -> subprocess.CompletedProcess:
+    """Run ``mutmut ARGS`` in `work` with the scratch copy (not this checkout) on the path."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(work)}
+    exe = Path(sys.executable).parent / "mutmut"
+    return subprocess.run([str(exe), *args], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=timeout_s)  # fmt: skip
+
+
+def run_set(name: str, work: Path, jobs: int, timeout_s: float) -> dict:
+    """Mutate one set; its counts, score and surviving mutants."""
+    files, tests = SETS[name]
+    prepare(work, files, tests)
+    t0 = time.perf_counter()
+    try:
+        done = mutmut(work, "run", "--max-children", str(jobs), timeout_s=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"files": files, "tests": tests, "error": f"timed out after {timeout_s:.0f} s"}
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-2000:]
+        raise RuntimeError(f"mutmut run of {name} failed ({done.returncode}):\n{tail}")
+    mutmut(work, "export-cicd-stats", timeout_s=120)
+    stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+    listing = mutmut(work, "results", timeout_s=120).stdout
+    survivors = sorted(re.findall(r"^\s*(\S+): (?:survived|no tests)$", listing, re.M))
+    detected = stats["killed"] + stats["timeout"] + stats["segfault"]
+    return {
+        "detected": detected,
+        "files": files,
+        "tests": tests,
+        "killed": stats["killed"],
+        "survived": stats["survived"],
+        "no_tests": stats["no_tests"],
+        "timeout": stats["timeout"],
+        "total": stats["total"],
+        "score": round(detected / max(stats["total"], 1), 4),
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "survivors": survivors,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
+    ap.add_argument("--jobs", type=int, default=1, help="mutants tested at once (CPU is shared)")
+    ap.add_argument("--timeout-s", type=float, default=1800, help="per set")
+    ap.add_argument("--out", type=Path, default=RESULT)
+    args = ap.parse_args(argv)
+    old = json.loads(args.out.read_text()) if args.out.exists() else {}
+    sets = dict(old.get("sets", {}))
+    for name in args.sets:
+        print(f"== mutate {name}", flush=True)
+        sets[name] = run_set(name, args.out.parent / name, args.jobs, args.timeout_s)
+        s = sets[name]
+        if "error" in s:
+            print(f"   {s['error']}", flush=True)
+            continue
+        print(f"   {s['killed']} killed, {s['survived']} survived, {s['no_tests']} without "
+              f"tests, {s['timeout']} timeouts of {s['total']}: score {s['score']:.3f} "
+              f"({s['wall_s']} s)", flush=True)  # fmt: skip
+        for m in s["survivors"]:
+            print(f"   survived: {m}")
+    done = [s for s in sets.values() if "error" not in s]
+    total = sum(s["total"] for s in done)
+    detected = sum(s["detected"] for s in done)
+    result = {
+        "tool": f"mutmut {version('mutmut')}",
+        "score": round(detected / max(total, 1), 4),
+        "mutants": total,
+        "survived": total - detected,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "unfinished": sorted(n for n, s in sets.items() if "error" in s),
+        "sets": sets,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"mutation score {result['score']:.3f} ({total} mutants) → {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
