@@ -72,23 +72,6 @@ def load(folder: Path, frames: list[int]) -> dict[str, np.ndarray]:
     }
 
 
-def world_from_truth(aligned: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The similarity truth world → aligned world from paired rigid poses (F,4,4).
-
-    Rotation: the chordal mean of R_aligned·R_trueᵀ over frames (well defined even on a straight
-    camera path); scale and translation: least squares of the camera centres given it.
-    """
-    U, _, Vt = np.linalg.svd((aligned[:, :3, :3] @ truth[:, :3, :3].transpose(0, 2, 1)).sum(0))
-    R = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
-    a, b = aligned[:, :3, 3], truth[:, :3, 3] @ R.T
-    a0, b0 = a - a.mean(0), b - b.mean(0)
-    s = float((a0 * b0).sum() / (b0 * b0).sum())
-    T = np.eye(4)
-    T[:3, :3] = s * R
-    T[:3, 3] = a.mean(0) - s * b.mean(0)
-    return T
-
-
 def evaluate(
     recon: dict[str, np.ndarray], truth: dict[str, np.ndarray], cfg: Config
 ) -> dict[str, Any]:
@@ -104,7 +87,7 @@ def evaluate(
     cloud, _ = clean_recon(recon, truth["images"], cfg.clean)
     report = align_cloud(cloud["points"], recon["cam2world"], cfg.align)
     poses = apply_to_poses(report, recon["cam2world"])
-    T = world_from_truth(poses[reg], truth["cam2world"][reg])
+    T = recon_metrics.similarity_from_poses(poses[reg], truth["cam2world"][reg])
     s = float(np.cbrt(np.linalg.det(T[:3, :3])))
     up = T[:3, 2] / s
     out["tilt_deg"] = float(np.degrees(np.arccos(np.clip(up[2], -1.0, 1.0))))
