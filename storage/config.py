@@ -122,7 +122,11 @@ class ShotsConfig(Section):
         1, ge=1, le=1000, description="Least frames between two cuts (a short shot is a shot)."
     )
     fade_threshold: float = Field(
-        12.0, ge=0, le=255, description="ThresholdDetector's black level for fades (0: off)."
+        0.0,
+        ge=0,
+        le=255,
+        description="ThresholdDetector's black level for fades through black (0: off; off by "
+        "default: the transition search finds such fades, ThresholdDetector costs +28 % CPU).",
     )
     transition_scales_s: list[float] = Field(
         [0.25, 0.5, 1.0, 2.0, 4.0],
@@ -189,10 +193,14 @@ class SyntheticTruthConfig(Section):
     """A synthetic-gt backend with no knobs of its own: it reads the tour's truth (`truth_dir`)."""
 
 
+class NoBackendConfig(Section):
+    """``none``: the stage runs no model (geometry-only datasets); no knobs."""
+
+
 class IndoorConfig(BackendSection):
     """Places365 indoor/outdoor filter."""
 
-    backend: Literal["places365", "synthetic-gt"] = "places365"
+    backend: Literal["places365", "none", "synthetic-gt"] = "places365"
     frame_outdoor_threshold: float = Field(
         0.5, ge=0, le=1, description="Frame outdoor when its outdoor score >= this."
     )
@@ -200,6 +208,7 @@ class IndoorConfig(BackendSection):
         0.5, ge=0, le=1, description="Clip dropped when outdoor frames share > this."
     )
     places365: Places365Config = Field(default_factory=Places365Config)
+    none: NoBackendConfig = Field(default_factory=NoBackendConfig)
     synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
 
 
@@ -236,10 +245,52 @@ class SyntheticReconstructConfig(Section):
     seed: int = 0
 
 
+class ColmapConfig(Section):
+    """colmap: SfM of the clip (pycolmap) then dense depth (PatchMatch on CUDA, else plane sweep)."""
+
+    camera_model: Literal["SIMPLE_PINHOLE", "PINHOLE"] = Field(
+        "SIMPLE_PINHOLE", description="One shared camera per clip (recon.npz stores pinhole K)."
+    )
+    mapper: Literal["global", "incremental"] = Field(
+        "global", description="GLOMAP-style global mapping (fast) or incremental mapping."
+    )
+    max_features: PositiveInt = Field(8192, description="SIFT features per frame at most.")
+    min_registered_frac: float = Field(
+        0.9, ge=0, le=1, description="Fail the clip when SfM registers a smaller share of frames."
+    )
+    dense: Literal["auto", "patch-match", "plane-sweep"] = Field(
+        "auto",
+        description="Dense depth: COLMAP PatchMatch (needs pycolmap-cuda12), the CPU "
+        "plane sweep, or auto (PatchMatch when pycolmap has CUDA).",
+    )
+    sweep_scale: float = Field(
+        0.5, gt=0, le=1, description="Plane sweep works at this × the stored size (speed)."
+    )
+    sweep_planes: int = Field(64, ge=3, description="Depth planes, uniform in inverse depth.")
+    neighbours: PositiveInt = Field(
+        4, description="Views compared with each frame (most shared sparse points)."
+    )
+    window: int = Field(7, ge=3, description="ZNCC window side at the sweep scale (px, odd).")
+    min_angle_deg: float = Field(
+        1.0, ge=0, description="A neighbour needs this median triangulation angle (baseline)."
+    )
+    min_texture: float = Field(
+        0.01, ge=0, description="Grey std (0-1) under which a window is textureless (no depth)."
+    )
+    min_ncc: float = Field(0.3, ge=-1, le=1, description="Best ZNCC under which no depth.")
+    consistency_tolerance: float = Field(
+        0.02, gt=0, description="Relative z gap under which a neighbour's depth agrees."
+    )
+    min_consistent: PositiveInt = Field(
+        1, description="Agreeing neighbours a depth needs (its confidence is 1 + that count)."
+    )
+    threads: int = Field(-1, description="CPU threads (-1: all).", json_schema_extra=RUNTIME)
+
+
 class ReconstructConfig(BackendSection):
     """Per-clip camera, depth and point-map estimation; the checks apply to every backend."""
 
-    backend: Literal["dust3r", "synthetic-gt"] = "dust3r"
+    backend: Literal["dust3r", "colmap", "synthetic-gt"] = "dust3r"
     min_conf: float = Field(1.5, ge=0, description="Confidence under which a point is not counted.")
     min_conf_points_frac: float = Field(
         0.1, ge=0, le=1, description="Fail when fewer confident points."
@@ -256,11 +307,14 @@ class ReconstructConfig(BackendSection):
         description="Fail when camera centres span less than this × scene depth (collapsed).",
     )
     dust3r: Dust3rConfig = Field(default_factory=Dust3rConfig)
+    colmap: ColmapConfig = Field(default_factory=ColmapConfig)
     synthetic_gt: SyntheticReconstructConfig = Field(default_factory=SyntheticReconstructConfig)
 
 
 class CleanConfig(Section):
     """Point-cloud outlier removal (Open3D)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     conf_threshold: float = Field(
         1.5, ge=0, description="Drop points under this DUSt3R confidence."
@@ -288,11 +342,19 @@ class CleanConfig(Section):
     radius_min_points: int = Field(4, ge=0)
     stat_neighbors: PositiveInt = 20
     stat_std_ratio: float = Field(2.0, gt=0)
+    stat_floor_ratio: float = Field(
+        1.5,
+        gt=1.0,
+        description="The statistical filter keeps points whose mean neighbour "
+        "distance is under this × the median (surface rims), whatever the spread.",
+    )
     min_points: int = Field(1000, ge=1, description="Fail when fewer points survive.")
 
 
 class AlignConfig(Section):
     """z-up, Manhattan yaw and metric scale."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     wall_height_m: float = Field(
         2.8, gt=0, description="Floor-to-ceiling height the scene is scaled to."
@@ -352,9 +414,10 @@ class SanConfig(SegmenterModelConfig):
 class SegmentConfig(BackendSection):
     """Per-frame NYU-11 labels and region masks."""
 
-    backend: Literal["mask2former-ade", "san", "synthetic-gt"] = "mask2former-ade"
+    backend: Literal["mask2former-ade", "san", "none", "synthetic-gt"] = "mask2former-ade"
     mask2former_ade: Mask2FormerConfig = Field(default_factory=Mask2FormerConfig)
     san: SanConfig = Field(default_factory=SanConfig)
+    none: NoBackendConfig = Field(default_factory=NoBackendConfig)
     synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
 
 
@@ -366,6 +429,8 @@ VOXEL_SIZE = 0.08
 
 class VoxelConfig(Section):
     """Per-frame semantic occupancy grids: the one definition of the grid."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     dims: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         GRID_DIMS, description="Grid size in voxels (x, y, z)."
@@ -386,8 +451,28 @@ class DatasetConfig(Section):
     seed: int = 0
 
 
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    # YouTube-Occ's schedules (AdamW, 30 epochs, multistep ×0.1; milestone 25 and weight decay
+    # 1e-4 as in the schedule configs of Symphonies, the paper's network; batch 4 = 4 GPUs × 1).
+    "paper-pretrain": {"pretrain_lr": 8e-4, "epochs": 30, "milestones": [25],
+                       "weight_decay": 1e-4, "batch_size": 4},
+    "paper-finetune": {"finetune_lr": 2e-4, "epochs": 30, "milestones": [25],
+                       "weight_decay": 1e-4, "batch_size": 4},
+    # MonoScene's NYUv2 training (its train script and README: AdamW 1e-4, weight decay 1e-4,
+    # 30 epochs, ×0.1 at epoch 20, batch 4, free-class weight 0.05).
+    "monoscene-nyu": {"network": "monoscene", "finetune_lr": 1e-4, "epochs": 30,
+                      "milestones": [20], "weight_decay": 1e-4, "batch_size": 4,
+                      "class_weighting": "monoscene-nyu"},
+}  # fmt: skip
+"""Named training schedules: ``train.preset`` fills every key it names that is not set."""
+
+
 class TrainConfig(Section):
     """Pretraining and fine-tuning defaults (see PAPER_FACTS.md)."""
+
+    preset: str | None = Field(
+        None, description=f"Schedule preset ({', '.join(TRAIN_PRESETS)}); explicit keys win."
+    )
 
     embed_weights: str = Field("facebook/dinov2-small", description="DINOv2 path or HF id.")
     temperature: float = Field(0.07, gt=0)
@@ -422,13 +507,35 @@ class TrainConfig(Section):
     slic_segments: int = Field(
         64, ge=1, description="SLIC segments per image (fallback superpixels)."
     )
-    class_weighting: Literal["inverse_log", "none"] = Field(
-        "inverse_log", description="Fine-tuning CE weights: 1/ln(1.02 + class frequency), or none."
+    class_weighting: Literal["inverse_log", "none", "monoscene-nyu"] = Field(
+        "inverse_log",
+        description="Fine-tuning CE weights: 1/ln(1.02 + class frequency), none, or "
+        "MonoScene's NYUv2 weights (0.05 free, 1 each class).",
     )
     label_fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         [0.1, 0.2, 0.5, 1.0], description="Label fractions of the label-efficiency flow."
     )
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    amp: bool = Field(True, description="Mixed precision on a GPU (bfloat16, else float16).")
+    accumulate_steps: int = Field(
+        1, ge=1, description="Batches whose gradients add up before each optimiser step."
+    )
+    checkpoint_every: int = Field(
+        0,
+        ge=0,
+        description="Also save a resumable checkpoint every N optimiser steps (0: per epoch).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") is not None:
+            if data["preset"] not in TRAIN_PRESETS:
+                raise ValueError(
+                    f"unknown train.preset {data['preset']!r}; known: {sorted(TRAIN_PRESETS)}"
+                )
+            return {**TRAIN_PRESETS[data["preset"]], **data}
+        return data
 
 
 class RunConfig(Section):
@@ -517,7 +624,16 @@ def load_config(
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
-        loaded = yaml.safe_load(p.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(
+                f"config file {p}: not valid YAML{where} ({getattr(e, 'problem', None) or e})"
+            ) from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {p}: cannot be read ({e})") from e
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {p} must hold a mapping, not {type(loaded).__name__}")
         raw = loaded

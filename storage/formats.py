@@ -24,6 +24,9 @@ CLASS_NAMES: tuple[str, ...] = (
 NUM_CLASSES = len(CLASS_NAMES)
 FREE = 0
 UNKNOWN = 255
+OCCUPIED = 254
+"""Occupied, class unknown: the label of occupied voxels in geometry-only samples
+(``segment.backend: none``). Counts as occupied for IoU; carries no class (no mIoU)."""
 
 
 class FormatError(ValueError):
@@ -31,6 +34,8 @@ class FormatError(ValueError):
 
 
 def class_name(cid: int) -> str:
+    if cid == OCCUPIED:
+        return "occupied"
     return "free" if cid == FREE else "unknown" if cid == UNKNOWN else CLASS_NAMES[cid - 1]
 
 
@@ -184,6 +189,9 @@ def _check_align(path: Any, report: Any) -> dict[str, Any]:
             raise FormatError(f"{path}: {key} must be finite of shape {shape}, got {a.shape}")
     if not report["scale"] > 0:
         raise FormatError(f"{path}: scale {report['scale']} is not positive")
+    r = np.asarray(report["rotation"], np.float64)
+    if np.abs(r.T @ r - np.eye(3)).max() > 1e-4 or np.linalg.det(r) < 0:
+        raise FormatError(f"{path}: rotation is not a 3×3 rotation (orthonormal, det > 0)")
     return report
 
 
@@ -286,9 +294,9 @@ def write_sample(
         raise FormatError(
             f"{path}: voxel size {voxel_size} / origin {arrays['voxel_origin']} not finite and positive"
         )
-    bad = np.setdiff1d(np.unique(arrays["target"]), [*range(NUM_CLASSES + 1), UNKNOWN])
+    bad = np.setdiff1d(np.unique(arrays["target"]), [*range(NUM_CLASSES + 1), OCCUPIED, UNKNOWN])
     if bad.size:
-        raise FormatError(f"{path}: target holds ids {bad.tolist()} outside 0..11, 255")
+        raise FormatError(f"{path}: target holds ids {bad.tolist()} outside 0..11, 254, 255")
     write_npz(path, frame=np.asarray(frame), **arrays, **extra)
 
 

@@ -165,16 +165,15 @@ class Ledger:
         return self._dirs[folder]
 
     def inputs(self, item: str, s: Stage) -> dict[str, str]:
-        """Fingerprints of the upstream markers `s` of `item` reads (all done), or
+        """Fingerprints of the upstream markers `s` of `item` reads (all ok), or
         :class:`UpstreamNotDone` naming the first that is not."""
         out = {}
         for up in s.reads:
             up_item = upstream_item(item, s, up)
             st = self.state(up_item, up)
-            if not st.done or st.marker is None:
-                raise UpstreamNotDone(
-                    f"{s.name} of {item} needs {up} of {up_item} ({st.state}: {st.why})"
-                )
+            if st.state != "ok" or st.marker is None:  # skipped ends the item there
+                state = "missing" if st.why == "not run" else f"{st.state}: {st.why}"
+                raise UpstreamNotDone(f"{s.name} of {item} needs {up} of {up_item} ({state})")
             out[up] = st.marker.fingerprint()
         return out
 

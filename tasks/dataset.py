@@ -10,6 +10,7 @@ built beside its final place and renamed in, so a killed freeze leaves nothing t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -26,7 +27,13 @@ import yaml
 
 from storage.atomic import TMP_PREFIX, read_json, write_json, write_text
 from storage.config import Config
-from storage.dataset_schema import HIST_COLUMNS, HIST_LABELS, MODEL_STAGES, SAMPLES, SPLITS
+from storage.dataset_schema import (
+    HIST_COLUMNS,
+    HIST_LABELS,
+    MODEL_STAGES,
+    SAMPLES,
+    SPLITS,
+)
 from storage.formats import (
     CLASS_NAMES,
     FormatError,
@@ -37,6 +44,7 @@ from storage.formats import (
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.locks import waiting_lock
 from storage.markers import Marker, code_version, read_marker
+from storage.scale import SOURCES, scale_provenance
 from storage.schemas import write_table
 from storage.stages import Ledger
 
@@ -85,6 +93,17 @@ def _model_columns(root: DataRoot, clip_id: str) -> dict[str, str | None]:
         cols[f"{stage}_backend"] = m.backend if m else None
         cols[f"{stage}_weights"] = m.weights if m else None
     return cols
+
+
+def _scale_columns(root: DataRoot, clip_id: str) -> dict[str, str | None]:
+    """The clip's scale provenance from its align marker (or align.json when the marker
+    predates it): ``scale_source`` measured | assumed | unknown, ``scale_method``."""
+    marker = read_marker(root.clip_marker(clip_id, "align"))
+    source, method = scale_provenance(marker.stats if marker else None)
+    if source == "unknown" and root.align_json(clip_id).is_file():
+        with contextlib.suppress(OSError, ValueError):
+            source, method = scale_provenance(read_json(root.align_json(clip_id)))
+    return {"scale_source": source, "scale_method": method or None}
 
 
 def _sample_row(root: DataRoot, clip_id: str, k: int, npz: Path) -> dict[str, Any]:
@@ -146,11 +165,15 @@ def _clip_rows(
     except FormatError as e:
         skipped.append(f"{clip_id}: {e}")
         return []
-    shared = _model_columns(root, clip_id) | {
-        "video_id": video_id,
-        "voxelize_hash": marker.params_hash,
-        "voxelize_run": marker.fingerprint(),
-    }
+    shared = (
+        _model_columns(root, clip_id)
+        | _scale_columns(root, clip_id)
+        | {
+            "video_id": video_id,
+            "voxelize_hash": marker.params_hash,
+            "voxelize_run": marker.fingerprint(),
+        }
+    )
     rows = []
     for k, npz in _sample_files(root, marker):
         try:
@@ -249,6 +272,35 @@ def _backend_lines(df: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _geometry_only_lines(df: pd.DataFrame) -> list[str]:
+    """A note on samples made with ``segment.backend: none`` (occupancy without classes)."""
+    n = int((df["segment_backend"] == "none").sum()) if "segment_backend" in df else 0
+    if not n:
+        return []
+    return [
+        "",
+        f"**Geometry-only: {n} of {len(df)} samples** were made with `segment.backend: none`:"
+        " their occupied voxels are 254 (occupied, class unknown). They serve IoU and"
+        " pretraining (SLIC superpixels), not class metrics; running `segment` with a real"
+        " segmenter upgrades them (only segment and voxelize re-run).",
+    ]
+
+
+def _scale_lines(df: pd.DataFrame) -> list[str]:
+    keys = [df.scale_source, df.scale_method.fillna("-")]
+    clips = df.clip_id.groupby(keys).nunique()
+    samples = df.groupby(keys).size()
+    return [
+        f"| {src} | {method} | {clips[src, method]} | {n} |" for (src, method), n in samples.items()
+    ]
+
+
+def scale_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Clips per scale source (measured, assumed, unknown)."""
+    clips = df.drop_duplicates("clip_id")
+    return {s: int((clips.scale_source == s).sum()) for s in SOURCES}
+
+
 def dataset_card(
     name: str, df: pd.DataFrame, cfg: Config, fingerprint: str, skipped: list[str]
 ) -> str:
@@ -256,7 +308,7 @@ def dataset_card(
     counts = _counts(df)
     hist = df[list(HIST_COLUMNS)].sum()
     known = int(hist.drop("n_unknown").sum())
-    names = ["free", *CLASS_NAMES, "unknown"]
+    names = ["free", *CLASS_NAMES, "occupied, no class", "unknown"]
     hist_lines = [
         f"| {label} | {n} | {int(hist[col])} | "
         + (f"{100 * hist[col] / known:.2f} %" if col != "n_unknown" and known else "-")
@@ -271,7 +323,7 @@ def dataset_card(
         "",
         "Semantic occupancy samples frozen by `ytocc dataset` (YouTube-Occ format: one sample per",
         f"frame, grid {'×'.join(map(str, grid.dims))} at {grid.voxel_size} m, labels 0 free,"
-        " 1..11 NYU classes, 255 unknown). Split by video.",
+        " 1..11 NYU classes, 254 occupied without a class, 255 unknown). Split by video.",
         "",
         f"- frozen: {datetime.now(UTC).isoformat(timespec='seconds')}, ytocc {code_version()}",
         f"- fingerprint: `{fingerprint}`",
@@ -288,9 +340,22 @@ def dataset_card(
         "|---|---|---|---|",
         *hist_lines,
         "",
+        "## Scale",
+        "",
+        "Metric scale per clip: **measured** when a ceiling (or a glimpse of it) was seen and the",
+        "floor-to-ceiling height set to the wall height; **assumed** when the visible wall tops or",
+        "a 1.6 m camera height stood for it (distances can be off by tens of percent); unknown for",
+        "clips aligned before this was recorded. `scale_source` / `scale_method` in the Parquet;",
+        "`ytocc dataset NAME --require-measured-scale` leaves assumed-scale clips out.",
+        "",
+        "| scale | method | clips | samples |",
+        "|---|---|---|---|",
+        *_scale_lines(df),
+        "",
         "## Backends",
         "",
         "Outputs of `synthetic-gt` backends come from synthetic ground truth, not from models.",
+        *_geometry_only_lines(df),
         "",
         "| stage | backend | weights | samples |",
         "|---|---|---|---|",
@@ -339,6 +404,7 @@ def _write_folder(
             "seed": cfg.dataset.seed,
             "skipped": skipped,
             "sources": sources(df),
+            "scale_sources": scale_counts(df),
             "code_version": code_version(),
             "frozen_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
@@ -356,22 +422,51 @@ def _remove_stale(datasets: Path, name: str) -> None:
 
 
 def freeze(
-    root: DataRoot, cfg: Config, name: str, *, force: bool = False, progress: Progress | None = None
+    root: DataRoot,
+    cfg: Config,
+    name: str,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    require_measured_scale: bool = False,
 ) -> FreezeSummary:
     """Freeze every finished sample under `root` into ``datasets/{name}/``.
 
     Re-freezing identical content is a no-op; different content under an existing name raises
-    :class:`DatasetError` unless `force`.
+    :class:`DatasetError` unless `force`. With `require_measured_scale`, clips whose metric
+    scale was assumed (or is unknown) are left out, each with its reason.
     """
     with waiting_lock(root.locks / "datasets" / f"{name}.lock"):  # one writer per dataset
-        return _freeze(root, cfg, name, force, progress)
+        return _freeze(root, cfg, name, force, progress, require_measured_scale)
+
+
+def measured_only(df: pd.DataFrame, skipped: list[str]) -> pd.DataFrame:
+    """The rows of clips with a measured scale; the other clips go to `skipped` with why."""
+    if df.empty:
+        return df
+    keep = df.scale_source == "measured"
+    for clip, source, method in (
+        df[~keep]
+        .drop_duplicates("clip_id")[["clip_id", "scale_source", "scale_method"]]
+        .itertuples(index=False)
+    ):
+        how = f" ({method})" if isinstance(method, str) else ""
+        skipped.append(f"{clip}: scale {source}{how}, not measured (--require-measured-scale)")
+    return df[keep].reset_index(drop=True)
 
 
 def _freeze(
-    root: DataRoot, cfg: Config, name: str, force: bool, progress: Progress | None
+    root: DataRoot,
+    cfg: Config,
+    name: str,
+    force: bool,
+    progress: Progress | None,
+    require_measured_scale: bool = False,
 ) -> FreezeSummary:
     dest = root.dataset_dir(name)
     df, skipped = gather_samples(root, cfg, progress)
+    if require_measured_scale:
+        df = measured_only(df, skipped)
     if df.empty:
         raise DatasetError(
             f"nothing to freeze under {root.root}: no clip done under this config with a readable sample"

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail
+from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail, preflight
 
 train_app = typer.Typer(
     help="Pretrain, fine-tune and evaluate occupancy networks.", no_args_is_help=True
@@ -32,14 +32,46 @@ KindOpt = Annotated[
     str, typer.Option("--kind", help="Dataset format: auto, ytocc, nyuv2 or occscannet.")
 ]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Epochs (default: train.epochs).")]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="Schedule preset: paper-pretrain, paper-finetune, monoscene-nyu (--set keys win).",
+    ),
+]
 RgbOpt = Annotated[
     Path | None,
     typer.Option("--rgb-root", help="NYUv2 only: folder holding NYU{split}/*_color.jpg."),
 ]
 
 
-def _train_cfg(data, config, set_, epochs):
-    cfg = config_from(data, config, set_).train
+def _train_cfg(
+    data, config, set_, epochs, preset=None, *, datasets=(), checkpoint=None, embed=False
+):
+    """The train config, after the preflight: each (path, split, kind, rgb_root) of `datasets`
+    opens and holds samples, `checkpoint` is one, and with `embed` the DINOv2 weights are there.
+    `preset` names one of the paper's schedules. Any problem ends the command with exit 2 before
+    work starts."""
+    from flows.preflight import Check, dataset_check, weights_checks
+
+    sets = ([f"train.preset={preset}"] if preset else []) + list(set_ or [])
+    full = config_from(data, config, sets)
+    checks = [dataset_check(str(p), split, kind, str(rgb) if rgb else None)
+              for p, split, kind, rgb in datasets]  # fmt: skip
+    if checkpoint is not None and Path(checkpoint).suffix == ".ckpt":  # MonoScene's release
+        if not Path(checkpoint).is_file():
+            checks.append(Check(f"checkpoint {checkpoint}", False, f"{checkpoint}: no such file"))
+    elif checkpoint is not None:
+        from models.occupancy.checkpoint import CheckpointError, read_meta
+
+        try:
+            read_meta(checkpoint)
+        except CheckpointError as e:
+            checks.append(Check(f"checkpoint {checkpoint}", False, str(e)))
+    if embed:
+        checks += weights_checks(full, (), embed=True)
+    preflight(checks)
+    cfg = full.train
     if epochs is not None:
         cfg.epochs = epochs
     return cfg
@@ -54,10 +86,18 @@ def _summary_line(path: Path) -> str:
 def _errors():
     """The exceptions a command reports as one line (bad data, missing weights or checkpoint)."""
     from models.occupancy.checkpoint import CheckpointError
+    from models.occupancy.symphonies import SymphoniesUnavailable
     from models.weights import WeightsNotFound
     from storage.formats import FormatError
 
-    return (FormatError, WeightsNotFound, CheckpointError, FileNotFoundError, ValueError)
+    return (
+        FormatError,
+        WeightsNotFound,
+        CheckpointError,
+        SymphoniesUnavailable,
+        FileNotFoundError,
+        ValueError,
+    )
 
 
 @train_app.command("pretrain")
@@ -66,6 +106,7 @@ def pretrain_cmd(
     out: OutOpt = Path("runs/pretrain"),
     kind: KindOpt = "auto",
     epochs: EpochsOpt = None,
+    preset: PresetOpt = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -73,7 +114,9 @@ def pretrain_cmd(
     """Contrastive pretraining (DINOv2 superpixels ↔ supervoxels) without labels."""
     from flows.train import pretrain_flow
 
-    cfg = _train_cfg(data, config, set_, epochs)
+    cfg = _train_cfg(
+        data, config, set_, epochs, preset, datasets=[(dataset, "train", kind, None)], embed=True
+    )
     try:
         ckpt = pretrain_flow(str(dataset), str(out), cfg, kind=kind)
     except _errors() as e:
@@ -95,14 +138,16 @@ def finetune_cmd(
     kind: KindOpt = "auto",
     rgb_root: RgbOpt = None,
     epochs: EpochsOpt = None,
+    preset: PresetOpt = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Fine-tune on occupancy labels (class-weighted cross-entropy, 255 ignored)."""
+    """Fine-tune on occupancy labels (the network's losses, or class-weighted cross-entropy)."""
     from flows.train import finetune_flow
 
-    cfg = _train_cfg(data, config, set_, epochs)
+    cfg = _train_cfg(data, config, set_, epochs, preset, checkpoint=init,
+                     datasets=[(dataset, "train", kind, rgb_root)])  # fmt: skip
     try:
         ckpt = finetune_flow(
             str(dataset),
@@ -120,12 +165,20 @@ def finetune_cmd(
 
 
 def _print_summary(summary: dict, out: Path) -> None:
+    if summary.get("geometry_only"):
+        typer.echo(f"IoU {summary['iou']:.2f}  (geometry-only grids: no classes, no mIoU)  → {out}")
+        return
     typer.echo(f"IoU {summary['iou']:.2f}  mIoU {summary['miou']:.2f}  → {out}")
 
 
 @train_app.command("evaluate")
 def evaluate_cmd(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint folder (…/last).")],
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            "--checkpoint", help="Checkpoint folder (…/last) or MonoScene's released .ckpt."
+        ),
+    ],
     dataset: DatasetOpt,
     out: Annotated[
         Path, typer.Option("--out", help="Metrics JSON (a .md table is written beside).")
@@ -140,7 +193,8 @@ def evaluate_cmd(
     """IoU, mIoU and per-class IoU (%) of a checkpoint on a dataset split; paper-style table."""
     from flows.train import evaluate_flow
 
-    cfg = _train_cfg(data, config, set_, None)
+    cfg = _train_cfg(data, config, set_, None, checkpoint=checkpoint,
+                     datasets=[(dataset, split, kind, rgb_root)])  # fmt: skip
     try:
         summary = evaluate_flow(
             str(checkpoint),
@@ -177,7 +231,9 @@ def label_efficiency_cmd(
     """Pretrain once, fine-tune at each of train.label_fractions with and without it; a table."""
     from flows.train import efficiency_table, label_efficiency_flow
 
-    cfg = _train_cfg(data, config, set_, epochs)
+    sets = [(pretrain_dataset, "train", "auto", None), (finetune_dataset, "train", "auto", None),
+            (finetune_dataset, eval_split, "auto", None)]  # fmt: skip
+    cfg = _train_cfg(data, config, set_, epochs, datasets=sets, embed=True)
     try:
         rows = label_efficiency_flow(
             str(pretrain_dataset), str(finetune_dataset), str(out), cfg, eval_split=eval_split
