@@ -266,6 +266,7 @@ def test_no_library_warning_when_nothing_rises_above_the_cameras(capfd) -> None:
     assert "WARNING" not in out + err and "KDTree" not in out + err, out + err
 
 
+@pytest.mark.slow  # two fresh processes importing Open3D: ~30 s on a busy 2-core machine
 def test_alignment_is_the_same_with_one_or_two_threads(tmp_path) -> None:
     """RANSAC, normals and k-d trees run on OpenMP threads: the report must not depend on them."""
     import json
