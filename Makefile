@@ -43,6 +43,12 @@ test-fast: setup
 bench: setup
 	$(BIN)/python -m bench --out bench/results
 
+# Mutation testing of storage, source parsing and the model loaders on their fast tests
+# (tens of minutes on 2 cores: not part of `make test`); `make bench` reports the last score.
+.PHONY: mutate
+mutate: setup
+	$(BIN)/python -m bench.mutate
+
 lint: setup
 	$(BIN)/ruff check flows tasks storage models tests bench
 	$(BIN)/ruff format --check flows tasks storage models tests bench

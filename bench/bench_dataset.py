@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -110,6 +111,30 @@ def _similarity_errors(world_from_truth: np.ndarray) -> dict[str, float]:
     return {"tilt_deg": round(tilt, 3), "scale_err_pct": round(100 * abs(scale - 1), 3)}
 
 
+def align_timing(root: DataRoot, clip: str) -> dict[str, Any]:
+    """The align stage's wall time (marker), and wall / CPU seconds of two more runs of
+    ``align_cloud`` on the clip's cloud, whose reports must be identical (deterministic)."""
+    from storage.config import AlignConfig
+    from storage.formats import read_cloud
+    from tasks.align import align_cloud
+
+    cloud, cams = read_cloud(root.cloud_npz(clip)), read_recon(root.recon_npz(clip))["cam2world"]
+    walls, cpus, reports = [], [], []
+    for _ in range(2):
+        t0, c0 = time.perf_counter(), time.process_time()
+        reports.append(align_cloud(cloud["points"], cams, AlignConfig()))
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    marker = read_marker(root.clip_marker(clip, "align"))
+    return {
+        "points": len(cloud["points"]),
+        "align_stage_s": marker.wall_s if marker else None,
+        "align_s": round(min(walls), 2),
+        "align_cpu_s": round(min(cpus), 2),
+        "align_deterministic": reports[0] == reports[1],
+    }
+
+
 def semantic_occupancy(work: Path) -> dict[str, Any]:
     """IoU/mIoU of every written sample of the tour against its true grid."""
     from tasks.align import similarity_matrix
@@ -131,7 +156,12 @@ def semantic_occupancy(work: Path) -> dict[str, Any]:
         truth_to_recon = read_recon(root.recon_npz(clip))["similarity"]
         report = read_json(root.align_json(clip))
         world_from_truth = similarity_matrix(report) @ truth_to_recon
-        alignment[clip] = {"method": report["method"], **_similarity_errors(world_from_truth)}
+        alignment[clip] = {
+            "method": report["method"],
+            "scale_source": report.get("scale_source"),
+            **_similarity_errors(world_from_truth),
+            **align_timing(root, clip),
+        }
         for k, frame in enumerate(video_frames):
             if not root.occ_path(clip, k).exists():
                 continue
@@ -161,6 +191,8 @@ def semantic_occupancy(work: Path) -> dict[str, Any]:
         "alignment": alignment,
         "max_tilt_deg": max((a["tilt_deg"] for a in alignment.values()), default=None),
         "max_scale_err_pct": max((a["scale_err_pct"] for a in alignment.values()), default=None),
+        "max_align_s": max((a["align_s"] for a in alignment.values()), default=None),
+        "load_average_1min": round(os.getloadavg()[0], 1),  # other work on the machine
         "clips_stopped": _stopped(root),
         "pipeline_s": round(pipeline_s, 1),
     }

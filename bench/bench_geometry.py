@@ -14,6 +14,7 @@ Occupancy IoU/mIoU against truth grids on a synthetic tour live in ``bench_datas
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -33,9 +34,11 @@ def similarity_errors(total: np.ndarray) -> tuple[float, float]:
     return tilt, 100 * abs(s - 1)
 
 
-def noisy_room(seed: int, n_outliers_frac: float = 0.02) -> tuple[np.ndarray, ...]:
+def noisy_room(
+    seed: int, n_outliers_frac: float = 0.02, spacing: float = 0.04
+) -> tuple[np.ndarray, ...]:
     """A box room's points and cameras under a random similarity, with noise and outliers."""
-    pts, _, cams = box_room(seed=seed, spacing=0.04)
+    pts, _, cams = box_room(seed=seed, spacing=spacing)
     rng = np.random.default_rng(seed)
     pts = pts + rng.normal(0, 0.01, pts.shape)
     n_out = int(n_outliers_frac * len(pts))
@@ -87,6 +90,45 @@ def align_chain(work: Path, n_frames: int = 8) -> dict[str, Any]:
     )
     tilt, scale = similarity_errors(total)
     return {"frames": n_frames, "tilt_deg": round(tilt, 3), "scale_err_pct": round(scale, 3)}
+
+
+def align_speed(repeats: int = 2) -> dict[str, Any]:
+    """Wall and CPU seconds of align_cloud on a 1 M-point noisy room (the size of a demo clip's
+    cloud), and whether repeated runs give the identical report."""
+    from tasks.align import align_cloud
+
+    pts, cams, _ = noisy_room(0, spacing=0.011)  # ~1 M points, like a demo clip's cloud
+    walls, cpus, reports = [], [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        reports.append(align_cloud(pts, cams, AlignConfig()))
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return {
+        "points": len(pts),
+        "seconds": round(min(walls), 2),
+        "cpu_seconds": round(min(cpus), 2),
+        "deterministic": all(r == reports[0] for r in reports),
+        "load_average_1min": round(os.getloadavg()[0], 1),
+    }
+
+
+def duplicates(seed: int = 0) -> dict[str, Any]:
+    """Clean and align on a noisy room alone and merged with copies of itself: kept share,
+    scale and method should not move (issue 16: "all points coincide", walls taken as floors)."""
+    from tasks.align import align_cloud
+    from tasks.clean import clean_cloud
+    from tests.models.test_geometry import duplicated
+
+    pts, cams, _ = noisy_room(seed)
+    out = {}
+    for case in ("none", "twice", "30 %", "30 % jittered"):
+        p, _ = duplicated(pts, case, seed)
+        _, stats = clean_cloud({"points": p}, CleanConfig(min_points=100))
+        rep = align_cloud(p, cams, AlignConfig())
+        out[case] = {"kept_pct": round(100 * stats["kept"] / len(p), 2),
+                     "scale": round(rep["scale"], 4), "method": rep["method"]}  # fmt: skip
+    return out
 
 
 def voxelize_speed(n: int = 2_000_000, repeats: int = 3) -> dict[str, Any]:
@@ -169,6 +211,8 @@ def run(out_dir: Path) -> dict[str, Any]:
     return {
         "align_analytic": align_analytic(range(5)),
         "align_synthetic_gt": chain,
+        "align_1m": align_speed(),
+        "duplicates": duplicates(),
         "voxelize": voxelize_speed(),
         "clean_4m": clean_speed(),
         "targets": {
@@ -176,5 +220,6 @@ def run(out_dir: Path) -> dict[str, Any]:
             "scale_err_pct": 3.0,
             "voxelize_speedup": 4.0,
             "clean_seconds": 3.0,
+            "align_seconds": 3.0,
         },  # fmt: skip
     }

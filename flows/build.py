@@ -22,13 +22,15 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 
 from flows.harvest import harvest
+from flows.outcomes import exit_code, outcome
 from flows.report import publish
 from flows.runners import absolute_paths, gpu_options, task_runner
 from storage.atomic import FOLDER_ERROR, folder_error
 from storage.config import Config, load_config
 from storage.layout import DataRoot
-from storage.locks import item_lock
+from storage.locks import item_lock, lock_holder
 from storage.manifest import write_manifests
+from storage.stages import is_done
 from tasks.align import align_task
 from tasks.clean import clean_task
 from tasks.dataset import DatasetError, freeze
@@ -58,10 +60,11 @@ def gpu_slots(n: int) -> threading.Semaphore:
 @task(name="clip")
 def process_clip(root: DataRoot, cfg: Config, clip: str) -> dict[str, Any]:
     """Run the clip stages in order; stop at the first that is not ok; return where it ended."""
+    lock = root.locks / f"{clip}.lock"
     try:
-        with item_lock(root.locks / f"{clip}.lock") as got:
+        with item_lock(lock) as got:
             if not got:
-                return outcome(clip, None, "locked", "another build holds it")
+                return outcome(clip, None, "locked", f"held by another build ({lock_holder(lock)})")
             for stage, stage_task in CLIP_TASKS:
                 guard = gpu_slots(cfg.run.gpu_slots) if stage == "reconstruct" else nullcontext()
                 with guard:
@@ -73,11 +76,6 @@ def process_clip(root: DataRoot, cfg: Config, clip: str) -> dict[str, Any]:
             raise
         return outcome(clip, None, "failed", reason)
     return outcome(clip, "voxelize", "ok", "")
-
-
-def outcome(clip: str, stage: str | None, status: str, reason: str) -> dict[str, Any]:
-    """Where one clip ended in this build."""
-    return {"clip": clip, "stage": stage, "status": status, "reason": reason}
 
 
 def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[str, Any]]:
@@ -92,7 +90,9 @@ def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[st
     for i, fut in enumerate(as_completed(list(futures)), start=1):
         out = fut.result(raise_on_failure=False)
         if isinstance(out, BaseException):
-            out = outcome(futures[fut], None, "failed", f"{type(out).__name__}: {out}")
+            clip = futures[fut]
+            stage = next((s for s, _ in CLIP_TASKS if not is_done(root, cfg, clip, s)), None)
+            out = outcome(clip, stage, "failed", f"{type(out).__name__}: {out}")
         results.append(out)
         log.info(
             "[%d/%d] %s: %s %s", i, len(clips), out["clip"], out["status"], out["reason"] or ""
@@ -102,30 +102,46 @@ def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[st
 
 
 def build(root: DataRoot, cfg: Config, sources: list[str], dataset: str | None) -> dict[str, Any]:
-    """The whole build inside a flow: harvest, then :func:`build_tail` over every clip."""
-    clips = harvest(root, cfg, sources) if sources else root.clip_ids()
-    return build_tail(root, cfg, clips, dataset)
+    """The whole build inside a flow: harvest, then :func:`build_tail` over every clip.
+
+    Clips another build holds during the harvest are tried again by the clip stages (and end
+    ``locked``, with the holder, if they still are); sources, videos and clips the harvest
+    ended early are listed with the build's clips.
+    """
+    if not sources:
+        return build_tail(root, cfg, root.clip_ids(), dataset)
+    done = harvest(root, cfg, sources)
+    return build_tail(root, cfg, done.clips + done.locked, dataset, done.refused + done.ended)
 
 
 def build_tail(
-    root: DataRoot, cfg: Config, clips: list[str], dataset: str | None
+    root: DataRoot,
+    cfg: Config,
+    clips: list[str],
+    dataset: str | None,
+    ended: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Clip stages over `clips`, manifests, the frozen dataset and the report.
 
-    A full or read-only data folder stops the build before the manifests, with ``halted``
-    saying why: nothing written so far is touched, and the next build resumes from the markers.
+    `ended`: items that ended before the clip stages (a refused source, a failed download),
+    listed first in ``clips``. A full or read-only data folder stops the build before the
+    manifests, with ``halted`` saying why: nothing written so far is touched, and the next
+    build resumes from the markers. ``exit_code`` is 0 only when every item ended ok or skipped.
     """
     log = get_run_logger()
     t0 = time.perf_counter()
-    results = process_clips(root, cfg, clips)
+    results = (ended or []) + process_clips(root, cfg, clips)
     ok = sum(r["status"] == "ok" for r in results)
-    out: dict[str, Any] = {"clips": results, "ok": ok, "dataset": None, "report": None}
+    out: dict[str, Any] = {"clips": results, "ok": ok, "dataset": None, "report": None,
+                           "exit_code": exit_code(results)}  # fmt: skip
     halted = next((r["reason"] for r in results if r["reason"].startswith(FOLDER_ERROR)), None)
     try:
         if halted is None:
             write_manifests(root)
             out["dataset"] = freeze_or_log(root, cfg, dataset) if dataset else None
-            out["report"] = str(publish(root, clips, out["dataset"], time.perf_counter() - t0))
+            out["report"] = str(
+                publish(root, clips, out["dataset"], time.perf_counter() - t0, results)
+            )
     except OSError as e:
         if (halted := folder_error(e)) is None:
             raise

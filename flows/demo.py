@@ -236,7 +236,9 @@ def print_summary(s: dict[str, Any]) -> None:
 
 def exit_code(summary: dict[str, Any]) -> int:
     """0 when every clip ended ok or skipped with a reason, else 1 (the README's exit codes)."""
-    return int(any(c["status"] not in ("ok", "skipped") for c in summary["clips"]))
+    from flows.outcomes import exit_code as items_exit_code
+
+    return items_exit_code(summary["clips"])
 
 
 if __name__ == "__main__":

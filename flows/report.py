@@ -8,13 +8,17 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from flows.outcomes import describe
 from storage.atomic import write_text
 from storage.formats import read_sample
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.manifest import stage_rows, status_table
+from storage.markers import read_marker
+from storage.scale import scale_provenance
 
 PICTURES = 3
 
@@ -54,6 +58,19 @@ def stage_timings(root: DataRoot) -> pd.DataFrame:
     return out.sort_values("stage", key=lambda s: s.map(order)).round(2)
 
 
+def scale_sources(root: DataRoot) -> pd.DataFrame:
+    """Clips per scale source and method, from the ok align markers (provenance of the metric
+    scale: measured from a ceiling, or assumed from wall tops or a camera height)."""
+    rows = []
+    for clip in root.clip_ids():
+        m = read_marker(root.clip_marker(clip, "align"))
+        if m is not None and m.status == "ok":
+            rows.append(scale_provenance(m.stats))
+    df = pd.DataFrame(rows, columns=["scale", "method"])
+    counts = df.groupby(["scale", "method"]).size().rename("clips").reset_index()
+    return counts.sort_values(["scale", "method"], ignore_index=True)
+
+
 def pictures(root: DataRoot, clips: list[str]) -> list[str]:
     """Markdown of a frame beside its occupancy grid for the first few finished clips."""
     from flows.pictures import frame_beside_grid_png
@@ -71,10 +88,14 @@ def pictures(root: DataRoot, clips: list[str]) -> list[str]:
     return lines
 
 
-def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float) -> str:
-    """The run report (Markdown)."""
+def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float,
+                    outcomes: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
+    """The run report (Markdown); `outcomes` adds where this run's items ended that did not end
+    ok, locked clips (which have no marker) included with their holder."""
     table = status_table(root)
+    mine = [o for o in outcomes or [] if o["status"] != "ok"]
     timings = stage_timings(root)
+    scales = scale_sources(root)
     bad = table[table.reason.notna()] if not table.empty else table
     lines = [
         f"# ytocc build — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -85,6 +106,16 @@ def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_
         "## Stages",
         "",
         md_table(timings) if not timings.empty else "no markers",
+        "",
+        "## This run",
+        "",
+        *([f"- {describe(o)}" for o in mine] or ["every item ok"]),
+        "",
+        "## Scale",
+        "",
+        "Aligned clips by where their metric scale came from (assumed: no ceiling seen).",
+        "",
+        md_table(scales) if not scales.empty else "no aligned clip",
         "",
         "## Items that ended early",
         "",
@@ -97,7 +128,8 @@ def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_
     return "\n".join(lines) + "\n"
 
 
-def publish(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float) -> Path:
+def publish(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float,
+            outcomes: list[dict[str, Any]] | None = None) -> Path:  # fmt: skip
     """Write the report under ``reports/`` and publish the UI artifacts; return the report path."""
     from prefect.artifacts import (
         create_link_artifact,
@@ -105,7 +137,7 @@ def publish(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float
         create_table_artifact,
     )
 
-    text = markdown_report(root, clips, dataset, wall_s)
+    text = markdown_report(root, clips, dataset, wall_s, outcomes)
     path = root.reports / f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}.md"
     write_text(path, text)
     table = status_table(root).fillna("")

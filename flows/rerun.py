@@ -83,9 +83,10 @@ def rerun_flow(data: str | None = None, config: str | None = None, overrides: li
     for item, s in targets.items():
         log.info("rerun %s from %s (%d markers cleared)", item, s, clear_from(root, item, s))
     videos = [read_source(root, v) for v, s in targets.items() if s in VIDEO_STAGES]
-    harvest_videos(root, cfg, videos)
+    done = harvest_videos(root, cfg, videos)
     clip_ids = sorted(
         {c for c in root.clip_ids() if c in targets or video_id_of_clip(c) in targets}
     )
-    out = build_tail(root, cfg, clip_ids, dataset)
+    ended = [o for o in done.ended if o["clip"] not in clip_ids]
+    out = build_tail(root, cfg, clip_ids, dataset, ended)
     return {"targets": targets, **out}

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.backends import WeightSpec
 from models.weights import WeightsNotFound, resolve_dir
 
 _MEAN = (0.485, 0.456, 0.406)
@@ -72,3 +74,16 @@ def save_random_dinov2(folder, hidden_size: int = 16, layers: int = 1, image_siz
                        intermediate_size=2 * hidden_size, patch_size=14, image_size=image_size)  # fmt: skip
     Dinov2Model(cfg).save_pretrained(folder)
     return str(folder)
+
+
+def required_weights(spec: str) -> list[WeightSpec]:
+    """The DINOv2 model pretraining distils (``train.embed_weights``: a folder or Hub id), for a
+    preflight: located (folder with ``config.json``) without loading it."""
+
+    def locate() -> Path:
+        folder = resolve_dir(spec, what="DINOv2 embedder")
+        if not (folder / "config.json").is_file():
+            raise WeightsNotFound(f"DINOv2 embedder: {folder} holds no config.json")
+        return folder
+
+    return [WeightSpec("train", "dinov2", spec, "DINOv2 embedder", locate)]

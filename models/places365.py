@@ -26,7 +26,7 @@ import torchvision
 from torch import nn
 
 from models.device import pick_device
-from models.weights import WeightsNotFound, resolve_file
+from models.weights import WeightsNotFound, download_command, resolve_file
 
 ARCHS: tuple[str, ...] = ("resnet18", "wideresnet18", "resnet50")
 NUM_SCENES = 365
@@ -109,9 +109,10 @@ def resolve_checkpoint(spec: str, arch: str) -> Path:
             return local
         if (local / filename).is_file():
             return local / filename
+        dest = local if local.suffix else local / filename
         raise WeightsNotFound(
-            f"Places365 {arch} checkpoint not found at {local}; download {url} "
-            f"(e.g. `wget -P {local if local.suffix == '' else local.parent} {url}`) or pass its path"
+            f"Places365 {arch} checkpoint not found at {local}; fetch: "
+            f"`{download_command(url, dest)}`, or pass its path"
         )
     try:
         return resolve_file(spec, filename, what=f"Places365 {arch} checkpoint")

@@ -1,12 +1,18 @@
 """Finding model weights: a local path, or a Hugging Face Hub id fetched through huggingface_hub.
 
 Respects ``HF_HUB_OFFLINE``. Every miss raises one :class:`WeightsNotFound` that names the id,
-the file, and how to fetch it, so a user never has to read a traceback to know what to do.
+the file, and how to fetch it with the tools this machine has (``hf download``, the Hugging Face
+CLI that huggingface_hub installs; curl or wget for files outside the Hub), so a user never has
+to read a traceback to know what to do. What each backend needs is declared by the backend
+(``models.backends.required_weights``); ``flows.preflight`` checks it all before any work.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 
@@ -14,10 +20,39 @@ class WeightsNotFound(FileNotFoundError):
     """Weights that are neither on disk nor obtainable from the Hub (offline, private, missing)."""
 
 
+def hf_command() -> str:
+    """How to call the Hugging Face CLI here: ``hf`` on PATH, else the one beside this Python."""
+    if shutil.which("hf"):
+        return "hf"
+    beside = Path(sys.executable).parent / "hf"
+    return str(beside) if beside.exists() else "hf"
+
+
+def download_command(url: str, dest: Path) -> str:
+    """A shell command fetching `url` to the file `dest` with a tool this machine has."""
+    d, u = shlex.quote(str(dest)), shlex.quote(url)
+    if shutil.which("curl"):
+        return f"curl -fL --create-dirs -o {d} {u}"
+    if shutil.which("wget"):
+        return f"mkdir -p {shlex.quote(str(dest.parent))} && wget -O {d} {u}"
+    return f"{shlex.quote(sys.executable)} -c 'import sys,urllib.request as r; r.urlretrieve(*sys.argv[1:])' {u} {d}"
+
+
+def fetch_command(
+    repo_id: str, filename: str | None, patterns: tuple[str, ...] | None = None
+) -> str:
+    """The `hf download` line that puts a Hub repo (or one of its files) in the cache."""
+    parts = [hf_command(), "download", repo_id]
+    if filename:
+        parts.append(filename)
+    for p in patterns or ():
+        parts += ["--include", p]
+    return shlex.join(parts)
+
+
 def _hint(repo_id: str, filename: str | None) -> str:
-    file_part = f" {filename}" if filename else ""
     return (
-        f"fetch them on a machine with internet: `huggingface-cli download {repo_id}{file_part}` "
+        f"fetch them on a machine with internet: `{fetch_command(repo_id, filename)}` "
         f"(they land in the Hugging Face cache; copy it or set HF_HOME), or pass a local path"
     )
 
@@ -66,7 +101,9 @@ def resolve_dir(
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as e:
         raise WeightsNotFound(
             f"{what}: Hub repo {spec!r} is not in the local cache and could not be downloaded "
-            f"({type(e).__name__}); {_hint(str(spec), None)}"
+            f"({type(e).__name__}); fetch them on a machine with internet: "
+            f"`{fetch_command(str(spec), None, tuple(allow_patterns or ()))}` (they land in the "
+            f"Hugging Face cache; copy it or set HF_HOME), or pass a local path"
         ) from e
 
 

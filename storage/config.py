@@ -122,7 +122,11 @@ class ShotsConfig(Section):
         1, ge=1, le=1000, description="Least frames between two cuts (a short shot is a shot)."
     )
     fade_threshold: float = Field(
-        12.0, ge=0, le=255, description="ThresholdDetector's black level for fades (0: off)."
+        0.0,
+        ge=0,
+        le=255,
+        description="ThresholdDetector's black level for fades through black (0: off; off by "
+        "default: the transition search finds such fades, ThresholdDetector costs +28 % CPU).",
     )
     transition_scales_s: list[float] = Field(
         [0.25, 0.5, 1.0, 2.0, 4.0],
@@ -262,6 +266,8 @@ class ReconstructConfig(BackendSection):
 class CleanConfig(Section):
     """Point-cloud outlier removal (Open3D)."""
 
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
     conf_threshold: float = Field(
         1.5, ge=0, description="Drop points under this DUSt3R confidence."
     )
@@ -288,11 +294,19 @@ class CleanConfig(Section):
     radius_min_points: int = Field(4, ge=0)
     stat_neighbors: PositiveInt = 20
     stat_std_ratio: float = Field(2.0, gt=0)
+    stat_floor_ratio: float = Field(
+        1.5,
+        gt=1.0,
+        description="The statistical filter keeps points whose mean neighbour "
+        "distance is under this × the median (surface rims), whatever the spread.",
+    )
     min_points: int = Field(1000, ge=1, description="Fail when fewer points survive.")
 
 
 class AlignConfig(Section):
     """z-up, Manhattan yaw and metric scale."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     wall_height_m: float = Field(
         2.8, gt=0, description="Floor-to-ceiling height the scene is scaled to."
@@ -366,6 +380,8 @@ VOXEL_SIZE = 0.08
 
 class VoxelConfig(Section):
     """Per-frame semantic occupancy grids: the one definition of the grid."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     dims: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         GRID_DIMS, description="Grid size in voxels (x, y, z)."
@@ -559,7 +575,16 @@ def load_config(
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
-        loaded = yaml.safe_load(p.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(
+                f"config file {p}: not valid YAML{where} ({getattr(e, 'problem', None) or e})"
+            ) from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {p}: cannot be read ({e})") from e
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {p} must hold a mapping, not {type(loaded).__name__}")
         raw = loaded

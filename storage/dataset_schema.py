@@ -36,6 +36,11 @@ SAMPLES = pa.schema(
             for what in ("backend", "weights")
         ),
         pa.field("voxelize_hash", pa.string()),
+        pa.field("scale_source", pa.string(), nullable=False),
+        pa.field("scale_method", pa.string()),
     ]
 )
-"""One row per sample of one split; ``segment_path`` is null when the clip has no segments."""
+"""One row per sample of one split; ``segment_path`` is null when the clip has no segments.
+``scale_source`` is ``measured`` (the clip's metric scale comes from a seen ceiling),
+``assumed`` (wall tops or a camera height stood for it) or ``unknown``; ``scale_method`` names
+the method (``ceiling``, ``ceiling-glimpse``, ``wall-top``, ``camera-height``)."""

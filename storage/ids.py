@@ -32,6 +32,14 @@ def sanitize_id(raw: str, max_len: int = MAX_ID_LEN) -> str:
     return cleaned
 
 
+def name_stem(raw: str, default: str, max_len: int = 40) -> str:
+    """`raw` sanitised for the readable part of an id, or `default` when nothing safe is left."""
+    try:
+        return sanitize_id(raw, max_len=max_len)
+    except InvalidIdError:
+        return default
+
+
 def short_hash(text: str, n: int = 8) -> str:
     """A short stable hex digest of `text`."""
     return hashlib.sha256(text.encode()).hexdigest()[:n]
@@ -66,11 +74,7 @@ def id_from_url(url: str) -> str:
     stem = (parsed.path.rstrip("/").rsplit("/", 1)[-1] or parsed.netloc or "source").rsplit(".", 1)[
         0
     ]
-    try:
-        base = sanitize_id(stem, max_len=40)
-    except InvalidIdError:
-        base = "source"
-    return f"{base}-{short_hash(url_identity(url))}"
+    return f"{name_stem(stem, 'source')}-{short_hash(url_identity(url))}"
 
 
 def clip_id(video_id: str, shot: int) -> str:

@@ -35,9 +35,19 @@ def downstream_of(stage: str) -> tuple[str, ...]:
     return ALL_STAGES[ALL_STAGES.index(stage) :]
 
 
+class DataRootError(ValueError):
+    """A data root that names no folder (an empty ``--data`` or ``$YTOCC_DATA``)."""
+
+
 def resolve_data_root(data: str | os.PathLike[str] | None = None) -> Path:
-    """`data` if given, else ``$YTOCC_DATA``, else ``./data``; made absolute."""
+    """`data` if given, else ``$YTOCC_DATA``, else ``./data``; made absolute.
+
+    An empty value is a :class:`DataRootError`, never the current folder.
+    """
     chosen = data if data is not None else os.environ.get(DATA_ENV, "data")
+    if not str(chosen).strip():
+        where = "--data" if data is not None else f"${DATA_ENV}"
+        raise DataRootError(f"{where} is empty: give a folder, or unset {DATA_ENV} for ./data")
     return Path(chosen).expanduser().resolve()
 
 

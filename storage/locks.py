@@ -88,3 +88,13 @@ def waiting_lock(path: Path, ttl_s: float = DEFAULT_TTL_S, poll_s: float = 0.2) 
         yield
     finally:
         release(path)
+
+
+def lock_holder(path: Path) -> str:
+    """Who holds the lock at `path`, for messages: 'host H, pid P, since T' (UTC)."""
+    try:
+        info = json.loads(path.read_text())
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(info["started"])))
+        return f"host {info['host']}, pid {info['pid']}, since {since} UTC"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a holder that left no readable lock file"

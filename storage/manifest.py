@@ -12,6 +12,7 @@ from storage.atomic import read_json
 from storage.formats import FormatError, read_clip_info
 from storage.layout import CLIP_STAGES, VIDEO_STAGES, DataRoot
 from storage.markers import Marker, read_marker
+from storage.scale import scale_provenance
 from storage.schemas import CLIPS, FRAMES, STAGES, VIDEOS, write_table
 
 
@@ -84,6 +85,10 @@ def clip_rows(root: DataRoot) -> pd.DataFrame:
         except FormatError:
             continue
         stage, m = _last_stage(root, cid, CLIP_STAGES)
+        aligned = read_marker(root.clip_marker(cid, "align"))
+        source, method = (None, None)
+        if aligned is not None and aligned.status == "ok":
+            source, method = scale_provenance(aligned.stats)
         rows.append(
             {
                 "clip_id": cid, "video_id": info.video_id, "shot": info.shot,
@@ -93,6 +98,7 @@ def clip_rows(root: DataRoot) -> pd.DataFrame:
                 "stage": stage or None,
                 "status": m.status if m else None,
                 "reason": m.reason if m else None,
+                "scale_source": source, "scale_method": method or None,
             }
         )  # fmt: skip
     return pd.DataFrame(rows, columns=CLIPS.names)

@@ -46,9 +46,12 @@ CLIPS = pa.schema(
         pa.field("num_frames", pa.int32()),
         pa.field("stage", pa.string()),
         *_MARKER_FIELDS,
+        pa.field("scale_source", pa.string()),
+        pa.field("scale_method", pa.string()),
     ]
 )
-"""One row per clip: its span and the last stage it reached with that stage's status."""
+"""One row per clip: its span, the last stage it reached with that stage's status, and where
+its metric scale came from (``storage.scale``; null until aligned)."""
 
 FRAMES = pa.schema(
     [

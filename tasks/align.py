@@ -21,17 +21,24 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from models.geometry import median_spacing
+from models.geometry import cloud_spacing, distinct_mask
 from storage.atomic import write_json
 from storage.config import AlignConfig, Config
 from storage.formats import read_cloud, read_recon
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
+from storage.scale import MEASURED
 from storage.stages import run_item_stage
 
 STAGE = "align"
 CAMERA_HEIGHT_M = 1.6
 SAMPLE = 200_000
+SCORE_POINTS = 4_000
+"""Points RANSAC scores its hypotheses on (the inlier share of a plane to about ±1 %)."""
+NORMAL_POINTS = 50_000
+"""Most points whose local normals are estimated (yaw and the level-surface search)."""
+CAMERAS_ABOVE_FLOOR = 0.25
+"""Least median camera height above a floor, as a share of the height of the walls on it."""
 MIN_GLIMPSE = 30
 """Fewest level points a glimpsed ceiling sheet must hold."""
 
@@ -60,26 +67,53 @@ def up_prior(points: np.ndarray, cam2world: np.ndarray | None) -> np.ndarray:
     return vecs[:, 0]
 
 
+def subsample(index: np.ndarray, most: int, seed: int = 0) -> np.ndarray:
+    """At most `most` of `index` (a seeded random choice, in order); all when fewer."""
+    if len(index) <= most:
+        return index
+    return np.sort(np.random.default_rng(seed).choice(index, most, replace=False))
+
+
+def fit_plane(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares plane (unit normal n, offset h with n·p = h) of (N,3) points (SVD)."""
+    centre = points.mean(axis=0)
+    n = np.linalg.svd(points - centre, full_matrices=False)[2][-1]
+    return n, float(n @ centre)
+
+
 def find_planes(points: np.ndarray, distance: float, iterations: int, max_planes: int = 8,
                 min_frac: float = 0.01) -> list[tuple[np.ndarray, float, np.ndarray]]:  # fmt: skip
-    """Up to `max_planes` planes (unit normal n, offset h with n·p = h, inlier indices)."""
+    """Up to `max_planes` planes (unit normal n, offset h with n·p = h, inlier indices), greedily.
+
+    Each plane's RANSAC hypotheses (Open3D ``segment_plane``) are scored on a seeded subsample
+    of at most ``SCORE_POINTS`` of the remaining points (an inlier share known to ±1.5 %, where
+    the cost grows with points × iterations); the winner is refitted by least squares to its
+    inliers among all remaining points, whose inliers it then takes.
+    """
     import open3d as o3d
 
     o3d.utility.random.seed(0)  # RANSAC is randomised: the same cloud must align the same way
     remaining = np.arange(len(points))
     planes = []
-    for _ in range(max_planes):
+    for seed in range(max_planes):
         if len(remaining) < max(3, min_frac * len(points)):
             break
-        pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[remaining]))
+        scored = subsample(remaining, SCORE_POINTS, seed)
+        pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[scored]))
         # probability 1: every iteration runs (early exit depends on thread timing)
-        model, inl = pc.segment_plane(distance, 3, iterations, probability=1.0)
-        if len(inl) < min_frac * len(points):
-            break
+        model, _ = pc.segment_plane(distance, 3, iterations, probability=1.0)
         n = np.asarray(model[:3], np.float64)
-        norm = np.linalg.norm(n)
-        planes.append((n / norm, -model[3] / norm, remaining[np.asarray(inl)]))
-        remaining = np.delete(remaining, inl)
+        n, h = n / np.linalg.norm(n), -model[3] / np.linalg.norm(n)
+        for _refit in range(2):
+            on = np.abs(points[remaining] @ n - h) <= distance
+            if on.sum() < 3:
+                break
+            n, h = fit_plane(points[remaining[on]])
+        on = np.abs(points[remaining] @ n - h) <= distance
+        if on.sum() < max(3, min_frac * len(points)):
+            break
+        planes.append((n, h, remaining[on]))
+        remaining = remaining[~on]
     return planes
 
 
@@ -110,13 +144,20 @@ def search_level(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, di
     heights = points @ up
     ref = cams @ up if cams is not None else np.median(heights, keepdims=True)
     side = np.flatnonzero(heights > ref.max() if above else heights < ref.min())
+    side = subsample(side, NORMAL_POINTS)
+    least = max(50, 0.002 * len(points))
+    if len(side) < least:  # nothing there (Open3D would warn of a k-d tree on no data)
+        return None
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     side = side[np.abs(level_normals(points[side], distance) @ up) >= cos_max]  # not walls
-    if len(side) < max(50, 0.002 * len(points)):
+    if len(side) < least:
         return None
-    planes = find_planes(points[side], distance, cfg.ransac_iterations, max_planes=6, min_frac=0.02)
+    # level-normal points are mostly level sheets: a quarter of the iterations still samples
+    # three inliers of a sheet holding 30 % of them with probability 1 - 1e-6
+    iterations = max(1, cfg.ransac_iterations // 4)
+    planes = find_planes(points[side], distance, iterations, max_planes=6, min_frac=0.02)
     level = [(n if n @ up > 0 else -n, h if n @ up > 0 else -h, side[i]) for n, h, i in planes
-             if abs(n @ up) >= cos_max and is_surface(points, n, h, distance)]  # fmt: skip
+             if abs(n @ up) >= cos_max and is_surface(points[side], n, h, distance)]  # fmt: skip
     if not level:
         return None
     return max(level, key=lambda p: len(p[2])) if above else min(level, key=lambda p: p[1])
@@ -151,9 +192,11 @@ def ceiling_glimpse(points: np.ndarray, up: np.ndarray, wall_top: float, distanc
 
 
 def manhattan_yaw(points: np.ndarray, rotation: np.ndarray, spacing: float) -> tuple[float, float]:
-    """Yaw (rad) putting wall normals on ±x/±y after `rotation`, and the mean residual (°)."""
+    """Yaw (rad) putting wall normals on ±x/±y after `rotation`, and the mean residual (°),
+    from the normals of at most ``NORMAL_POINTS`` of `points`."""
     import open3d as o3d
 
+    points = points[subsample(np.arange(len(points)), NORMAL_POINTS)]
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points @ rotation.T))
     pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=6 * spacing, max_nn=30))
     n = np.asarray(pc.normals)
@@ -183,52 +226,181 @@ def lattice_shift(xy: np.ndarray, lattice: float) -> np.ndarray:
     return shift
 
 
-def align_cloud(
-    points: np.ndarray, cam2world: np.ndarray | None, cfg: AlignConfig, seed: int = 0
-) -> dict[str, Any]:
-    """The similarity (rotation, translation, scale) into the aligned frame, and how it was found."""
-    pts = np.asarray(points, np.float64)
+Plane = tuple[np.ndarray, float, np.ndarray]
+"""A plane: unit normal n, offset h (n·p = h), indices of its inliers in the sample."""
+
+
+def check_inputs(points: np.ndarray, cam2world: np.ndarray | None) -> np.ndarray:
+    """The finite rows of `points` as float64 (N,3); StageFailure naming what is wrong with
+    `points` or `cam2world` ((F,4,4), finite, rotations orthonormal with det +1)."""
+    pts = np.asarray(points)
+    if pts.ndim != 2 or pts.shape[1] != 3 or not np.issubdtype(pts.dtype, np.number):
+        raise StageFailure(f"points must be a numeric (N,3) array, got {pts.dtype} {pts.shape}")
+    pts = pts.astype(np.float64)
     pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) < 100:
         raise StageFailure(f"too few finite points to align ({len(pts)})")
+    if cam2world is not None:
+        cams = np.asarray(cam2world)
+        if cams.ndim != 3 or cams.shape[1:] != (4, 4) or not np.issubdtype(cams.dtype, np.number):
+            raise StageFailure(f"cam2world must be (F,4,4), got {cams.dtype} {cams.shape}")
+        if not np.isfinite(cams).all():
+            raise StageFailure("cam2world holds non-finite values")
+        r = cams[:, :3, :3].astype(np.float64)
+        err = np.abs(r.transpose(0, 2, 1) @ r - np.eye(3)).max(initial=0.0)
+        if err > 1e-3 or (len(r) and np.linalg.det(r).min() < 0):
+            raise StageFailure("cam2world rotations are not rotations (orthonormal, det +1)")
+    return pts
+
+
+def up_sign(sample: np.ndarray, axis: np.ndarray, planes: list[Plane], distance: float,
+            cos_max: float) -> tuple[np.ndarray, str]:  # fmt: skip
+    """`axis` or −`axis`, whichever points up in a scene without cameras, and the evidence.
+
+    Of the lowest and highest level planes along `axis`, one that bounds the scene (under 2 %
+    of the points beyond it) while the other does not (10 % or more beyond it: walls rising
+    past a table top) is the floor, and up points from it into the scene (``scene: bounded by
+    the floor``; videos see floors far more often than ceilings). When both bound it (floor
+    and ceiling), things rest on floors: the points between them that belong to neither nor
+    to a wall crowd into the half beside the floor (``scene: what rests on the floor``) when
+    60/40 or more. Otherwise (an empty box is the same both ways up) the input's own +z
+    decides when the axis is within 45° of it (``input +z``), else the axis stays
+    (``arbitrary``).
+    """
+    level = sorted(((n * np.sign(n @ axis), h * np.sign(n @ axis), i) for n, h, i in planes
+                    if abs(n @ axis) >= cos_max and is_surface(sample, n, h, distance)),
+                   key=lambda p: p[1])  # fmt: skip
+    if level:
+        low, high = level[0], level[-1]
+        heights = sample @ low[0]  # along a plane's own normal: the axis is only a prior
+        below = float((heights < low[1] - 3 * distance).mean())
+        above = float((sample @ high[0] > high[1] + 3 * distance).mean())
+        if min(below, above) < 0.02 and max(below, above) >= 0.1:
+            return (axis if below < above else -axis), "scene: bounded by the floor"
+        if max(below, above) < 0.02 and high[1] - low[1] > 6 * distance:
+            taken = np.zeros(len(sample), bool)
+            walls = [i for n, _, i in planes if abs(n @ axis) < np.sqrt(1 - cos_max**2)]
+            for i in [low[2], high[2], *walls]:
+                taken[i] = True
+            t = (heights[~taken] - low[1]) / (high[1] - low[1])
+            t = t[(t > 0.05) & (t < 0.95)]
+            if len(t) >= max(50, 0.005 * len(sample)):
+                lower = float((t < 0.5).mean())
+                if abs(lower - 0.5) >= 0.1:
+                    return (axis if lower > 0.5 else -axis), "scene: what rests on the floor"
+    if abs(axis[2]) >= np.cos(np.pi / 4):
+        return axis * np.sign(axis[2]), "input +z"
+    return axis, "arbitrary"
+
+
+def floor_objection(plane: Plane, sample: np.ndarray, walls: list[Plane], cams: np.ndarray | None,
+                    distance: float, ceiling_seen: bool) -> str | None:  # fmt: skip
+    """Why `plane` (normal up) cannot be the floor, or None.
+
+    A floor has nothing below it: not 2 % of the points (a table has the floor, chairs and
+    people's legs under it), and no wall reaching down past it (walls stand on the floor: a
+    wall with 10 % of its points below is a wall beside a table). Walls stand on a floor and
+    bound it (95 % of the floor on one side; the sides of a box on a table have the table on
+    both sides): cameras under a quarter of the height of those walls above the plane are
+    barely above it (people film rooms at 1-1.8 m in rooms under 3.5 m: 0.3 or more), and a
+    plane with no wall standing on it and no ceiling over it (with cameras: nothing rising
+    above them) is as much a tabletop seen from close by as a floor: neither is taken.
+    """
+    n, h, inliers = plane
+    heights = sample @ n
+    below = float((heights < h - 3 * distance).mean())
+    if below >= 0.02:
+        return f"{below:.0%} of the points lie below it"
+    for _, _, inl in walls:
+        wall_below = float((heights[inl] < h - 3 * distance).mean())
+        if wall_below >= 0.1:
+            return f"a wall reaches {wall_below:.0%} of its points below it"
+    standing = []
+    for wn, wh, inl in walls:
+        side = np.mean(sample[inliers] @ wn > wh)
+        if (heights[inl] <= h + 6 * distance).any() and max(side, 1 - side) >= 0.95:
+            standing.append(inl)
+    if cams is not None and standing:
+        cam_h = float(np.median(cams @ n)) - h
+        top = float(np.percentile(heights[np.concatenate(standing)], 99.0)) - h
+        if cam_h < CAMERAS_ABOVE_FLOOR * top:
+            return f"the cameras are barely above it ({cam_h / top:.2f} of the wall height)"
+    if not standing:
+        over = ceiling_seen
+        if cams is not None:
+            over = over or bool((heights > float((cams @ n).max()) + 3 * distance).any())
+        if not over:
+            return "no wall stands on it and nothing rises over it (a tabletop?)"
+    return None
+
+
+def align_cloud(
+    points: np.ndarray, cam2world: np.ndarray | None, cfg: AlignConfig, seed: int = 0
+) -> dict[str, Any]:
+    """The similarity (rotation, translation, scale) into the aligned frame, and how it was found.
+
+    `points` (N,3) in any frame and scale (non-finite rows are dropped); `cam2world` (F,4,4)
+    OpenCV camera-to-world poses in the same frame, or None. Returns the JSON-able report of
+    ``align.json``: rotation, translation, scale (aligned = scale · R · p + t), floor_z (0),
+    ceiling_z (the measured ceiling's height, None when the scale is assumed), method,
+    scale_source (``measured``: a ceiling or a ceiling glimpse; ``assumed``: wall tops or a
+    camera height standing for it), scale_method, scale_basis (one sentence), up_source,
+    residuals. Raises StageFailure with a one-line reason on bad input or no floor.
+    """
+    pts = check_inputs(points, cam2world)
     rng = np.random.default_rng(seed)
     sample = pts[rng.choice(len(pts), min(SAMPLE, len(pts)), replace=False)]
-    spacing = median_spacing(sample)
-    if spacing <= 0:
+    measured = cloud_spacing(sample)
+    if measured.spacing <= 0:
         raise StageFailure("degenerate cloud: all points coincide")
+    sample = sample[distinct_mask(sample, measured.tolerance)]  # merged clouds: one of each
+    spacing = measured.spacing
     prior = up_prior(sample, cam2world)
     cams = (
         None if cam2world is None or not len(cam2world) else cam2world[:, :3, 3].astype(np.float64)
     )
-    planes = find_planes(sample, cfg.ransac_distance_factor * spacing, cfg.ransac_iterations)
-    cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
-    level = []
     distance = cfg.ransac_distance_factor * spacing
+    planes = find_planes(sample, distance, cfg.ransac_iterations)
+    cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
+    up_source = "cameras"
+    if cams is None:
+        prior, up_source = up_sign(sample, prior, planes, distance, cos_max)
+    level = []
     for n, h, inl in planes:
         if abs(n @ prior) >= cos_max and is_surface(sample, n, h, distance):
             n, h = (n, h) if n @ prior > 0 else (-n, -h)
             level.append((n, h, inl))
+    walls = [p for p in planes if abs(p[0] @ prior) < np.sin(np.radians(cfg.gravity_max_angle_deg))]
+
+    def bounds_above(p: Plane) -> bool:  # a ceiling has next to nothing above it
+        return float(((sample @ p[0]) > p[1] + 3 * distance).mean()) < 0.02
+
     if cams is not None:
         floors = [p for p in level if p[1] < (cams @ p[0]).min()]
-        ceilings = [p for p in level if p[1] > (cams @ p[0]).max()]
-    else:
+        ceilings = [p for p in level if p[1] > (cams @ p[0]).max() and bounds_above(p)]
+    else:  # the lowest level plane, and the highest when it bounds the scene
         level.sort(key=lambda p: p[1])
-        floors, ceilings = level[:1], level[1:][-1:]
+        floors, ceilings = level[:1], [p for p in level[1:][-1:] if bounds_above(p)]
     found = search_level(sample, prior, cams, distance, cfg, above=False)
     floors += [found] if found is not None else []  # greedy RANSAC often misses a glimpsed floor
-    floors = [p for p in floors if ((sample @ p[0]) < p[1] - 3 * distance).mean() < 0.02]
-    best = max((len(p[2]) for p in floors), default=0)  # of planes with nothing much below
+    objections = [floor_objection(p, sample, walls, cams, distance, bool(ceilings)) for p in floors]
+    rejected = sorted((p[1], why) for p, why in zip(floors, objections, strict=True) if why)
+    floors = [p for p, why in zip(floors, objections, strict=True) if why is None]
+    best = max((len(p[2]) for p in floors), default=0)  # of planes that can be floors
     floors = [
         p for p in floors if len(p[2]) >= max(cfg.min_floor_support * best, 0.005 * len(sample))
     ]
     if not floors:
+        why = f"; the lowest level plane: {rejected[0][1]}" if rejected else ""
         raise StageFailure(
-            f"no floor plane found ({len(planes)} planes, {len(level)} level with the cameras' up)"
+            f"no floor plane found ({len(planes)} planes, {len(level)} level with the "
+            f"{'cameras’' if cams is not None else 'scene’s'} up{why})"
         )
     floor = min(floors, key=lambda p: p[1])  # the lowest: beds and tables are level too
     ceiling = max(ceilings, key=lambda p: len(p[2])) if ceilings else None
     if ceiling is None:
         ceiling = search_level(sample, floor[0], cams, distance, cfg, above=True)
+        ceiling = ceiling if ceiling is not None and bounds_above(ceiling) else None
     up = floor[0]
     r_up = rotation_between(up, np.array([0.0, 0.0, 1.0]))
     yaw, manhattan_res = (
@@ -238,30 +410,20 @@ def align_cloud(
     rotation = rz @ r_up
     z = sample @ rotation[2]
     floor_z = float(np.median(z[floor[2]]))
-    method = "floor+ceiling"
+    scale_method = "ceiling"
     if ceiling is not None:
         top = float(np.median(z[ceiling[2]]))
     else:
-        walls = [
-            inl
-            for n, _, inl in planes
-            if abs(n @ up) < np.sin(np.radians(cfg.gravity_max_angle_deg))
-        ]
-        top = (
-            float(np.percentile(z[np.concatenate(walls)], 99.0))
-            if walls
-            else float(np.percentile(z, 99.0))
-        )
+        wall_pts = [inl for _, _, inl in walls]
+        top = float(np.percentile(z[np.concatenate(wall_pts)] if wall_pts else z, 99.0))
         glimpse = ceiling_glimpse(pts, rotation[2], top, distance, cfg)
-        top, method = (
-            (top, "floor+wall-top") if glimpse is None else (glimpse, "floor+ceiling-glimpse")
-        )
+        top, scale_method = (top, "wall-top") if glimpse is None else (glimpse, "ceiling-glimpse")
         if cams is not None:
             cam_h = float(np.median(cams @ rotation[2])) - floor_z
             if top - floor_z < 1.3 * cam_h:
-                top, method = (
+                top, scale_method = (
                     floor_z + cam_h * cfg.wall_height_m / CAMERA_HEIGHT_M,
-                    "floor+camera-height",
+                    "camera-height",
                 )
     if top - floor_z <= 0:
         raise StageFailure("degenerate alignment: nothing above the floor")
@@ -273,15 +435,18 @@ def align_cloud(
             scale * (sample @ rotation.T)[:, :2] + translation[:2], cfg.lattice_m
         )
     floor_rms = float(np.sqrt(np.mean((z[floor[2]] - floor_z) ** 2)) * scale)
+    source = "measured" if scale_method in MEASURED else "assumed"
     return {
         "rotation": rotation.tolist(),
         "translation": translation.tolist(),
         "scale": float(scale),
         "floor_z": 0.0,
-        "ceiling_z": float(cfg.wall_height_m)
-        if ceiling is not None
-        else float((top - floor_z) * scale),
-        "method": method,
+        "ceiling_z": float(cfg.wall_height_m) if source == "measured" else None,
+        "method": f"floor+{scale_method}",
+        "scale_source": source,
+        "scale_method": scale_method,
+        "scale_basis": scale_basis(scale_method, cfg),
+        "up_source": up_source,
         "residuals": {
             "floor_rms_m": floor_rms,
             "floor_inlier_frac": len(floor[2]) / len(sample),
@@ -290,6 +455,38 @@ def align_cloud(
             "planes": len(planes),
         },
     }
+
+
+def scale_basis(scale_method: str, cfg: AlignConfig) -> str:
+    """One sentence saying what the scale rests on, measured or assumed (never mixing them)."""
+    h = cfg.wall_height_m
+    return {
+        "ceiling": f"measured: floor to ceiling, scaled to {h:.2f} m",
+        "ceiling-glimpse": f"measured: floor to a glimpsed ceiling, scaled to {h:.2f} m",
+        "wall-top": f"assumed: no ceiling seen, the walls' visible top taken as {h:.2f} m",
+        "camera-height": f"assumed: no ceiling or wall tops seen, cameras taken as "
+        f"{CAMERA_HEIGHT_M:.2f} m above the floor",
+    }[scale_method]
+
+
+def check_report(report: dict[str, Any], where: str = "align.json") -> dict[str, Any]:
+    """`report` when its similarity is usable (rotation a 3×3 rotation, translation 3 finite
+    numbers, scale finite > 0); StageFailure naming `where` and the field otherwise."""
+    try:
+        r = np.asarray(report["rotation"], np.float64)
+        t = np.asarray(report["translation"], np.float64)
+        s = float(report["scale"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise StageFailure(f"{where}: no usable rotation/translation/scale ({e})") from None
+    if r.shape != (3, 3) or not np.isfinite(r).all() or np.abs(r.T @ r - np.eye(3)).max() > 1e-4:
+        raise StageFailure(f"{where}: rotation is not a 3×3 rotation")
+    if np.linalg.det(r) < 0:
+        raise StageFailure(f"{where}: rotation is a reflection (det < 0)")
+    if t.shape != (3,) or not np.isfinite(t).all():
+        raise StageFailure(f"{where}: translation must be 3 finite numbers")
+    if not (np.isfinite(s) and s > 0):
+        raise StageFailure(f"{where}: scale must be finite and positive, got {s}")
+    return report
 
 
 def similarity_matrix(report: dict[str, Any]) -> np.ndarray:
@@ -315,8 +512,9 @@ def align(root: DataRoot, clip: str, cfg: AlignConfig) -> StageResult:
     cams = read_recon(root.recon_npz(clip))["cam2world"]
     report = align_cloud(cloud["points"], cams, cfg)
     write_json(root.align_json(clip), report)
+    provenance = ("method", "scale_source", "scale_method", "up_source")
     return StageResult(
-        {"scale": report["scale"], "method": report["method"], **report["residuals"]}
+        {"scale": report["scale"], **{k: report[k] for k in provenance}, **report["residuals"]}
     )
 
 

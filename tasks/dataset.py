@@ -10,6 +10,7 @@ built beside its final place and renamed in, so a killed freeze leaves nothing t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -27,7 +28,13 @@ from prefect import task
 
 from storage.atomic import TMP_PREFIX, read_json, write_json, write_text
 from storage.config import Config
-from storage.dataset_schema import HIST_COLUMNS, HIST_LABELS, MODEL_STAGES, SAMPLES, SPLITS
+from storage.dataset_schema import (
+    HIST_COLUMNS,
+    HIST_LABELS,
+    MODEL_STAGES,
+    SAMPLES,
+    SPLITS,
+)
 from storage.formats import (
     CLASS_NAMES,
     FormatError,
@@ -38,6 +45,7 @@ from storage.formats import (
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.locks import waiting_lock
 from storage.markers import code_version, read_marker
+from storage.scale import SOURCES, scale_provenance
 from storage.schemas import write_table
 
 SOURCE_COLUMNS = ("src_sample", "src_frame", "src_segment")
@@ -85,6 +93,17 @@ def _model_columns(root: DataRoot, clip_id: str) -> dict[str, str | None]:
         cols[f"{stage}_backend"] = m.backend if m else None
         cols[f"{stage}_weights"] = m.weights if m else None
     return cols
+
+
+def _scale_columns(root: DataRoot, clip_id: str) -> dict[str, str | None]:
+    """The clip's scale provenance from its align marker (or align.json when the marker
+    predates it): ``scale_source`` measured | assumed | unknown, ``scale_method``."""
+    marker = read_marker(root.clip_marker(clip_id, "align"))
+    source, method = scale_provenance(marker.stats if marker else None)
+    if source == "unknown" and root.align_json(clip_id).is_file():
+        with contextlib.suppress(OSError, ValueError):
+            source, method = scale_provenance(read_json(root.align_json(clip_id)))
+    return {"scale_source": source, "scale_method": method or None}
 
 
 def _sample_row(root: DataRoot, clip_id: str, k: int, npz: Path) -> dict[str, Any]:
@@ -137,10 +156,14 @@ def _clip_rows(root: DataRoot, clip_id: str, skipped: list[str]) -> list[dict[st
     except FormatError as e:
         skipped.append(f"{clip_id}: {e}")
         return []
-    shared = _model_columns(root, clip_id) | {
-        "video_id": video_id,
-        "voxelize_hash": marker.params_hash,
-    }
+    shared = (
+        _model_columns(root, clip_id)
+        | _scale_columns(root, clip_id)
+        | {
+            "video_id": video_id,
+            "voxelize_hash": marker.params_hash,
+        }
+    )
     rows = []
     for k, npz in _sample_files(root, clip_id):
         try:
@@ -237,6 +260,21 @@ def _backend_lines(df: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _scale_lines(df: pd.DataFrame) -> list[str]:
+    keys = [df.scale_source, df.scale_method.fillna("-")]
+    clips = df.clip_id.groupby(keys).nunique()
+    samples = df.groupby(keys).size()
+    return [
+        f"| {src} | {method} | {clips[src, method]} | {n} |" for (src, method), n in samples.items()
+    ]
+
+
+def scale_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Clips per scale source (measured, assumed, unknown)."""
+    clips = df.drop_duplicates("clip_id")
+    return {s: int((clips.scale_source == s).sum()) for s in SOURCES}
+
+
 def dataset_card(
     name: str, df: pd.DataFrame, cfg: Config, fingerprint: str, skipped: list[str]
 ) -> str:
@@ -275,6 +313,18 @@ def dataset_card(
         "| id | class | voxels | share of known |",
         "|---|---|---|---|",
         *hist_lines,
+        "",
+        "## Scale",
+        "",
+        "Metric scale per clip: **measured** when a ceiling (or a glimpse of it) was seen and the",
+        "floor-to-ceiling height set to the wall height; **assumed** when the visible wall tops or",
+        "a 1.6 m camera height stood for it (distances can be off by tens of percent); unknown for",
+        "clips aligned before this was recorded. `scale_source` / `scale_method` in the Parquet;",
+        "`ytocc dataset NAME --require-measured-scale` leaves assumed-scale clips out.",
+        "",
+        "| scale | method | clips | samples |",
+        "|---|---|---|---|",
+        *_scale_lines(df),
         "",
         "## Backends",
         "",
@@ -326,6 +376,7 @@ def _write_folder(
             "val_fraction": cfg.dataset.val_fraction,
             "seed": cfg.dataset.seed,
             "skipped": skipped,
+            "scale_sources": scale_counts(df),
             "code_version": code_version(),
             "frozen_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
@@ -338,22 +389,51 @@ def _remove_stale(datasets: Path, name: str) -> None:
 
 
 def freeze(
-    root: DataRoot, cfg: Config, name: str, *, force: bool = False, progress: Progress | None = None
+    root: DataRoot,
+    cfg: Config,
+    name: str,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    require_measured_scale: bool = False,
 ) -> FreezeSummary:
     """Freeze every finished sample under `root` into ``datasets/{name}/``.
 
     Re-freezing identical content is a no-op; different content under an existing name raises
-    :class:`DatasetError` unless `force`.
+    :class:`DatasetError` unless `force`. With `require_measured_scale`, clips whose metric
+    scale was assumed (or is unknown) are left out, each with its reason.
     """
     with waiting_lock(root.locks / "datasets" / f"{name}.lock"):  # one writer per dataset
-        return _freeze(root, cfg, name, force, progress)
+        return _freeze(root, cfg, name, force, progress, require_measured_scale)
+
+
+def measured_only(df: pd.DataFrame, skipped: list[str]) -> pd.DataFrame:
+    """The rows of clips with a measured scale; the other clips go to `skipped` with why."""
+    if df.empty:
+        return df
+    keep = df.scale_source == "measured"
+    for clip, source, method in (
+        df[~keep]
+        .drop_duplicates("clip_id")[["clip_id", "scale_source", "scale_method"]]
+        .itertuples(index=False)
+    ):
+        how = f" ({method})" if isinstance(method, str) else ""
+        skipped.append(f"{clip}: scale {source}{how}, not measured (--require-measured-scale)")
+    return df[keep].reset_index(drop=True)
 
 
 def _freeze(
-    root: DataRoot, cfg: Config, name: str, force: bool, progress: Progress | None
+    root: DataRoot,
+    cfg: Config,
+    name: str,
+    force: bool,
+    progress: Progress | None,
+    require_measured_scale: bool = False,
 ) -> FreezeSummary:
     dest = root.dataset_dir(name)
     df, skipped = gather_samples(root, progress)
+    if require_measured_scale:
+        df = measured_only(df, skipped)
     if df.empty:
         raise DatasetError(
             f"nothing to freeze under {root.root}: no clip with an ok voxelize marker and a readable sample"

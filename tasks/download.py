@@ -12,7 +12,6 @@ video per entry, fetched as ``item``). Finished videos are listed in ``videos/ar
 from __future__ import annotations
 
 import http.client
-import logging
 import shutil
 import time
 from dataclasses import asdict
@@ -26,7 +25,7 @@ from storage.config import Config, DownloadConfig
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.stages import run_item_stage
-from tasks.sources import VideoSource
+from tasks.sources import VideoSource, YtDlpLog
 from tasks.validate import probe_video
 
 STAGE = "download"
@@ -57,7 +56,7 @@ def ydl_options(cfg: DownloadConfig, out_dir: Path) -> dict[str, Any]:
         "max_sleep_interval": cfg.max_sleep_interval_s or None,
         "ratelimit": _rate(cfg.rate_limit),
         "cookiefile": cfg.cookies_file,
-        "logger": logging.getLogger("ytocc.download"),
+        "logger": YtDlpLog("ytocc.download"),
     }
     return {k: v for k, v in opts.items() if v is not None}
 
@@ -185,9 +184,13 @@ def download(root: DataRoot, source: VideoSource, cfg: DownloadConfig) -> StageR
 
 def read_source(root: DataRoot, video_id: str) -> VideoSource:
     """The source recorded for `video_id` (so re-runs need only the data folder)."""
-    d = read_json(root.source_json(video_id))
-    spans = tuple(tuple(s) for s in d["clips_s"])
-    return VideoSource(d["video_id"], d["url"], d["local"], spans, d.get("item"))
+    path = root.source_json(video_id)
+    try:
+        d = read_json(path)
+        spans = tuple(tuple(s) for s in d["clips_s"])
+        return VideoSource(d["video_id"], d["url"], d["local"], spans, d.get("item"))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise StageFailure(f"{root.relative(path)}: unreadable source record ({e!r})") from e
 
 
 def run(root: DataRoot, cfg: Config, source: VideoSource, *, force: bool = False) -> Marker:

@@ -1,14 +1,15 @@
 """shots stage: PySceneDetect cuts → clips (``clips/{clip}/clip.json``), one room per clip.
 
 One decoding pass (display orientation, ``tasks.decode``) runs the configured PySceneDetect
-detector for hard cuts (``min_shot_frames`` apart, so a shot of a few frames is its own shot)
-and ThresholdDetector for fades through black, and records each frame's content score and
-thumbnail. The frames of gradual transitions (dissolves, cross-fades, wipes: found on the
-thumbnails by ``tasks.transitions``) are taken out of every shot; each remaining span is
-checked for coherence (a clip whose first and last second show two places is dropped), and
-every dropped span is listed with its reason in the marker (``notes``). Clips shorter than ``min_clip_s`` are dropped, longer than ``max_clip_s`` split into equal
-parts; clips whose mean content change (the detector's own ``content_val`` per frame) is under
-``static_min_motion`` are dropped as static, and a video with no moving clip is skipped.
+detector for hard cuts (``min_shot_frames`` apart, so a shot of a few frames is its own shot),
+optionally ThresholdDetector for fades through black (``fade_threshold``), and records each
+frame's content score and thumbnail. The frames of gradual transitions (fades, dissolves,
+cross-fades, wipes: found on the thumbnails by ``tasks.transitions``) are taken out of every
+shot. Clips shorter than ``min_clip_s`` are dropped, longer than ``max_clip_s`` split into
+equal parts; a clip whose first and last second show two places is dropped (coherence), and
+clips whose mean content change (the detector's own ``content_val`` per frame) is under
+``static_min_motion`` are dropped as static; a video with no clip left is skipped. Every
+dropped span is listed with its reason in the marker (``notes``), every transition too.
 RealEstate10K sources bring their clip spans and skip detection; their spans are checked
 against the decoded length (clipped with a warning when they run over, failed when wholly
 outside).
@@ -36,6 +37,7 @@ from tasks.transitions import THUMB_SIZE, gradual_transitions, scene_distance, t
 
 STAGE = "shots"
 log = logging.getLogger("ytocc.shots")
+logging.getLogger("pyscenedetect").setLevel(logging.WARNING)  # its "Detecting scenes..." per video
 
 
 def make_detector(cfg: ShotsConfig):  # -> scenedetect.SceneDetector
@@ -85,7 +87,7 @@ def detect_shots(video_path, cfg: ShotsConfig) -> tuple[list[tuple[int, int]], n
 
 
 def scan_video(video_path, cfg: ShotsConfig) -> Detection:
-    """Cuts (the configured detector, plus ThresholdDetector's fades through black) in one pass.
+    """Cuts (the configured detector; ThresholdDetector too when `fade_threshold`) in one pass.
 
     Each frame's thumbnail and content score are recorded as the detector sees the frame (a
     StatsManager would do the same at ~70 % extra cost); detectors without a content score fall

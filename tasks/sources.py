@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from storage.config import DownloadConfig
-from storage.ids import id_from_url, sanitize_id, short_hash
+from storage.ids import id_from_url, name_stem, short_hash
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
 _YT_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
@@ -94,6 +94,8 @@ def read_text(path: Path) -> str:
         raise SourceError(
             f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})"
         ) from e
+    except OSError as e:
+        raise SourceError(f"{path}: cannot be read ({e.strerror or e})") from e
 
 
 def read_url_list(path: Path) -> list[tuple[int, str]]:
@@ -126,15 +128,28 @@ def read_camera_file(path: Path) -> tuple[str, tuple[float, float]]:
     return url, (min(stamps) / 1e6, max(stamps) / 1e6)
 
 
+class YtDlpLog:
+    """yt-dlp's messages at debug level of `name`: a retried error is not the run's error, and
+    the final one reaches the console once, through the item's marker and the run summary."""
+
+    def __init__(self, name: str) -> None:
+        self.log = logging.getLogger(name)
+
+    def debug(self, msg: str) -> None:
+        self.log.debug("%s", msg)
+
+    info = warning = error = debug
+
+
 def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
     """Entries of a playlist, channel or page holding several videos, listed by yt-dlp without
     downloading; None when `url` is one video. `flat`: don't resolve the entries (YouTube).
 
-    Raises yt-dlp's DownloadError when the URL cannot be read.
+    Raises yt-dlp's errors (``YoutubeDLError``) when the URL cannot be read.
     """
     import yt_dlp
 
-    opts = {"quiet": True, "no_warnings": True, "logger": logging.getLogger("ytocc.sources")}
+    opts = {"quiet": True, "no_warnings": True, "logger": YtDlpLog("ytocc.sources")}
     with yt_dlp.YoutubeDL({**opts, "extract_flat": "in_playlist" if flat else False}) as y:
         info = y.extract_info(url, download=False, process=False) or {}
     if info.get("_type") not in ("playlist", "multi_video"):
@@ -143,29 +158,37 @@ def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
 
 
 def _entry_url(entry: dict[str, Any]) -> str | None:
-    return entry.get("url") or entry.get("webpage_url")
+    """Where one entry can be fetched on its own: its URL, or its only format's media URL."""
+    formats = entry.get("formats") or []
+    only = formats[0].get("url") if len(formats) == 1 else None
+    return entry.get("url") or entry.get("webpage_url") or only
 
 
-def expand_url(url: str, cfg: DownloadConfig) -> list[VideoSource]:
-    """The videos one http(s) URL names: itself, or each entry of a listing or page."""
+def expand_url(url: str, cfg: DownloadConfig) -> tuple[list[VideoSource], list[tuple[str, str]]]:
+    """The videos one http(s) URL names (itself, or each entry of a listing or page), and
+    (url#k, reason) for each entry that cannot be fetched. SourceError when `url` is refused."""
     check_url(url, cfg)
     if youtube_id(url) is not None and not is_listing(url):
-        return [VideoSource(video_id_for_url(url), url)]
+        return [VideoSource(video_id_for_url(url), url)], []
     import yt_dlp
 
     try:
         entries = list_entries(url, flat=is_listing(url))
-    except yt_dlp.utils.DownloadError:
+    except yt_dlp.utils.YoutubeDLError:
         entries = None  # unreadable now: the download stage retries it and records why
     if entries is None:
-        return [VideoSource(video_id_for_url(url), url)]
-    out = []
+        return [VideoSource(video_id_for_url(url), url)], []
+    videos, errors = [], []
     for k, entry in enumerate(entries, 1):
-        if (e_url := _entry_url(entry)) is not None:
-            out.append(VideoSource(video_id_for_url(check_url(e_url, cfg)), e_url))
-        else:  # resolved in place (a page's <video> elements): fetched as item k of the page
-            out.append(VideoSource(video_id_for_url(f"{url}#{k}"), url, item=k))
-    return out
+        e_url = _entry_url(entry)
+        if e_url is None:  # a <video> offering several formats: fetched as item k of the page
+            videos.append(VideoSource(f"{video_id_for_url(url)}-{k}", url, item=k))
+            continue
+        try:
+            videos.append(VideoSource(video_id_for_url(check_url(e_url, cfg)), e_url))
+        except SourceError as e:
+            errors.append((f"{url}#{k}", f"{url}: entry {k}: {e}"))
+    return videos, errors
 
 
 def expand_list(path: Path, cfg: DownloadConfig) -> tuple[list[VideoSource], list[tuple[str, str]]]:
@@ -178,9 +201,12 @@ def expand_list(path: Path, cfg: DownloadConfig) -> tuple[list[VideoSource], lis
                                   "(local paths only as command-line arguments)"))  # fmt: skip
             continue
         try:
-            videos += expand_url(entry, cfg)
+            found, bad = expand_url(entry, cfg)
         except SourceError as e:
             errors.append((where, f"{where}: {e}"))
+            continue
+        videos += found
+        errors += [(item, f"{where}: {reason}") for item, reason in bad]
     return videos, errors
 
 
@@ -213,14 +239,14 @@ def expand_source(
     """
     path = Path(spec).expanduser()
     if "://" in spec or (not path.exists() and len(urlparse(spec).scheme) > 1):
-        return expand_url(spec, cfg), []
+        return expand_url(spec, cfg)
     if not path.exists():
         raise SourceError(f"{spec}: no such file or folder")
     if path.is_dir():
         return expand_folder(path, cfg)
     if path.suffix.lower() == ".txt":
         return expand_list(path, cfg)
-    stem = sanitize_id(path.stem, max_len=40) if path.stem.strip("_-.") else "video"
+    stem = name_stem(path.stem, "video")
     resolved = str(path.resolve())
     return [VideoSource(f"{stem}-{short_hash(resolved)}", resolved, local=True)], []
 

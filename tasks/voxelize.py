@@ -32,7 +32,7 @@ from storage.formats import (
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.stages import run_item_stage
-from tasks.align import apply_to_poses, similarity_matrix
+from tasks.align import apply_to_poses, check_report, similarity_matrix
 
 STAGE = "voxelize"
 
@@ -93,7 +93,7 @@ def voxelize(root: DataRoot, clip: str, cfg: VoxelConfig) -> StageResult:
     """Write one sample per frame of the clip."""
     recon = read_recon(root.recon_npz(clip))
     cloud = read_cloud(root.cloud_npz(clip))
-    report: dict[str, Any] = read_json(root.align_json(clip))
+    report: dict[str, Any] = check_report(read_json(root.align_json(clip)), "align.json")
     n_frames = len(recon["depth"])
     labels = point_labels(root, clip, cloud["frame"], cloud["pixel"], n_frames)
     points = transform_points(similarity_matrix(report), cloud["points"])

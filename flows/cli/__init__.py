@@ -1,14 +1,16 @@
 """The `ytocc` command line. Each area registers its commands from its own module.
 
 Modules import heavy libraries (torch, open3d, prefect) inside commands, so `ytocc --help`
-stays fast.
+stays fast. :func:`main` turns every exception that escapes a command into one ``error:`` line
+(exit 2 for usage/config/preflight errors, 1 for the rest) and its traceback into the run log.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 
-from flows.cli.common import app
+from flows.cli.common import FAILED, USAGE, app, log_traceback
 
 COMMAND_MODULES = (
     "harvest",
@@ -18,6 +20,7 @@ COMMAND_MODULES = (
     "dataset",
     "training",
     "operations",
+    "doctor",
 )
 
 
@@ -30,10 +33,41 @@ def _register() -> None:
                 raise
 
 
+def expected_errors() -> dict[type[BaseException], int]:
+    """Exceptions that are a user's input, config or data, not a bug → their exit code."""
+    from flows.preflight import PreflightError
+    from models.occupancy.checkpoint import CheckpointError
+    from models.places365 import CheckpointError as PlacesCheckpointError
+    from models.weights import WeightsNotFound
+    from storage.config import ConfigError
+    from storage.formats import FormatError
+    from storage.ids import InvalidIdError
+    from storage.layout import DataRootError
+    from tasks.dataset import DatasetError
+
+    usage = (ConfigError, DataRootError, InvalidIdError, PreflightError, WeightsNotFound)
+    data = (CheckpointError, PlacesCheckpointError, FormatError, DatasetError)
+    return {**dict.fromkeys(usage, USAGE), **dict.fromkeys(data, FAILED)}
+
+
 def main() -> None:
     """Entry point of the `ytocc` console script."""
     _register()
-    app()
+    try:
+        app()
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, traceback logged
+        log = log_traceback(e)
+        where = f" (traceback: {log})" if log else ""
+        try:
+            table = expected_errors()
+        except Exception:  # noqa: BLE001 - a broken install must still get its one line
+            table = {}
+        code = next((c for t, c in table.items() if isinstance(e, t)), None)
+        if code is None:
+            print(f"error: unexpected {type(e).__name__}: {e}{where}", file=sys.stderr)
+            sys.exit(FAILED)
+        print(f"error: {e}{where if code == FAILED else ''}", file=sys.stderr)
+        sys.exit(code)
 
 
 __all__ = ["app", "main"]

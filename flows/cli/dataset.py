@@ -22,6 +22,14 @@ def dataset(
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing dataset of this name.")] = False,
+    require_measured_scale: Annotated[
+        bool,
+        typer.Option(
+            "--require-measured-scale",
+            help="Leave out clips whose metric scale was assumed (wall tops, camera height) "
+            "rather than measured from a seen ceiling.",
+        ),
+    ] = False,
 ) -> None:
     """Freeze every sample whose clip finished voxelize into datasets/NAME (split by video)."""
     from rich.progress import Progress
@@ -45,6 +53,7 @@ def dataset(
                 cfg,
                 name,
                 force=force,
+                require_measured_scale=require_measured_scale,
                 progress=lambda done, total: bar.update(job, completed=done, total=total),
             )
         except DatasetError as e:

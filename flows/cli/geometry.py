@@ -4,13 +4,13 @@ point clouds (NPZ in, NPZ out) running the same code as the clip stages.
 
 from __future__ import annotations
 
-import json
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail, root_of
+from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,27 +23,59 @@ CLOUD_KEYS = ("points", "labels", "colors")
 
 
 def _read_cloud_npz(path: Path, need_labels: bool = False) -> dict[str, np.ndarray]:
-    """The arrays of an input cloud file, checked; exits with a one-line reason when unusable."""
+    """The arrays of an input cloud file, checked; exits with a one-line reason when unusable.
+
+    `points`: numeric (N,3) with at least one finite row (non-finite rows are dropped by the
+    commands); `labels`: integer (N,) in 0..11; `colors`: (N,3) in 0..255; `cam2world`:
+    finite (F,4,4).
+    """
     import numpy as np
 
     try:
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         fail(f"{path}: not a readable .npz ({type(e).__name__})")
     pts = data.get("points")
-    if pts is None or pts.ndim != 2 or pts.shape[1] != 3:
-        fail(f"{path}: needs `points` of shape (N,3)")
-    for key in ("labels", "colors"):
-        if key in data and len(data[key]) != len(pts):
-            fail(f"{path}: `{key}` has {len(data[key])} rows for {len(pts)} points")
-    if need_labels and "labels" not in data:
+    if pts is None or pts.ndim != 2 or pts.shape[1] != 3 or not _numeric(pts):
+        got = "missing" if pts is None else f"{pts.dtype} {pts.shape}"
+        fail(f"{path}: needs numeric `points` of shape (N,3), got {got}")
+    if not np.isfinite(pts).all(axis=1).any():
+        fail(f"{path}: no finite point among {len(pts)}")
+    n = len(pts)
+    if "labels" in data:
+        labels = data["labels"]
+        if not np.issubdtype(labels.dtype, np.integer):
+            fail(
+                f"{path}: `labels` must be integers, got {labels.dtype} (cast with astype(np.uint8))"
+            )
+        if labels.shape != (n,):
+            fail(f"{path}: `labels` must have shape ({n},), got {labels.shape}")
+        if n and (int(labels.min()) < 0 or int(labels.max()) > 11):
+            fail(f"{path}: labels outside 0..11 ({int(labels.min())}..{int(labels.max())})")
+    elif need_labels:
         fail(f"{path}: needs `labels` (N,) with classes 1..11")
-    if "labels" in data and len(data["labels"]) and int(data["labels"].max()) > 11:
-        fail(f"{path}: labels outside 0..11 (max {int(data['labels'].max())})")
-    if "labels" in data and len(data["labels"]) and int(data["labels"].min()) < 0:
-        fail(f"{path}: labels outside 0..11 (min {int(data['labels'].min())})")
+    if "colors" in data:
+        colors = data["colors"]
+        if colors.shape != (n, 3) or not _numeric(colors):
+            fail(f"{path}: `colors` must be numeric ({n}, 3), got {colors.dtype} {colors.shape}")
+        if n and (colors.min() < 0 or colors.max() > 255):
+            fail(f"{path}: colors outside 0..255")
+    cams = data.get("cam2world")
+    if cams is not None:
+        if cams.ndim != 3 or cams.shape[1:] != (4, 4) or not _numeric(cams):
+            fail(f"{path}: `cam2world` must be numeric (F,4,4), got {cams.dtype} {cams.shape}")
+        if not np.isfinite(cams).all():
+            fail(f"{path}: `cam2world` holds non-finite values")
     return data
+
+
+def _numeric(a: np.ndarray) -> bool:
+    import numpy as np
+
+    return bool(np.issubdtype(a.dtype, np.number)) and not np.issubdtype(
+        a.dtype, np.complexfloating
+    )
 
 
 def _triple(text: str | None, what: str, cast: type = float) -> tuple | None:
@@ -81,8 +113,6 @@ def align(
     cfg = config_from(None, config, set_)
     data = _read_cloud_npz(in_npz)
     cams = data.get("cam2world")
-    if cams is not None and (cams.ndim != 3 or cams.shape[1:] != (4, 4)):
-        fail(f"{in_npz}: `cam2world` must be (F,4,4)")
     try:
         rep = align_cloud(data["points"], cams, cfg.align)
     except StageFailure as e:
@@ -94,9 +124,11 @@ def align(
     write_npz(out_npz, **out)  # cloud first, report last: a report means both are there
     write_json(report, rep)
     typer.echo(
-        f"aligned {len(data['points'])} points: scale {rep['scale']:.4g}, "
-        f"ceiling {rep['ceiling_z']:.2f} m, method {rep['method']}"
+        f"aligned {len(data['points'])} points: scale {rep['scale']:.4g} "
+        f"({rep['scale_basis']}), up from {rep['up_source']}"
     )
+    if rep["scale_source"] != "measured":
+        typer.echo(f"warning: scale ASSUMED ({rep['scale_method']}), not measured", err=True)
 
 
 @app.command()
@@ -141,15 +173,17 @@ def voxelize(
     from models.geometry import majority_grid
     from storage.atomic import write_npz
 
-    data = _read_cloud_npz(in_npz, need_labels=True)
     grid = _triple(dims, "--dims", int)
-    if min(grid) <= 0 or size <= 0:
-        fail("--dims and --size must be positive")
+    if min(grid) <= 0 or np.prod(grid, dtype=np.float64) >= 2**31:
+        fail(f"--dims must be positive with fewer than 2**31 voxels, got {dims}")
+    if not (np.isfinite(size) and size > 0):
+        fail(f"--size must be a positive number of metres, got {size}")
+    corner = _triple(origin, "--origin")
+    if corner is not None and not np.isfinite(corner).all():
+        fail(f"--origin must be finite, got {origin}")
+    data = _read_cloud_npz(in_npz, need_labels=True)
     pts = np.asarray(data["points"], np.float64)
     finite = np.isfinite(pts).all(axis=1)
-    if not finite.any():
-        fail(f"{in_npz}: no finite points")
-    corner = _triple(origin, "--origin")
     corner = np.asarray(corner if corner is not None else pts[finite].min(axis=0), np.float64)
     target, counts = majority_grid(pts[finite], data["labels"][finite], corner, size, grid)
     write_npz(
@@ -173,22 +207,6 @@ def reconstruct(
     set_: SetOpt = None,
 ) -> None:
     """Run the reconstruct stage on clips (backend from config: dust3r or synthetic-gt)."""
-    from tqdm import tqdm
+    from flows.cli.operations import run_clip_stage
 
-    from storage.stages import UpstreamNotDone
-    from tasks.reconstruct import run
-
-    cfg = config_from(data, config, set_)
-    root = root_of(cfg)
-    states: dict[str, int] = {}
-    for clip in tqdm(clips, desc="reconstruct", unit="clip"):
-        try:
-            marker = run(root, cfg, clip, force=force)
-            state, reason = marker.status, marker.reason
-        except UpstreamNotDone as e:
-            state, reason = "blocked", str(e)
-        states[state] = states.get(state, 0) + 1
-        typer.echo(json.dumps({"clip": clip, "status": state, "reason": reason}))
-    typer.echo(", ".join(f"{v} {k}" for k, v in sorted(states.items())))
-    if states.get("failed") or states.get("blocked"):
-        raise typer.Exit(1)
+    run_clip_stage("reconstruct", clips, force, config_from(data, config, set_))

@@ -28,15 +28,18 @@ def harvest(
     """Download, cut into clips and sample frames (resumable: finished work is skipped)."""
     cfg = config_from(data, config, set_)
     from flows.harvest import harvest_flow, summary_text
+    from flows.outcomes import describe, exit_code
     from storage.manifest import status_table
 
-    result = harvest_flow(
-        sources, str(root_of(cfg).root), str(config) if config else None, set_ or []
-    )
-    typer.echo(summary_text(status_table(root_of(cfg))))
+    root = root_of(cfg)
+    result = harvest_flow(sources, str(root.root), str(config) if config else None, set_ or [])
+    typer.echo(summary_text(status_table(root)))
     for reason in result["source_errors"]:
         typer.echo(f"error: {reason}", err=True)
-    typer.echo(f"{len(result['clips'])} clips ready under {root_of(cfg).root}")
+    for item in result["ended"][len(result["source_errors"]) :]:
+        typer.echo(f"  {describe(item)}")
+    typer.echo(f"{len(result['clips'])} clips ready under {root.root}")
+    raise typer.Exit(exit_code(result["ended"]))
 
 
 @app.command()
@@ -49,7 +52,7 @@ def status(
     from storage.layout import DataRoot
     from storage.manifest import status_table
 
-    table = status_table(DataRoot.at(data))
+    table = status_table(DataRoot.at(config_from(data, None, None).data))
     if as_json:
         for row in table.to_dict(orient="records"):
             typer.echo(json.dumps({k: (None if v != v else v) for k, v in row.items()}))

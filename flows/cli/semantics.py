@@ -81,10 +81,10 @@ def scene(
             continue
         probs = classify(model, rgb[None], batch_size=1)
         score = float(outdoor_scores(probs, labels.outdoor, cfg.top_k)[0])
-        indoor = score < indoor.frame_outdoor_threshold
-        counts["indoor" if indoor else "outdoor"] += 1
+        is_indoor = score < indoor.frame_outdoor_threshold
+        counts["indoor" if is_indoor else "outdoor"] += 1
         top5 = [[n, round(p, 4)] for n, p in top_classes(probs, labels.names, 5)[0]]
-        record = {"image": str(path), "indoor": indoor, "top5": top5, "outdoor_score": score}
+        record = {"image": str(path), "indoor": is_indoor, "top5": top5, "outdoor_score": score}
         typer.echo(json.dumps(record))
     typer.echo(", ".join(f"{v} {k}" for k, v in counts.items()), err=True)
     if counts["unreadable"]:

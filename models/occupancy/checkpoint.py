@@ -11,6 +11,8 @@ atomically; the JSON last, so a folder without it is an interrupted save and is 
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -108,4 +110,10 @@ def load_train_state(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = Path(folder) / STATE_FILE
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(
+            f"{path}: refused (not a plain tensor/optimiser state, or truncated: {first})"
+        ) from e

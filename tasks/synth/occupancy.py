@@ -7,7 +7,7 @@ in the grid frame (the truth world mapped by ``world_from_truth``, a similarity)
 
 Rule, for frame i of the tour and each voxel (an axis-aligned cube of the grid):
 1. *Occupied*: a mesh triangle intersects the cube (the separating-axis triangle-box test of
-   Akenine-Möller, exact up to float rounding; a triangle touching a face counts).
+   Akenine-Möller, exact up to float rounding; cubes half-open like point binning).
 2. *Seen*: the camera sees into an occupied voxel when a ray through a pixel of a grid
    ``SUPERSAMPLE`` times finer than the video first hits the mesh inside the cube, or when the
    ray from the camera to the cube's centre reaches it unobstructed. A seen occupied voxel
@@ -50,11 +50,12 @@ def triangle_box_overlap(tri: np.ndarray, centres: np.ndarray, half: float) -> n
 
     The separating-axis test (Akenine-Möller 2001): the cube's 3 face normals, the triangle's
     normal and the 9 cross products of cube axes and triangle edges; no separating axis ⇔
-    overlap. Touching counts as overlap. Returns bool (N,).
+    overlap. Cubes are half-open, [c − half, c + half) on each axis, as points are binned
+    (floor): a face lying on a voxel boundary belongs to the voxel above it. Returns bool (N,).
     """
     v = tri[None, :, :] - centres[:, None, :]  # (N,3 vertices,3)
     edges = np.stack([tri[1] - tri[0], tri[2] - tri[1], tri[0] - tri[2]])
-    hit = np.all((v.min(1) <= half) & (v.max(1) >= -half), axis=1)  # cube face normals
+    hit = np.all((v.min(1) < half) & (v.max(1) >= -half), axis=1)  # cube face normals
     normal = np.cross(edges[0], edges[1])
     hit &= np.abs(v[:, 0] @ normal) <= half * np.abs(normal).sum()  # triangle plane
     for axis in np.eye(3):
@@ -147,8 +148,8 @@ def truth_occupancy(
     ijk = np.floor((hits - voxel_origin) / size).astype(np.int64)
     inside = np.all((ijk >= 0) & (ijk < np.asarray(dims)), axis=1)
     flat = np.ravel_multi_index(ijk[inside].T, dims)
-    votes = np.zeros((n, NUM_CLASSES + 1), np.int64)
-    np.add.at(votes, (flat, cls[inside]), 1)
+    k = NUM_CLASSES + 1
+    votes = np.bincount(flat * k + cls[inside], minlength=n * k).reshape(n, k)
 
     # rays from the camera to every voxel centre inside the view: reached unobstructed?
     centres = _grid_centres(voxel_origin, size, dims)

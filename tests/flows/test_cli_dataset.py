@@ -45,3 +45,16 @@ def test_dataset_command_rejects_bad_names_and_empty_roots(root):
     assert "may hold only" in _run("../x", "--data", str(root.root)).output
     res = _run("demo", "--data", str(root.root))
     assert res.exit_code == 1 and "nothing to freeze" in res.output
+
+
+def test_require_measured_scale_option_leaves_assumed_scale_clips_out(root):
+    from tests.support.tiny_dataset import align_provenance
+
+    clips = build_root(root)  # 4 clips
+    for cid, method in zip(clips, ["ceiling", "wall-top", "camera-height", "ceiling"], strict=True):
+        align_provenance(root, cid, method)
+    res = _run("m", "--data", str(root.root), "--require-measured-scale")
+    assert res.exit_code == 0, res.output
+    assert "total: 4 samples, 2 clips" in res.output
+    assert f"left out: {clips[1]}: scale assumed (wall-top)" in res.output
+    assert "total: 8 samples, 4 clips" in _run("all", "--data", str(root.root)).output

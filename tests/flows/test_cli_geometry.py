@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import _register, app
@@ -120,5 +121,102 @@ def test_voxelize_rejects_labels_outside_range(tmp_path: Path):
 
 def test_reconstruct_reports_unknown_clip_without_traceback(tmp_path: Path):
     result = runner.invoke(app, ["reconstruct", "nope-000", "--data", str(tmp_path / "data")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad argument: refused before any work
     assert "nope-000" in result.output and "Traceback" not in result.output
+
+
+def _one_line_error(result) -> str:
+    """The command failed with a single `error: ...` line and no traceback."""
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "arrays, option, message",
+    [
+        ({"labels": np.ones(40, np.float32)}, [], "`labels` must be integers, got float32"),
+        ({"labels": np.ones((40, 1), np.uint8)}, [], r"`labels` must have shape (40,)"),
+        ({"labels": np.ones((40, 40), np.uint8)}, [], r"`labels` must have shape (40,)"),
+        ({"labels": np.ones(40, bool)}, [], "`labels` must be integers"),
+        ({}, ["--size", "nan"], "--size must be a positive number"),
+        ({}, ["--size", "-0.1"], "--size must be a positive number"),
+        ({}, ["--size", "inf"], "--size must be a positive number"),
+        ({}, ["--origin", "nan,0,0"], "--origin must be finite"),
+        ({}, ["--origin", "1,2"], "--origin must be three"),
+        ({}, ["--dims", "60,60,nan"], "--dims must be three"),
+        ({}, ["--dims", "4096,4096,4096"], "fewer than 2**31 voxels"),
+        ({"points": np.full((40, 3), np.nan)}, [], "no finite point"),
+        ({"points": np.ones((40, 2))}, [], "numeric `points` of shape (N,3)"),
+        ({"points": np.array(["a"] * 120).reshape(40, 3)}, [], "numeric `points`"),
+    ],
+)
+def test_voxelize_refuses_bad_inputs_and_options_in_one_line(tmp_path: Path, arrays, option,
+                                                             message) -> None:  # fmt: skip
+    """Was: float labels a TypeError traceback, (N,1) labels an N×N broadcast (OOM at 60,000
+    points), nan sizes and origins an empty grid."""
+    data = {"points": np.random.default_rng(0).uniform(0, 1, (40, 3)),
+            "labels": np.ones(40, np.uint8)} | arrays  # fmt: skip
+    src, out = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(src, **data)
+    line = _one_line_error(runner.invoke(app, ["voxelize", str(src), str(out), *option]))
+    assert message in line and not out.exists()
+
+
+@pytest.mark.parametrize("command", ["align", "clean"])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"cam2world": np.full((2, 4, 4), np.nan)}, "`cam2world` holds non-finite values"),
+        ({"cam2world": np.zeros((2, 3, 4))}, "`cam2world` must be numeric (F,4,4)"),
+        ({"colors": np.zeros((5, 3), np.uint8)}, "`colors` must be numeric"),
+        ({"labels": np.zeros(3000, np.float64)}, "`labels` must be integers"),
+        ({"points": np.zeros((3000, 4))}, "numeric `points` of shape (N,3)"),
+    ],
+)
+def test_align_and_clean_refuse_bad_arrays_in_one_line(tmp_path: Path, command, arrays,
+                                                      message) -> None:  # fmt: skip
+    pts, _, _ = box_room(spacing=0.1)
+    src = tmp_path / "in.npz"
+    np.savez(src, **({"points": pts[:3000]} | arrays))
+    args = [command, str(src), str(tmp_path / "out.npz")]
+    args += ["--report", str(tmp_path / "rep.json")] if command == "align" else []
+    assert message in _one_line_error(runner.invoke(app, args))
+    assert not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize("command", ["align", "clean"])
+def test_duplicated_clouds_are_not_degenerate(tmp_path: Path, command: str) -> None:
+    """The reported case: np.savez('dup.npz', points=np.concatenate([p, p]))."""
+    pts, _, cams = box_room(spacing=0.05)
+    src = tmp_path / "dup.npz"
+    np.savez(src, points=np.concatenate([pts, pts]), cam2world=cams)
+    args = [command, str(src), str(tmp_path / "out.npz")]
+    args += ["--report", str(tmp_path / "rep.json")] if command == "align" else []
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_align_never_states_an_assumed_height_as_measured(tmp_path: Path) -> None:
+    """The reported case: a tabletop-like scene printed "ceiling 2.80 m" for an assumed scale.
+    A floor whose scale comes from a camera height says it is assumed, on stdout and stderr,
+    and its report holds no ceiling."""
+    from tests.support.rooms import floor_seen_from_above
+
+    pts, cams = floor_seen_from_above()
+    src, rep = tmp_path / "in.npz", tmp_path / "rep.json"
+    np.savez(src, points=pts, cam2world=cams)
+    result = runner.invoke(app, ["align", str(src), str(tmp_path / "o.npz"), "--report", str(rep)])
+    assert result.exit_code == 0, result.output
+    assert "ceiling 2.80" not in result.output and "measured" not in result.stdout
+    assert "assumed: no ceiling or wall tops seen" in result.stdout
+    assert "warning: scale ASSUMED (camera-height)" in result.output
+    report = json.loads(rep.read_text())
+    assert report["ceiling_z"] is None and report["scale_source"] == "assumed"
+    src2, rep2 = tmp_path / "room.npz", tmp_path / "rep2.json"
+    _room_npz(src2)
+    result = runner.invoke(
+        app, ["align", str(src2), str(tmp_path / "o2.npz"), "--report", str(rep2)]
+    )
+    assert "measured: floor to ceiling" in result.stdout and "ASSUMED" not in result.output

@@ -138,7 +138,7 @@ def test_malformed_sources_each_fail_alone_with_an_error_line(prefect_harness, t
         _register()
         args = ["harvest", str(urls), str(latin), str(missing), "--data", str(root.root)]
         out = CliRunner().invoke(app, [*args, *[x for s in FAST for x in ("--set", s)]])
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 1, out.output  # issue 13: a refused source is a failed item
     errors = [ln for ln in out.output.splitlines() if ln.startswith("error: ")]
     assert errors == [
         f"error: {urls}:1: 'ftp://host/x.mp4': scheme 'ftp' not allowed (['http', 'https'])",
@@ -148,7 +148,9 @@ def test_malformed_sources_each_fail_alone_with_an_error_line(prefect_harness, t
         f"error: {missing}: no such file or folder",
     ]
     assert "Traceback" not in out.output
-    page_videos = [v for v in root.video_ids() if v.startswith("page-")]
-    assert len(page_videos) == 2  # each <video> of the page is its own video
-    assert all(read_marker(root.video_marker(v, "download")).status == "ok" for v in page_videos)
+    status = {v: read_marker(root.video_marker(v, "download")).status for v in root.video_ids()}
+    ok = sorted(v.split("-")[0] for v, st in status.items() if st == "ok")
+    failed = sorted(v.split("-")[0] for v, st in status.items() if st == "failed")
+    assert ok == ["a", "b"]  # each <video> of the page is its own video
+    assert failed == ["latin", "nope", "urls", "urls"]  # each bad item has its own marker
     assert len(root.clip_ids()) == 3  # a: 2 shots, b: 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -195,13 +196,19 @@ def test_two_builds_on_one_folder_finish_it_once(tour, api, reference, tmp_path)
             log = tmp_path / f"build{i}.log"
             env = base_env(tmp_path / f"home{i}", api)
             procs.append((start(ytocc(*build_args(url, data, ov)), env, log), log))
+        codes = []
         for proc, log in procs:
             try:
                 proc.wait(timeout=300)
             finally:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-            assert proc.returncode == 0, log.read_text()[-3000:]
+            codes.append(proc.returncode)
+            # a build that found the clip held by the other one says so, and exits 1 (issue 13)
+            assert proc.returncode == 0 or (
+                proc.returncode == 1 and ": locked: held by another build (host " in log.read_text()
+            ), log.read_text()[-3000:]
+        assert 0 in codes  # one of them did the work
     root = DataRoot(data)
     (clip,) = root.clip_ids()
     (video,) = root.video_ids()
@@ -274,5 +281,7 @@ def test_full_disk_is_a_one_line_error_and_the_build_resumes_after(
     done = run_ytocc(build_args(url, data, ov), api, tmp_path / "home")  # space freed
     assert done.returncode == 0, done.stderr[-3000:]
     assert dataset_content(data) == reference
-    assert all(p.read_bytes() == b for p, b in kept.items() if read_marker(p).status == "ok")
+    redone = [p.relative_to(data).as_posix() for p, b in kept.items()
+              if json.loads(b)["status"] == "ok" and p.read_bytes() != b]  # fmt: skip
+    assert not redone, f"finished stages done again after the disk was freed: {redone}"
     assert not temp_files(data / "clips")

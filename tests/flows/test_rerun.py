@@ -1,5 +1,7 @@
 """`rerun` restarts exactly the failed stage and what follows it, from the data folder alone."""
 
+from functools import partial
+
 import pytest
 
 from flows.build import build_flow
@@ -28,3 +30,44 @@ def test_failed_align_is_rerun_after_a_config_fix(prefect_harness, tmp_path, roo
     assert read_marker(root.marker(clip, "voxelize")).status == "ok"
     assert rerun_targets(root) == {}
     assert rerun_targets(root, stage="segment") == {clip: "segment"}
+
+
+def fail(reason: str) -> None:
+    from storage.markers import StageFailure
+
+    raise StageFailure(reason)
+
+
+def _markers(root, plan: dict[str, tuple[str, str]]) -> None:
+    """Clips of one video whose stages ran ok up to a stage that ended (status, reason)."""
+    from storage.config import Config
+    from storage.formats import ClipInfo, write_clip_info
+    from storage.layout import CLIP_STAGES
+    from storage.stages import run_item_stage
+
+    cfg = Config()
+    for stage in ("download", "shots"):
+        run_item_stage(root, cfg, "v", stage, lambda: None)
+    for shot, (clip, (last, reason)) in enumerate(plan.items()):
+        write_clip_info(root.clip_json(clip), ClipInfo(clip, "v", shot, 0, 48, 0.0, 2.0, 24.0))
+        for stage in CLIP_STAGES:
+            if stage == last and reason:
+                run_item_stage(root, cfg, clip, stage, partial(fail, reason))
+                break
+            run_item_stage(root, cfg, clip, stage, lambda: None)
+
+
+def test_rerun_targets_follow_stage_clip_and_reason(root) -> None:
+    """README: `ytocc rerun` restarts each failed item at its failed stage; `--stage S` re-runs S
+    for every clip that got there; `--reason TEXT` only those failures; `--clip ID` that clip."""
+    _markers(root, {"v-000": ("align", "no floor found"), "v-001": ("clean", "too few points"),
+                    "v-002": ("voxelize", "")})  # fmt: skip
+    assert rerun_targets(root) == {"v-000": "align", "v-001": "clean"}
+    assert rerun_targets(root, reason="no floor") == {"v-000": "align"}
+    assert rerun_targets(root, clips=["v-001"]) == {"v-001": "clean"}
+    assert rerun_targets(root, stage="reconstruct") == {
+        c: "reconstruct" for c in ("v-000", "v-001", "v-002")
+    }
+    assert rerun_targets(root, stage="align") == {"v-000": "align", "v-002": "align"}
+    with pytest.raises(ValueError, match="unknown stage"):
+        rerun_targets(root, stage="polish")

@@ -66,3 +66,91 @@ def test_rays_free_the_voxels_before_a_wall_not_the_wall() -> None:
     holes = ray_free_space(depth, K, pose, np.zeros(3), 0.1, DIMS)
     assert holes.sum() < free.sum() and not (holes & ~free).any()
     assert not holes[5, 5:].any() and holes[5, :5].any()  # cam x → world -y: left = +y
+
+
+def duplicated(points: np.ndarray, case: str, seed: int = 0) -> tuple[np.ndarray, float]:
+    """`points` with duplicates of one kind (as in merged or re-saved clouds), and the true
+    share of distinct points."""
+    rng = np.random.default_rng(seed)
+    some = rng.random(len(points)) < 0.3
+    jitter = 1e-4 * np.ptp(points, axis=0).max()  # a re-registration's rounding, « spacing
+    return {
+        "none": (points, 1.0),
+        "twice": (np.concatenate([points, points]), 0.5),
+        "30 %": (np.concatenate([points, points[some]]), 1 / 1.3),
+        "30 % jittered": (
+            np.concatenate([points, points[some] + rng.normal(0, jitter, (some.sum(), 3))]),
+            1 / 1.3,
+        ),
+        "20 times": (np.tile(points, (20, 1)), 0.05),
+    }[case]
+
+
+DUPLICATES = ["none", "twice", "30 %", "30 % jittered", "20 times"]
+
+
+@pytest.mark.parametrize("case", DUPLICATES)
+def test_spacing_ignores_duplicate_and_near_duplicate_points(case: str) -> None:
+    from models.geometry import cloud_spacing
+    from tests.support.rooms import box_room
+
+    room, _, _ = box_room(spacing=0.04)
+    plain = cloud_spacing(room)
+    pts, distinct = duplicated(room, case)
+    got = cloud_spacing(pts)
+    # the sample of 20,000 queries differs with the cloud: 2 % covers that sampling error
+    assert got.spacing == pytest.approx(plain.spacing, rel=0.02)
+    # 30 % jittered: a few jittered copies land beyond the tolerance and count as distinct
+    assert got.distinct == pytest.approx(distinct, rel=0.03)
+
+
+def test_spacing_of_a_poisson_sample_is_its_median_nearest_neighbour_distance() -> None:
+    from models.geometry import cloud_spacing
+
+    rng = np.random.default_rng(0)
+    pts = np.c_[rng.uniform(0, 1, (50_000, 2)), np.zeros(50_000)]
+    truth = np.sqrt(np.log(2) / (np.pi * 50_000))  # median NN distance of a Poisson process
+    # ~3 % of true nearest neighbours fall inside the duplicate tolerance and are skipped: the
+    # median moves up by ~1.5 %; 4 % is that plus the sampling error of 20,000 queries
+    assert cloud_spacing(pts).spacing == pytest.approx(truth, rel=0.04)
+
+
+def test_coincident_points_have_no_spacing() -> None:
+    from models.geometry import cloud_spacing, distinct_mask
+
+    assert cloud_spacing(np.ones((500, 3))).spacing == 0.0
+    pts = np.r_[np.eye(3), np.eye(3), np.eye(3) + 1e-9]
+    assert distinct_mask(pts, 0.0).sum() == 6  # exact copies only
+    assert distinct_mask(pts, 1e-6).tolist() == [True] * 3 + [False] * 6
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.ones((100, 1), np.uint8), r"shape \(100,\)"),  # was broadcast to 100×100
+        (np.ones(100, np.float64), "integers"),  # even integer-valued floats
+        (np.ones(99, np.uint8), r"shape \(100,\)"),
+        (np.full(100, 12, np.uint8), "outside"),
+    ],
+)
+def test_majority_grid_refuses_labels_of_the_wrong_kind(labels, match) -> None:
+    pts = np.random.default_rng(0).uniform(0, 1, (100, 3))
+    with pytest.raises(ValueError, match=match):
+        majority_grid(pts, labels, np.zeros(3), 0.1, DIMS)
+
+
+@pytest.mark.parametrize(
+    "origin, size, dims, match",
+    [
+        (np.array([np.nan, 0, 0]), 0.1, DIMS, "origin"),
+        (np.zeros(2), 0.1, DIMS, "origin"),
+        (np.zeros(3), float("nan"), DIMS, "size"),
+        (np.zeros(3), 0.0, DIMS, "size"),
+        (np.zeros(3), 0.1, (10, 0, 6), "dims"),
+        (np.zeros(3), 0.1, (2048, 2048, 1024), "dims"),  # int32 flat indices would overflow
+    ],
+)
+def test_majority_grid_refuses_bad_grids(origin, size, dims, match) -> None:
+    pts = np.random.default_rng(0).uniform(0, 1, (100, 3))
+    with pytest.raises(ValueError, match=match):
+        majority_grid(pts, np.ones(100, np.uint8), origin, size, dims)

@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from models import dust3r
-from models.occupancy.checkpoint import load_train_state, save_checkpoint
+from models.occupancy.checkpoint import STATE_FILE, load_train_state, save_checkpoint
+from models.occupancy.checkpoint import CheckpointError as OccupancyCheckpointError
 from models.occupancy.registry import build_network
 from models.places365 import CheckpointError, build_model, read_checkpoint
 from storage.formats import FormatError
@@ -77,7 +78,8 @@ def test_occupancy_train_state_refuses_a_pickle_that_runs_code(tmp_path, marker)
     net = build_network("monoscene-lite", feature_dim=8, **TINY_NET)
     meta = {"network": "monoscene-lite", "net_args": {"feature_dim": 8, **TINY_NET}}
     folder = save_checkpoint(tmp_path / "ckpt", net, meta, {"epoch": 1, "rng": Payload(marker)})
-    refused(lambda: load_train_state(folder), marker, pickle.UnpicklingError)
+    err = refused(lambda: load_train_state(folder), marker, OccupancyCheckpointError)
+    assert str(folder / STATE_FILE) in str(err)  # issue 13: the refusal names the file
 
 
 def test_occupancy_train_state_of_a_real_run_still_loads(tmp_path) -> None:

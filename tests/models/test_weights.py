@@ -26,6 +26,6 @@ def test_missing_hub_weights_name_the_id_the_file_and_how_to_fetch(monkeypatch, 
         )
     msg = str(e.value)
     assert "naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt" in msg and "model.safetensors" in msg
-    assert "huggingface-cli download" in msg
+    assert "hf download" in msg and "huggingface-cli" not in msg  # the installed CLI is `hf`
     with pytest.raises(WeightsNotFound, match="does not exist"):
         resolve_dir(tmp_path / "nope.d")

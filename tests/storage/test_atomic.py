@@ -61,3 +61,42 @@ def test_folder_errors_are_disk_full_quota_or_read_only_only() -> None:
     assert folder_error(OSError(errno.EROFS, "Read-only file system")) is not None
     assert folder_error(OSError(errno.ENOENT, "No such file")) is None
     assert folder_error(ValueError("no")) is None
+
+
+def test_check_writable_accepts_an_existing_folder_and_keeps_the_errno(tmp_path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "kept.txt").write_text("x")
+    assert check_writable(tmp_path / "data") == tmp_path / "data"
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["kept.txt"]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError) as info:
+        check_writable(blocker / "data")
+    assert info.value.errno in (errno.ENOTDIR, errno.EEXIST)  # the cause, for folder_error
+
+
+def test_every_stale_temp_is_counted_and_a_vanished_one_is_no_error(tmp_path) -> None:
+    for i in range(3):
+        (tmp_path / f"d{i}").mkdir()
+        (tmp_path / f"d{i}" / f"{TMP_PREFIX}{i}.npz").write_bytes(b"partial")
+    assert remove_stale_temps(tmp_path) == 3
+    assert remove_stale_temps(tmp_path / "missing") == 0
+
+
+def test_folder_error_names_the_file_when_there_is_one() -> None:
+    full = OSError(errno.ENOSPC, "No space left on device", "/d/f.npz")
+    assert folder_error(full) == f"{FOLDER_ERROR}No space left on device (/d/f.npz)"
+    assert folder_error(OSError(errno.EROFS, "Read-only file system")) == (
+        f"{FOLDER_ERROR}Read-only file system"
+    )
+    assert folder_error(OSError(errno.EDQUOT, "Disk quota exceeded")) is not None
+
+
+def test_paths_in_json_are_written_as_strings_and_other_objects_refused(tmp_path) -> None:
+    from pathlib import Path
+
+    write_json(tmp_path / "p.json", {"p": Path("/a/b")})
+    assert read_json(tmp_path / "p.json") == {"p": "/a/b"}
+    with pytest.raises(TypeError, match="not JSON serialisable: object"):
+        write_json(tmp_path / "o.json", {"o": object()})
+    assert not (tmp_path / "o.json").exists()

@@ -58,3 +58,42 @@ def test_clip_id_round_trips_to_its_video() -> None:
     cid = clip_id("my-video_1", 7)
     assert cid == "my-video_1-007"
     assert video_id_of_clip(cid) == "my-video_1"
+
+
+@pytest.mark.parametrize(
+    ("url", "stem"),
+    [
+        ("https://host.example/tours/house.tour.v2.mp4", "house_tour_v2"),  # last suffix only
+        ("https://host.example/tours/walk/", "walk"),  # trailing slash
+        ("https://host.example", "host"),  # no path: the host names it
+        ("https://host.example/%%%.mp4", "source"),  # nothing safe left
+        ("https://host.example/" + "x" * 90 + ".mp4", "x" * 40),  # stems are cut at 40
+        ("https://host.example/tours/REX", "REX"),
+        ("https:///x.mp4", "x"),  # no host: the URL itself is hashed
+        ("https:///", "source"),  # neither path nor host
+    ],
+)
+def test_url_ids_are_the_sanitised_stem_and_a_hash_of_the_url(url: str, stem: str) -> None:
+    from storage.ids import short_hash
+
+    assert id_from_url(url) == f"{stem}-{short_hash(url)}"
+    assert len(short_hash(url)) == 8 and short_hash(url) != short_hash(url + "x")
+
+
+def test_sanitising_joins_unsafe_runs_with_one_underscore_and_trims_the_ends() -> None:
+    assert sanitize_id("--tour: 4 rooms!!") == "tour_4_rooms"
+    assert sanitize_id("a" * 100) == "a" * 64
+    assert sanitize_id("abcdef", max_len=3) == "abc"
+    assert sanitize_id("Xbox_X") == "Xbox_X"
+    with pytest.raises(InvalidIdError, match="'!!' has no safe characters"):
+        sanitize_id("!!")
+
+
+def test_ids_of_loopback_urls_are_pinned_so_existing_data_roots_keep_them() -> None:
+    """A changed identity format would rename every video of every existing data root."""
+    from storage.ids import short_hash
+
+    assert id_from_url("http://127.0.0.1:8000/tours/a.mp4") == "a-" + short_hash(
+        "loopback:/tours/a.mp4"
+    )
+    assert url_identity("http://localhost:1/a.mp4?take=2") == "loopback:/a.mp4?take=2"

@@ -68,3 +68,17 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_an_unreadable_lock_is_stale_and_taken_over(tmp_path) -> None:
+    lock = tmp_path / "clip.lock"
+    lock.write_text("{half a json")  # a holder killed while writing its lock
+    assert try_lock(lock)
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_a_lock_of_another_host_is_not_broken_while_fresh(tmp_path) -> None:
+    lock = tmp_path / "clip.lock"
+    lock.write_text(json.dumps({"host": "elsewhere", "pid": _dead_pid(), "started": time.time()}))
+    assert not try_lock(lock)  # its pid means nothing here: only the TTL frees it
+    assert try_lock(lock, ttl_s=-1)

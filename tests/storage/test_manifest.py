@@ -34,3 +34,24 @@ def test_manifests_reflect_markers(root) -> None:
     assert st.loc["v-000", "frames"] == "ok"
     assert st.loc["v-001", "indoor"] == "failed"
     assert st.loc["v", "kind"] == "video"
+
+
+def test_clip_manifest_says_where_each_clips_scale_came_from(root) -> None:
+    from storage.markers import Marker, write_marker
+
+    cases = {"v-000": {"scale_source": "measured", "scale_method": "ceiling"},
+             "v-001": {"method": "floor+camera-height"},  # before provenance was recorded
+             "v-002": None}  # fmt: skip
+    for shot, (cid, stats) in enumerate(cases.items()):
+        write_clip_info(root.clip_json(cid), ClipInfo(cid, "v", shot, 0, 48, 0, 2, 24))
+        if stats is not None:
+            write_marker(root.clip_marker(cid, "align"),
+                         Marker(stage="align", item=cid, status="ok", stats=stats))  # fmt: skip
+    write_manifests(root)
+    clips = read_table(root.manifest / "clips.parquet", CLIPS).set_index("clip_id")
+    assert clips.loc["v-000", ["scale_source", "scale_method"]].tolist() == ["measured", "ceiling"]
+    assert clips.loc["v-001", ["scale_source", "scale_method"]].tolist() == [
+        "assumed",
+        "camera-height",
+    ]
+    assert clips.loc["v-002", ["scale_source", "scale_method"]].isna().all()  # not aligned yet

@@ -99,19 +99,18 @@ def test_a_full_disk_ends_the_stage_with_a_folder_reason_instead_of_raising(root
         run_item_stage(root, cfg, "v-000", "frames", missing)
 
 
-def _changed(stage: str):
-    """The default config with one number of `stage`'s own section changed (via --set)."""
-    from storage.config import Config, ConfigError
-
-    section = Config().section(stage)
-    for name, value in section.model_dump().items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            for new in (value + 1, value - 1, value / 2):
-                try:
-                    return load_config(overrides=[f"{stage}.{name}={new}"])
-                except ConfigError:
-                    continue
-    raise AssertionError(f"no number to change in the {stage} section")
+# one setting per stage that changes what the stage writes (never a runtime knob)
+CHANGES = {
+    "download": "download.max_height=480",
+    "shots": "shots.min_clip_s=2.0",
+    "frames": "frames.per_clip=10",
+    "indoor": "indoor.backend=synthetic-gt",
+    "reconstruct": "reconstruct.backend=synthetic-gt",
+    "clean": "clean.consensus_tolerance=0.1",
+    "align": "align.wall_height_m=2.5",
+    "segment": "segment.backend=synthetic-gt",
+    "voxelize": "voxelize.min_points=3",
+}
 
 
 @pytest.mark.parametrize("stage", ALL_STAGES)
@@ -123,9 +122,26 @@ def test_a_changed_section_reruns_its_stage_and_never_the_stages_it_reads(root, 
     _clip(root, cfg)
     for s in CLIP_STAGES:
         run_item_stage(root, cfg, "v-000", s, lambda: None)
-    changed, ran = _changed(stage), []
+    changed, ran = load_config(overrides=[CHANGES[stage]]), []
     for s in ALL_STAGES:  # what the next build does, in stage order
         item = "v" if s in ("download", "shots") else "v-000"
         run_item_stage(root, changed, item, s, lambda s=s: ran.append(s))
     assert stage in ran and "voxelize" in ran
     assert not set(ran) & set(ALL_STAGES[: ALL_STAGES.index(stage)]), ran
+
+
+def test_a_stage_before_its_input_is_ok_says_which_input_and_why(root) -> None:
+    cfg = load_config()
+    write_clip_info(root.clip_json("v-000"), ClipInfo("v-000", "v", 0, 0, 48, 0.0, 2.0, 24.0))
+    with pytest.raises(UpstreamNotDone, match=r"^frames of v-000 needs shots of v \(missing\)$"):
+        run_item_stage(root, cfg, "v-000", "frames", lambda: None)
+    run_item_stage(root, cfg, "v", "download", lambda: None)
+
+    def static():
+        raise StageSkip("static video (no motion)")
+
+    run_item_stage(root, cfg, "v", "shots", static)
+    with pytest.raises(UpstreamNotDone, match=r"\(skipped: static video \(no motion\)\)$"):
+        run_item_stage(root, cfg, "v-000", "frames", lambda: None)
+    m = run_item_stage(root, cfg, "v", "download", lambda: None)
+    assert (m.stage, m.item) == ("download", "v")

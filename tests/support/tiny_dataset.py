@@ -108,3 +108,16 @@ def build_root(
     """Finished clips for `videos` (video id → number of clips); returns the clip ids."""
     videos = videos if videos is not None else {"vidA": 2, "vidB": 1, "vidC": 1}
     return [build_clip(root, v, s, frames, size=size) for v, n in videos.items() for s in range(n)]
+
+
+def align_provenance(root: DataRoot, cid: str, method: str | None) -> None:
+    """Give the clip's align marker the scale provenance an align run of `method` records
+    (``ceiling``, ``ceiling-glimpse``, ``wall-top``, ``camera-height``; None: none recorded)."""
+    from storage.scale import MEASURED
+
+    stats = {}
+    if method is not None:
+        source = "measured" if method in MEASURED else "assumed"
+        stats = {"method": f"floor+{method}", "scale_source": source, "scale_method": method}
+    marker = Marker(stage="align", item=cid, status="ok", params_hash="h-align", stats=stats)
+    write_marker(root.clip_marker(cid, "align"), marker)

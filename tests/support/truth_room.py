@@ -17,7 +17,7 @@ from storage.config import Config
 from storage.formats import ClipInfo, write_clip_info
 from storage.layout import DataRoot
 from storage.stages import run_item_stage
-from storage.truth import TruthShot, write_meta, write_shots, write_truth_frame
+from storage.truth import TruthShot, write_meta, write_rooms, write_shots, write_truth_frame
 from tests.support.rooms import camera_pose
 
 BOXES = [  # (min, max, NYU label): walls/floor/ceiling come from the room box itself
@@ -80,7 +80,15 @@ def write_truth_room(
         write_truth_frame(folder, i, K, pose, depth, lab)
     write_meta(folder, {"width": w, "height": h, "fps": 24, "num_frames": n_frames, "seed": 0})
     write_shots(folder, [TruthShot(0, n_frames, True, 0)])
+    write_rooms(folder, [room_description()])
     return K, poses
+
+
+def room_description() -> dict:
+    """The room in the tour's scene format (``tasks.synth.scene``), for the mesh-exact truth."""
+    boxes = [{"name": f"box {i}", "label": lab, "min": list(lo), "max": list(hi), "tint": [0.5] * 3}
+             for i, (lo, hi, lab) in enumerate(BOXES)]  # fmt: skip
+    return {"index": 0, "indoor": True, "size": list(ROOM), "boxes": boxes, "shell_tint": [0.7] * 9}
 
 
 def ready_clip(root: DataRoot, cfg: Config, truth: Path, n_frames: int, size=(160, 120)) -> str:

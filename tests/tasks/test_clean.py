@@ -28,7 +28,9 @@ def test_scattered_outliers_go_and_the_room_stays_at_any_scale(scale: float) -> 
     kept, stats = clean_cloud(cloud, CleanConfig(min_points=100))
     mask = np.isin(cloud["points"][:, 0], kept["points"][:, 0])
     assert (~mask[is_out]).mean() > 0.95  # outliers removed
-    assert mask[~is_out].mean() > 0.99  # room points kept
+    # room points kept: the statistical filter trims the rim of the small, isolated table
+    # (~1 % of the room); a filter eating into surfaces would lose far more than 2 %
+    assert mask[~is_out].mean() > 0.98
     assert len(kept["labels"]) == len(kept["points"]) == stats["kept"]
     assert stats["input"] >= stats["after_radius"] >= stats["after_statistical"] == stats["kept"]
 
@@ -125,3 +127,22 @@ def test_consensus_leaves_exact_depth_where_it_is(tmp_path) -> None:
     # only the nearest-pixel lookup in the other views moves a point (sub-pixel depth changes)
     assert np.median(np.abs(_depth_error(moved, raw, recon, truth))) < 1e-3
     assert stats["consensus_median_shift"] < 1e-3
+
+
+@pytest.mark.parametrize("case", ["twice", "30 %", "30 % jittered", "20 times"])
+def test_duplicated_points_are_cleaned_like_the_cloud_alone(case: str) -> None:
+    """Merged clouds: duplicates and near-duplicates change neither the grid nor the verdicts."""
+    from tests.models.test_geometry import duplicated
+
+    cloud, is_out = room_with_outliers()
+    plain, _ = clean_cloud(cloud, CleanConfig(min_points=100))
+    pts, _ = duplicated(cloud["points"], case)
+    kept, stats = clean_cloud({"points": pts}, CleanConfig(min_points=100))
+    # was: "degenerate cloud: all points coincide" (twice), 49 % of the points kept (30 %)
+    share = len(plain["points"]) / len(cloud["points"])
+    # the grid follows the spacing, which a duplicated cloud estimates within ~0.1 %: verdicts
+    # may flip for a few rim cells, 0.5 % of the points
+    assert stats["kept"] / len(pts) == pytest.approx(share, abs=0.005)
+    outliers = np.isin(pts[:, 0], cloud["points"][is_out, 0])  # the junk and its copies
+    kept_out = np.isin(pts[outliers, 0], kept["points"][:, 0]).mean()
+    assert kept_out < 0.05  # as alone: > 95 % of scattered outliers removed

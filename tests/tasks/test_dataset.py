@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from storage.atomic import read_json, write_json
 from storage.config import GRID_DIMS, Config
 from storage.dataset_schema import HIST_COLUMNS, SAMPLES
 from storage.formats import read_sample, write_sample
 from storage.markers import Marker, write_marker
 from storage.schemas import read_table
 from tasks.dataset import DatasetError, class_histogram, freeze, video_splits
-from tests.support.tiny_dataset import build_clip, build_root, room_grid
+from tests.support.tiny_dataset import align_provenance, build_clip, build_root, room_grid
 
 
 def _rows(path) -> pd.DataFrame:
@@ -208,3 +209,69 @@ def test_a_dataset_is_frozen_by_one_writer_at_a_time(root, monkeypatch):
     assert sorted(p.name for p in root.datasets.iterdir()) == ["demo"]
     assert len(_rows(root.dataset_dir("demo"))) == 8
     assert not list(root.locks.rglob("*.lock"))
+
+
+def test_samples_frames_and_segments_are_hard_linked_in(root):
+    """README: "the samples, frames and segments hard-linked in" (no copy on one file system)."""
+    import os
+
+    build_root(root)
+    summary = freeze(root, Config(), "demo")
+    rows = _rows(summary.path)
+    for col in ("sample_path", "frame_path", "segment_path"):
+        for rel in rows[col]:
+            frozen = summary.path / rel
+            assert frozen.stat().st_nlink >= 2, frozen
+    first = rows.iloc[0]
+    assert os.path.samefile(
+        summary.path / first.sample_path, root.occ_path(first.clip_id, int(first.k))
+    )
+
+
+SCALES = ["ceiling", "wall-top", "camera-height", "ceiling-glimpse", None]
+
+
+def _with_scales(root) -> list[str]:
+    clips = build_root(root, {"vidA": 2, "vidB": 2, "vidC": 1})
+    for cid, method in zip(clips, SCALES, strict=True):
+        align_provenance(root, cid, method)
+    return clips
+
+
+def test_scale_provenance_reaches_the_parquet_the_card_and_dataset_json(root):
+    clips = _with_scales(root)
+    summary = freeze(root, Config(), "all")
+    rows = _rows(summary.path).drop_duplicates("clip_id").set_index("clip_id")
+    want = {"ceiling": "measured", "ceiling-glimpse": "measured", "wall-top": "assumed",
+            "camera-height": "assumed", None: "unknown"}  # fmt: skip
+    for cid, method in zip(clips, SCALES, strict=True):
+        assert rows.scale_source[cid] == want[method]
+        got = rows.scale_method[cid]
+        assert (got if isinstance(got, str) else None) == method  # null when unknown
+    card = (summary.path / "README.md").read_text()
+    assert (
+        "| assumed | camera-height | 1 | 2 |" in card and "| measured | ceiling | 1 | 2 |" in card
+    )
+    assert "| unknown | - | 1 | 2 |" in card
+    meta = read_json(summary.path / "dataset.json")
+    assert meta["scale_sources"] == {"measured": 2, "assumed": 2, "unknown": 1}
+
+
+def test_require_measured_scale_leaves_assumed_and_unknown_clips_out_with_reasons(root):
+    clips = _with_scales(root)
+    summary = freeze(root, Config(), "measured", require_measured_scale=True)
+    rows = _rows(summary.path)
+    assert set(rows.clip_id) == {clips[0], clips[3]} and set(rows.scale_source) == {"measured"}
+    out = {line.split(":")[0]: line for line in summary.skipped}
+    assert set(out) == {clips[1], clips[2], clips[4]}
+    assert "scale assumed (wall-top)" in out[clips[1]] and "scale unknown" in out[clips[4]]
+    assert "Left out (3)" in (summary.path / "README.md").read_text()
+
+
+def test_old_align_reports_are_read_for_provenance(root):
+    """A clip aligned before provenance was recorded: its align.json's method still tells."""
+    clips = build_root(root, {"vidA": 1})
+    align_provenance(root, clips[0], None)
+    write_json(root.align_json(clips[0]), {"method": "floor+wall-top", "scale": 1.0})
+    rows = _rows(freeze(root, Config(), "old").path)
+    assert set(rows.scale_source) == {"assumed"} and set(rows.scale_method) == {"wall-top"}

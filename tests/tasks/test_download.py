@@ -8,7 +8,7 @@ import yt_dlp
 
 from storage.config import Config, DownloadConfig, load_config
 from storage.layout import DataRoot
-from storage.markers import read_marker
+from storage.markers import StageFailure, read_marker
 from tasks import download
 from tasks.download import is_transient
 from tasks.sources import VideoSource, expand_source, expand_sources
@@ -99,15 +99,19 @@ def test_transient_causes_are_recognised_through_yt_dlps_wrapping() -> None:
 
 def test_each_video_of_a_page_is_its_own_video_with_its_own_marker(root, web) -> None:
     clip_in(web, "webm-vp9", seconds=2.0).rename(web / "second.webm")
+    clip_in(web, "mp4-h264", seconds=2.0).rename(web / "second.mp4")
     (web / "page.html").write_text(
         "<!doctype html><html><body><h1>Our tour</h1>"
         '<video src="v.mp4" controls></video>'
-        '<video controls><source src="second.webm" type="video/webm"></video></body></html>'
+        '<video controls><source src="second.webm" type="video/webm">'
+        '<source src="second.mp4" type="video/mp4"></video></body></html>'
     )
     cfg = load_config(overrides=QUICK)
     with flaky_site(web, {}) as (url, _):
         videos, errors = expand_sources([f"{url}/page.html"], DownloadConfig())
-        assert errors == [] and [v.item for v in videos] == [1, 2]
+        # one format: fetched by its own URL; two formats: fetched as item 2 of the page
+        assert errors == [] and [v.item for v in videos] == [None, 2]
+        assert videos[0].url == f"{url}/v.mp4" and videos[1].url == f"{url}/page.html"
         assert len({v.video_id for v in videos}) == 2
         for v in videos:
             assert download.run(root, cfg, v).status == "ok"
@@ -143,3 +147,23 @@ def test_a_broken_local_file_ends_that_video_with_its_reason(root: DataRoot, tmp
     m = download.run(root, Config(), source)
     assert m.status == "failed" and m.reason
     assert not root.video_file(source.video_id).exists()
+
+
+@pytest.mark.parametrize("damage", ["", "{not json", '{"video_id": "v"}'])
+def test_a_damaged_source_record_names_its_file(root, damage) -> None:
+    path = root.source_json("v")
+    path.parent.mkdir(parents=True)
+    path.write_text(damage)
+    with pytest.raises(StageFailure, match=r"^videos/v/source\.json: unreadable source record"):
+        download.read_source(root, "v")
+
+
+def test_a_page_entry_of_a_refused_scheme_fails_alone(web) -> None:
+    (web / "page.html").write_text(
+        '<html><body><video src="v.mp4"></video><video src="ftp://host/x.mp4"></video></body></html>'
+    )
+    with flaky_site(web, {}) as (url, _):
+        videos, errors = expand_sources([f"{url}/page.html"], DownloadConfig())
+    assert [v.url for v in videos] == [f"{url}/v.mp4"]
+    ((item, reason),) = errors
+    assert item == f"{url}/page.html#2" and "entry 2" in reason and "scheme 'ftp'" in reason

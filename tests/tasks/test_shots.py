@@ -62,11 +62,17 @@ def _sampled(root) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    "transition", ["fade", "dissolve", "wipeleft", "slideleft", "circleopen", "fadeblack"]
-)
-def test_no_clip_spans_a_gradual_transition_and_no_sample_is_a_blend(root, tmp_path, transition):
+    "transition, extra",
+    [("fade", []), ("dissolve", []), ("wipeleft", []), ("slideleft", []), ("circleopen", []),
+     ("fadeblack", []), ("fadeblack", ["shots.fade_threshold=12"])],
+    ids=["fade", "dissolve", "wipeleft", "slideleft", "circleopen", "fadeblack",
+         "fadeblack-with-thresholddetector"],
+)  # fmt: skip
+def test_no_clip_spans_a_gradual_transition_and_no_sample_is_a_blend(
+    root, tmp_path, transition, extra
+):
     start, end = two_rooms(tmp_path / "v.mp4", transition, seconds=4.0, overlap=2.0)
-    marker, spans = _harvested(root, tmp_path / "v.mp4", load_config(overrides=FAST))
+    marker, spans = _harvested(root, tmp_path / "v.mp4", load_config(overrides=[*FAST, *extra]))
     assert len(spans) == 2, marker.stats  # one clip per room
     assert spans[0][1] <= start and spans[1][0] >= end  # neither reaches into the transition
     assert not [f for f in _sampled(root) if start <= f < end]
@@ -148,3 +154,11 @@ def test_realestate10k_spans_replace_shot_detection(root, tmp_path) -> None:
         (0, 40),
         (40, 96),
     ]
+
+
+@pytest.mark.parametrize("detector", ["adaptive", "content", "threshold", "hash", "histogram"])
+def test_every_detector_runs_with_short_shots_allowed_and_leaves_thumbnails(tmp_path, detector):
+    write_video(tmp_path / "v.mp4", [30, 20])
+    found = shots.scan_video(tmp_path / "v.mp4", ShotsConfig(detector=detector))
+    assert found.thumbs.shape == (50, 9, 16, 3) and found.thumbs[-1].any()
+    assert found.spans[0][0] == 0 and found.spans[-1][1] == 50

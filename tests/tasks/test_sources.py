@@ -177,3 +177,53 @@ def test_a_listing_is_expanded_flat_by_yt_dlp_into_its_videos(tmp_path) -> None:
     with serve_directory(tmp_path) as base:
         listed = list_entries(f"{base}/feed.xml", flat=True)
     assert [e.get("url") or e.get("webpage_url") for e in listed] == entries
+
+
+def test_an_unreadable_camera_file_fails_alone(tmp_path) -> None:
+    (tmp_path / "odd.txt").mkdir()  # a folder named like a camera file
+    (tmp_path / "good.txt").write_text(
+        "https://www.youtube.com/watch?v=bbbbbbbbbbb\n1000000 0.5\n3000000 0.5\n"
+    )
+    videos, errors = expand_sources([str(tmp_path)], DownloadConfig())
+    assert [v.video_id for v in videos] == ["bbbbbbbbbbb"]
+    ((item, reason),) = errors
+    assert item == str(tmp_path / "odd.txt") and "cannot be read" in reason
+
+
+def test_every_youtube_url_form_and_host_gives_the_id_and_others_none() -> None:
+    vid = "dQw4w9WgXcQ"
+    for url in (f"https://m.youtube.com/watch?v={vid}", f"https://youtube.com/embed/{vid}",
+                f"https://www.youtube.com/live/{vid}?si=x", f"https://music.youtube.com/watch?v={vid}",
+                f"https://youtu.be/{vid}/"):  # fmt: skip
+        assert youtube_id(url) == vid, url
+    for url in ("https://www.youtube.com/watch?v=short", "https://www.youtube.com/watch",
+                f"https://www.youtube.com/channel/{vid}", f"https://vimeo.com/watch?v={vid}"):  # fmt: skip
+        assert youtube_id(url) is None, url
+    (v,), _ = expand_source(f"https://youtu.be/{vid}", DownloadConfig())
+    assert (v.video_id, v.url, v.local, v.clips_s) == (vid, f"https://youtu.be/{vid}", False, ())
+
+
+def test_a_local_file_named_without_safe_characters_gets_an_id(tmp_path) -> None:
+    f = tmp_path / "###.mp4"
+    f.write_bytes(b"")
+    videos, errors = expand_sources([str(f)], DownloadConfig())
+    assert errors == [] and videos[0].video_id.startswith("video-") and videos[0].local
+
+
+def test_empty_folders_and_camera_files_without_timestamps(tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError, match="holds no RealEstate10K camera files"):
+        expand_source(str(tmp_path / "empty"), DownloadConfig())
+    cams = tmp_path / "cams"
+    cams.mkdir()
+    (cams / "no-rows.txt").write_text("https://a.example/v.mp4\n\n")  # a URL and no timestamps
+    (cams / "ok.txt").write_text("https://b.example/v.mp4\n2000000 1\n\n4000000 1\n")
+    (v,), errors = expand_source(str(cams), DownloadConfig())
+    assert v.url == "https://b.example/v.mp4" and v.clips_s == ((2.0, 4.0),)
+
+
+def test_a_name_that_is_neither_a_file_nor_a_url_is_refused_as_no_such_file() -> None:
+    videos, errors = expand_sources(["no-such-file.mp4"], DownloadConfig())
+    assert videos == [] and errors == [
+        ("no-such-file.mp4", "no-such-file.mp4: no such file or folder")
+    ]

@@ -1,5 +1,7 @@
 """A download counts only once it decodes: bad files fail with a one-line reason."""
 
+import re
+
 import pytest
 
 from storage.markers import StageFailure
@@ -66,3 +68,15 @@ def test_the_stored_size_is_the_displayed_size(tmp_path, degrees) -> None:
     shown = display_frames(tmp_path / "r.mp4")[0].shape[:2]
     assert (stats["height"], stats["width"]) == shown
     assert shown == ((160, 96) if degrees % 180 else (96, 160))
+
+
+@pytest.mark.parametrize("container", list(CONTAINERS))
+def test_a_half_file_never_passes_for_the_whole_video(tmp_path, container) -> None:
+    half = truncate(clip_in(tmp_path, container, seconds=6.0), tmp_path / f"half-{container}", 0.5)
+    try:
+        stats = probe_video(half)
+    except StageFailure as e:
+        assert re.match("truncated video: decodes|not a video", e.reason), e.reason
+        return
+    # MPEG-TS declares no length: a cut stream is a shorter valid one, measured as decoded
+    assert container.startswith("mpegts") and stats["duration_s"] < 4.0

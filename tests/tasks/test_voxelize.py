@@ -65,3 +65,14 @@ def test_labels_outside_the_classes_fail_and_write_no_sample(aligned_clip) -> No
     marker = voxelize.run(root, cfg, cid)
     assert marker.status == "failed" and "ids > 11" in marker.reason
     assert not list(root.occ_dir(cid).glob("*.npz"))
+
+
+def test_a_damaged_alignment_fails_the_clip_with_a_reason(aligned_clip) -> None:
+    """Every field's check: tests/tasks/test_align.py::test_check_report_names_the_bad_field."""
+    from storage.atomic import read_json, write_json
+
+    root, cfg, cid = aligned_clip
+    write_json(root.align_json(cid), read_json(root.align_json(cid)) | {"scale": float("nan")})
+    marker = voxelize.run(root, cfg, cid, force=True)
+    assert marker.status == "failed" and "align.json: scale must be finite" in marker.reason
+    assert not list(root.occ_dir(cid).glob("*.npz"))

@@ -65,15 +65,16 @@ def _box_mesh(lo, hi) -> tuple[np.ndarray, np.ndarray]:
 
 def test_separating_axis_test_agrees_with_the_analytic_surface_of_a_box():
     """The voxels a box's faces cross are those meeting the closed box but not inside its open
-    interior: computed here from the box's bounds alone, compared voxel for voxel."""
+    interior: computed here from the box's bounds alone, compared voxel for voxel. The box's
+    faces lie on voxel boundaries (0.08, 0.24, 0.4), the case the half-open convention decides."""
     from tasks.synth.occupancy import occupied_classes
 
-    lo, hi, size, dims = (0.13, 0.21, 0.05), (0.9, 0.77, 0.6), 0.08, (14, 14, 10)
+    lo, hi, size, dims = (0.08, 0.21, 0.05), (0.9, 0.24, 0.4), 0.08, (14, 14, 10)
     v, t = _box_mesh(lo, hi)
     any_, classes = occupied_classes(v, t, np.full(12, 5, np.uint8), np.zeros(3), size, dims)
     c = (np.indices(dims).reshape(3, -1).T + 0.5) * size
-    meets = np.all((c + size / 2 >= lo) & (c - size / 2 <= hi), axis=1)
-    interior = np.all((c - size / 2 > lo) & (c + size / 2 < hi), axis=1)
+    meets = np.all((c + size / 2 > lo) & (c - size / 2 <= hi), axis=1)  # cubes [c−h, c+h)
+    interior = np.all((c - size / 2 > lo) & (c + size / 2 <= hi), axis=1)
     assert np.array_equal(any_, meets & ~interior)
     assert np.array_equal(classes[:, 5], any_) and not classes[:, :5].any()
 

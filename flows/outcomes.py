@@ -1,0 +1,28 @@
+"""Where each requested item (source, video, clip) ended in one run, and what that means for the
+exit code: 0 only when every item ended ``ok`` or ``skipped`` (with a reason); 1 when any
+``failed`` or was ``locked`` by another build (named with its holder). Build, rerun and harvest
+summaries, reports and exit codes all read these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DONE = ("ok", "skipped")
+"""Statuses that count as done for the exit code."""
+
+
+def outcome(item: str, stage: str | None, status: str, reason: str) -> dict[str, Any]:
+    """Where one item ended in this run (`stage` None: before any stage, e.g. a refused source)."""
+    return {"clip": item, "stage": stage, "status": status, "reason": reason}
+
+
+def describe(o: dict[str, Any]) -> str:
+    """One line for an item that did not end ok: 'ID: STATUS at STAGE: REASON' (no 'at None')."""
+    at = f" at {o['stage']}" if o.get("stage") else ""
+    return f"{o['clip']}: {o['status']}{at}: {o['reason']}"
+
+
+def exit_code(outcomes: list[dict[str, Any]]) -> int:
+    """0 when every outcome is ok or skipped, else 1."""
+    return int(any(o["status"] not in DONE for o in outcomes))

@@ -1,0 +1,78 @@
+"""The data root is laid out as DESIGN.md and the README document it, and ids never escape it."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage.layout import ALL_STAGES, CLIP_STAGES, VIDEO_STAGES, DataRoot, resolve_data_root
+
+
+def test_every_path_is_where_the_documentation_says(tmp_path) -> None:
+    r = DataRoot(tmp_path)
+    rel = lambda p: p.relative_to(tmp_path).as_posix()  # noqa: E731
+    documented = {
+        r.video_file("v1"): "videos/v1/video.mp4",
+        r.info_json("v1"): "videos/v1/info.json",
+        r.source_json("v1"): "videos/v1/source.json",
+        r.video_marker("v1", "download"): "videos/v1/stages/download.json",
+        r.download_archive: "videos/archive.txt",
+        r.clip_json("v1-000"): "clips/v1-000/clip.json",
+        r.frame_path("v1-000", 7): "clips/v1-000/frames/0007.jpg",
+        r.frames_index("v1-000"): "clips/v1-000/frames/index.json",
+        r.recon_npz("v1-000"): "clips/v1-000/recon.npz",
+        r.cloud_npz("v1-000"): "clips/v1-000/cloud.npz",
+        r.align_json("v1-000"): "clips/v1-000/align.json",
+        r.segment_path("v1-000", 12): "clips/v1-000/segments/0012.npz",
+        r.occ_path("v1-000", 3): "clips/v1-000/occ/0003.npz",
+        r.clip_marker("v1-000", "voxelize"): "clips/v1-000/stages/voxelize.json",
+        r.manifest: "manifest",
+        r.dataset_dir("demo"): "datasets/demo",
+        r.reports: "reports",
+        r.locks: "locks",
+    }
+    assert {rel(p): want for p, want in documented.items()} == {w: w for w in documented.values()}
+
+
+def test_marker_goes_to_the_video_or_the_clip_by_stage(tmp_path) -> None:
+    r = DataRoot(tmp_path)
+    for s in VIDEO_STAGES:
+        assert r.marker("v1", s) == r.video_marker("v1", s)
+    for s in CLIP_STAGES:
+        assert r.marker("v1-000", s) == r.clip_marker("v1-000", s)
+    assert ALL_STAGES == VIDEO_STAGES + CLIP_STAGES
+    with pytest.raises(ValueError, match=r"unknown stage 'polish'; stages are download, shots, "):
+        r.marker("v1", "polish")
+
+
+def test_listing_an_empty_or_missing_root_is_empty_and_clips_filter_by_video(tmp_path) -> None:
+    r = DataRoot(tmp_path / "nothing-yet")
+    assert r.video_ids() == [] and r.clip_ids() == []
+    r = DataRoot(tmp_path)
+    for v in ("b", "a"):
+        r.video_dir(v).mkdir(parents=True)
+    r.videos.joinpath("archive.txt").write_text("a\n")  # a file is not a video
+    for c in ("a-000", "a-001", "ab-000", "a-xyz"):
+        r.clip_dir(c).mkdir(parents=True)
+        r.clip_json(c).write_text("{}")
+    r.clip_dir("a-002").mkdir()  # no clip.json yet: not a clip
+    assert r.video_ids() == ["a", "b"]
+    assert r.clip_ids() == ["a-000", "a-001", "a-xyz", "ab-000"]
+    assert r.clip_ids("a") == ["a-000", "a-001"]  # not ab-000, not a-xyz
+
+
+@pytest.mark.parametrize("bad", ["../escape", "a/b", "", "x y"])
+def test_unsanitised_ids_never_become_paths(tmp_path, bad: str) -> None:
+    with pytest.raises(ValueError):
+        DataRoot(tmp_path).clip_dir(bad)
+    with pytest.raises(ValueError):
+        DataRoot(tmp_path).video_file(bad)
+
+
+def test_data_root_is_the_argument_then_the_environment_then_data(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("YTOCC_DATA", raising=False)
+    assert resolve_data_root() == tmp_path / "data"
+    monkeypatch.setenv("YTOCC_DATA", str(tmp_path / "env"))
+    assert resolve_data_root() == tmp_path / "env"
+    assert resolve_data_root("given") == tmp_path / "given"
+    assert DataRoot(tmp_path).relative(tmp_path / "clips" / "c" / "x.npz") == "clips/c/x.npz"

@@ -1,0 +1,134 @@
+"""A marker records what DESIGN.md lists: stage, item, status, reason, parameter hash, code
+version, backend and weights, wall seconds, peak memory, timestamps; it is written last and
+an old marker stops counting the moment its stage starts again."""
+
+from __future__ import annotations
+
+import errno
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from storage.markers import (
+    StageFailure,
+    StageResult,
+    StageSkip,
+    code_version,
+    params_hash,
+    read_marker,
+    run_stage,
+)
+
+
+def _run(path, body, phash="h1", force=False):
+    return run_stage(path, stage="clean", item="v-000", phash=phash, body=body, force=force)
+
+
+def test_an_ok_marker_records_the_result_backend_timing_and_memory(tmp_path) -> None:
+    path = tmp_path / "stages" / "clean.json"
+
+    def body() -> StageResult:
+        time.sleep(0.05)
+        return StageResult({"points": 7}, backend="synthetic-gt", weights="w@1")
+
+    m = _run(path, body)
+    back = read_marker(path)
+    assert back == m
+    assert (m.stage, m.item, m.status, m.reason) == ("clean", "v-000", "ok", "")
+    assert (m.params_hash, m.backend, m.weights, m.stats) == (
+        "h1",
+        "synthetic-gt",
+        "w@1",
+        {"points": 7},
+    )
+    assert m.code_version == code_version() and m.error is None
+    assert 0.05 <= m.wall_s < 30  # the body's own sleep, in seconds
+    assert 10 < m.peak_mem_mb < 1e6  # this Python process's peak, in MB (not KB, not bytes)
+    started, finished = (datetime.fromisoformat(t) for t in (m.started_at, m.finished_at))
+    assert started.utcoffset() is not None and started.utcoffset().total_seconds() == 0  # UTC
+    assert started <= finished
+    assert json.loads(path.read_text())["status"] == "ok"
+
+
+def test_a_dict_or_nothing_returned_is_an_ok_marker_with_those_stats(tmp_path) -> None:
+    assert _run(tmp_path / "a.json", lambda: {"n": 3}).stats == {"n": 3}
+    m = _run(tmp_path / "b.json", lambda: None)
+    assert m.status == "ok" and m.stats == {} and m.backend is None
+
+
+@pytest.mark.parametrize(("exc", "status"), [(StageSkip, "skipped"), (StageFailure, "failed")])
+def test_skips_and_failures_keep_their_reason_and_stats(tmp_path, exc, status) -> None:
+    def body():
+        raise exc("outdoor: 3 of 3 frames", frames=3)
+
+    m = _run(tmp_path / "m.json", body)
+    assert read_marker(tmp_path / "m.json") == m
+    assert (m.status, m.reason, m.stats) == (status, "outdoor: 3 of 3 frames", {"frames": 3})
+    assert str(exc("why")) == "why"
+
+
+def test_an_unexpected_error_is_recorded_with_its_traceback_and_raised(tmp_path) -> None:
+    def body():
+        raise KeyError("frame 7")
+
+    with pytest.raises(KeyError):
+        _run(tmp_path / "m.json", body)
+    m = read_marker(tmp_path / "m.json")
+    assert m.status == "failed" and m.reason == "KeyError: 'frame 7'"
+    assert "Traceback" in m.error and "in body" in m.error
+
+
+def test_a_full_disk_while_recording_returns_an_unwritten_failed_marker(
+    tmp_path, monkeypatch
+) -> None:
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "m.json"))
+
+    def body():
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
+
+    monkeypatch.setattr("storage.markers.write_json", full)  # the marker cannot be written either
+    m = _run(tmp_path / "m.json", body)
+    assert m.status == "failed" and m.reason.startswith("data folder not writable: No space left")
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_an_old_marker_stops_counting_as_soon_as_its_stage_runs_again(tmp_path) -> None:
+    path = tmp_path / "m.json"
+    _run(path, lambda: {"n": 1})
+    seen = []
+    _run(path, lambda: seen.append(path.exists()), phash="h2")  # parameters changed
+    _run(path, lambda: seen.append(path.exists()), phash="h2", force=True)
+    assert seen == [False, False]  # a run killed here leaves no marker claiming the old output
+    calls = []
+    _run(path, lambda: calls.append(1), phash="h2")
+    assert calls == []  # done under h2: not run again
+
+
+class Params(BaseModel):
+    per_clip: int = 22
+    long_side: int = 640
+
+
+def test_params_hash_is_stable_ordered_and_chained() -> None:
+    h = params_hash({"a": 1, "b": [1, 2]})
+    assert len(h) == 16 and int(h, 16) >= 0
+    assert params_hash({"b": [1, 2], "a": 1}) == h  # key order does not matter
+    assert params_hash({"a": 2, "b": [1, 2]}) != h
+    assert params_hash({"a": 1, "b": [1, 2]}, ["up"]) != h  # an upstream hash chains in
+    assert params_hash(Params()) == params_hash({"per_clip": 22, "long_side": 640})
+    assert params_hash(Params(per_clip=5)) != params_hash(Params())
+    assert params_hash({"path": Path("/x/y")}) == params_hash({"path": "/x/y"})
+
+
+def test_read_marker_of_nothing_is_none_and_unknown_keys_are_ignored(tmp_path) -> None:
+    assert read_marker(tmp_path / "none.json") is None
+    path = tmp_path / "m.json"
+    m = _run(path, lambda: None)
+    data = json.loads(path.read_text()) | {"added_by_a_newer_version": 1}
+    path.write_text(json.dumps(data))
+    assert read_marker(path) == m
