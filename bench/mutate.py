@@ -1,6 +1,6 @@
 """`make mutate`: mutation testing (mutmut) of the safety-critical modules on their fast tests.
 
-Each module set (the storage modules one by one, source parsing, the model loaders) is mutated in its own scratch copy of
+Each module set (the storage modules, source parsing, the model loaders, one by one) is mutated in its own scratch copy of
 the repository under ``out/mutate/<set>/`` (mutmut works in its current folder and writes a
 ``mutants/`` copy there), with the set's fast tests only. A mutant *survives* when every test
 that runs its function still passes: a change to the code that nothing notices. The result,
@@ -39,13 +39,15 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
     "ids": (["storage/ids.py"], ["tests/storage/test_ids.py", "tests/storage/test_layout.py"]),
     "layout": (["storage/layout.py"], ["tests/storage/test_layout.py", "tests/storage/test_stages.py"]),
     "sources": (["tasks/sources.py"], ["tests/tasks/test_sources.py"]),
-    "loaders": (
-        ["models/weights.py", "models/places365.py", "models/occupancy/checkpoint.py",
-         "models/dust3r.py", "models/embed.py"],
-        ["tests/models/test_weights.py", "tests/models/test_places365.py",
-         "tests/models/occupancy/test_checkpoint.py", "tests/models/test_dust3r.py",
-         "tests/models/test_embed.py", "tests/models/test_untrusted_checkpoints.py"],
-    ),
+    "places365": (["models/places365.py", "models/weights.py"],
+                  ["tests/models/test_places365.py", "tests/models/test_weights.py",
+                   "tests/models/test_untrusted_checkpoints.py"]),
+    "checkpoint": (["models/occupancy/checkpoint.py"],
+                   ["tests/models/occupancy/test_checkpoint.py",
+                    "tests/models/test_untrusted_checkpoints.py"]),
+    "dust3r": (["models/dust3r.py"],
+               ["tests/models/test_dust3r.py", "tests/models/test_untrusted_checkpoints.py"]),
+    "embed": (["models/embed.py"], ["tests/models/test_embed.py"]),
 }  # fmt: skip
 
 

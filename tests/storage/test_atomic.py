@@ -100,3 +100,38 @@ def test_paths_in_json_are_written_as_strings_and_other_objects_refused(tmp_path
     with pytest.raises(TypeError, match="not JSON serialisable: object"):
         write_json(tmp_path / "o.json", {"o": object()})
     assert not (tmp_path / "o.json").exists()
+
+
+def test_check_writable_probes_the_folder_itself(tmp_path) -> None:
+    """The probe is written in the data folder, so a read-only data folder (here: writes under
+    it answered EROFS, as a read-only mount does) is refused even where /tmp is writable."""
+    from tests.support.faults import injected, read_only
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with injected(data, read_only), pytest.raises(OSError) as info:
+        check_writable(data)
+    assert info.value.errno == errno.EROFS and str(data) in str(info.value)
+    assert folder_error(info.value).startswith(FOLDER_ERROR)
+    assert check_writable(data) == data  # the fault is gone with the block
+
+
+def test_stale_temp_folders_of_a_killed_freeze_do_not_stop_the_sweep(tmp_path) -> None:
+    stale = tmp_path / "datasets" / f"{TMP_PREFIX}demo-x1"
+    (stale / "occ").mkdir(parents=True)
+    (stale / "occ" / "0001.npz").write_bytes(b"partial")
+    (tmp_path / f"{TMP_PREFIX}a.json").write_text("{")
+    assert remove_stale_temps(tmp_path) == 1  # the file; the folder itself cannot be unlinked
+    assert not (tmp_path / f"{TMP_PREFIX}a.json").exists()
+
+
+def test_npz_is_compressed_unless_asked_not_to(tmp_path) -> None:
+    import zipfile
+
+    grid = np.zeros((60, 60, 36), np.uint8)
+    write_npz(tmp_path / "c.npz", target=grid)
+    write_npz(tmp_path / "s.npz", compress=False, target=grid)
+    with zipfile.ZipFile(tmp_path / "c.npz") as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+    with zipfile.ZipFile(tmp_path / "s.npz") as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}

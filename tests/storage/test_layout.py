@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from storage.layout import ALL_STAGES, CLIP_STAGES, VIDEO_STAGES, DataRoot, resolve_data_root
+from storage.layout import (
+    ALL_STAGES,
+    CLIP_STAGES,
+    VIDEO_STAGES,
+    DataRoot,
+    downstream_of,
+    resolve_data_root,
+)
 
 
 def test_every_path_is_where_the_documentation_says(tmp_path) -> None:
@@ -62,7 +69,7 @@ def test_listing_an_empty_or_missing_root_is_empty_and_clips_filter_by_video(tmp
 
 @pytest.mark.parametrize("bad", ["../escape", "a/b", "", "x y"])
 def test_unsanitised_ids_never_become_paths(tmp_path, bad: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not sanitised|no safe characters"):
         DataRoot(tmp_path).clip_dir(bad)
     with pytest.raises(ValueError):
         DataRoot(tmp_path).video_file(bad)
@@ -75,4 +82,13 @@ def test_data_root_is_the_argument_then_the_environment_then_data(tmp_path, monk
     monkeypatch.setenv("YTOCC_DATA", str(tmp_path / "env"))
     assert resolve_data_root() == tmp_path / "env"
     assert resolve_data_root("given") == tmp_path / "given"
+    assert DataRoot.at("given").root == tmp_path / "given"
+    assert DataRoot.at().root == tmp_path / "env"
     assert DataRoot(tmp_path).relative(tmp_path / "clips" / "c" / "x.npz") == "clips/c/x.npz"
+
+
+def test_downstream_of_a_stage_is_it_and_every_stage_after_it() -> None:
+    assert downstream_of("clean") == ("clean", "align", "segment", "voxelize")
+    assert downstream_of("download") == ALL_STAGES
+    with pytest.raises(ValueError):
+        downstream_of("polish")

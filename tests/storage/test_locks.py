@@ -82,3 +82,84 @@ def test_a_lock_of_another_host_is_not_broken_while_fresh(tmp_path) -> None:
     lock.write_text(json.dumps({"host": "elsewhere", "pid": _dead_pid(), "started": time.time()}))
     assert not try_lock(lock)  # its pid means nothing here: only the TTL frees it
     assert try_lock(lock, ttl_s=-1)
+
+
+def test_a_lock_file_is_made_with_its_folders_and_mode_0644(tmp_path) -> None:
+    lock = tmp_path / "locks" / "videos" / "deep" / "v.lock"
+    old = os.umask(0o022)
+    try:
+        assert try_lock(lock)
+    finally:
+        os.umask(old)
+    assert lock.stat().st_mode & 0o777 == 0o644
+    info = json.loads(lock.read_text())
+    assert info["host"] == socket.gethostname() and info["pid"] == os.getpid()
+    assert abs(info["started"] - time.time()) < 60
+
+
+def test_the_holder_is_named_for_messages(tmp_path) -> None:
+    from storage.locks import lock_holder
+
+    lock = tmp_path / "clip.lock"
+    lock.write_text(json.dumps({"host": "node7", "pid": 4242, "started": 0.0}))
+    assert lock_holder(lock) == "host node7, pid 4242, since 1970-01-01 00:00:00 UTC"
+    lock.write_text("{half")
+    assert lock_holder(lock) == "a holder that left no readable lock file"
+    assert lock_holder(tmp_path / "gone.lock") == "a holder that left no readable lock file"
+
+
+def test_losing_every_race_for_a_stale_lock_is_not_holding_it(tmp_path, monkeypatch) -> None:
+    import storage.locks as locks
+
+    lock = tmp_path / "clip.lock"
+    lock.write_text("{}")
+
+    def always_taken(*_a, **_k):
+        raise FileExistsError(str(lock))  # another build re-creates it before us, every time
+
+    monkeypatch.setattr(locks, "is_stale", lambda *_a, **_k: True)
+    monkeypatch.setattr(locks.os, "open", always_taken)
+    assert try_lock(lock) is False
+
+
+def test_a_stale_lock_removed_by_someone_else_first_is_still_taken(tmp_path, monkeypatch) -> None:
+    import storage.locks as locks
+
+    lock = tmp_path / "clip.lock"
+    lock.write_text("{}")
+
+    def stale_and_gone(path, *_a, **_k) -> bool:
+        path.unlink()  # the other taker removes it between our check and our unlink
+        return True
+
+    monkeypatch.setattr(locks, "is_stale", stale_and_gone)
+    assert try_lock(lock)
+    from storage.locks import release
+
+    release(lock)
+    release(lock)  # releasing twice (or a lock already broken) is no error
+
+
+def test_a_live_holder_we_may_not_signal_counts_as_alive(tmp_path, monkeypatch) -> None:
+    import storage.locks as locks
+
+    def denied(pid, sig):
+        raise PermissionError(1, "Operation not permitted")  # another user's live process
+
+    lock = tmp_path / "clip.lock"
+    lock.write_text(
+        json.dumps({"host": socket.gethostname(), "pid": 12345, "started": time.time()})
+    )
+    monkeypatch.setattr(locks.os, "kill", denied)
+    assert not try_lock(lock)
+
+
+def test_a_lock_without_a_start_time_is_stale_and_one_without_a_pid_waits_for_its_ttl(
+    tmp_path,
+) -> None:
+    lock = tmp_path / "clip.lock"
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    assert try_lock(lock)  # no start time: as old as the epoch, past any TTL
+    lock.write_text(json.dumps({"host": socket.gethostname(), "started": time.time()}))
+    assert not try_lock(lock)  # no pid to check: kept (conservatively) until the TTL
+    assert try_lock(lock, ttl_s=-1)

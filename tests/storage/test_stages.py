@@ -145,3 +145,12 @@ def test_a_stage_before_its_input_is_ok_says_which_input_and_why(root) -> None:
         run_item_stage(root, cfg, "v-000", "frames", lambda: None)
     m = run_item_stage(root, cfg, "v", "download", lambda: None)
     assert (m.stage, m.item) == ("download", "v")
+
+
+def test_force_reruns_a_done_stage(root) -> None:
+    cfg = load_config()
+    _clip(root, cfg)
+    calls = []
+    for force in (False, False, True):
+        run_item_stage(root, cfg, "v-000", "frames", lambda: calls.append(1), force=force)
+    assert len(calls) == 2

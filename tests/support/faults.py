@@ -14,16 +14,19 @@ Writes made in C without the interpreter (cv2.imwrite, pyarrow) are not seen, bu
 makes them into temp files it created through ``os.open`` first, so they are stopped there.
 
 Run a command under a fault with
-``python -m tests.support.faults {read-only|full-after BYTES} FOLDER -- ytocc ARGS...``.
+``python -m tests.support.faults {read-only|full-after BYTES} FOLDER -- ytocc ARGS...``, or a
+block of a test with ``with injected(folder, read_only): ...`` (the hook stays installed but idle
+outside such blocks).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -62,39 +65,54 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
+_ACTIVE: list[tuple[str, Callable[[str], int | None]]] = []  # (real folder path, fault)
+_busy = threading.local()
+_HOOKED: list[bool] = []  # the hook is added once per process
+
+
+def _under(root: str, path: object) -> bool:
+    if isinstance(path, int) or path is None:
+        return False
+    p = os.path.realpath(os.fsdecode(path))
+    return p == root or p.startswith(root + os.sep)
+
+
+def _hook(event: str, args: tuple) -> None:
+    if not _ACTIVE or getattr(_busy, "on", False):
+        return
+    if event == "open":
+        paths = (args[0],) if _is_write_open(args[1], args[2] or 0) else ()
+    else:
+        paths = tuple(args[i] for i in _WRITING.get(event, ()) if i < len(args))
+    if not paths:
+        return
+    _busy.on = True
+    try:
+        for root, fault in list(_ACTIVE):
+            hit = next((p for p in paths if _under(root, p)), None)
+            if hit is not None and (code := fault(event)) is not None:
+                raise OSError(code, os.strerror(code), os.fsdecode(hit))
+    finally:
+        _busy.on = False
+
+
 def install(folder: Path, fault: Callable[[str], int | None]) -> None:
-    """Raise ``OSError(fault(event))`` for every write under `folder` that `fault` gives an errno.
+    """Raise ``OSError(fault(event))`` for every write under `folder` that `fault` gives an errno,
+    for the rest of the process (audit hooks cannot be removed)."""
+    if not _HOOKED:
+        sys.addaudithook(_hook)
+        _HOOKED.append(True)
+    _ACTIVE.append((os.path.realpath(folder), fault))
 
-    Audit hooks cannot be removed: call this in a process of its own.
-    """
-    root = os.path.realpath(folder)
-    busy = threading.local()
 
-    def under(path: object) -> bool:
-        if isinstance(path, int) or path is None:
-            return False
-        p = os.path.realpath(os.fsdecode(path))
-        return p == root or p.startswith(root + os.sep)
-
-    def hook(event: str, args: tuple) -> None:
-        if getattr(busy, "on", False):
-            return
-        if event == "open":
-            paths = (args[0],) if _is_write_open(args[1], args[2] or 0) else ()
-        else:
-            paths = tuple(args[i] for i in _WRITING.get(event, ()) if i < len(args))
-        hit = next((p for p in paths if under(p)), None)
-        if hit is None:
-            return
-        busy.on = True
-        try:
-            code = fault(event)
-        finally:
-            busy.on = False
-        if code is not None:
-            raise OSError(code, os.strerror(code), os.fsdecode(hit))
-
-    sys.addaudithook(hook)
+@contextlib.contextmanager
+def injected(folder: Path, fault: Callable[[str], int | None]) -> Iterator[None]:
+    """The fault of :func:`install` while the block runs, in this process (for fast tests)."""
+    install(folder, fault)
+    try:
+        yield
+    finally:
+        _ACTIVE.pop()
 
 
 def read_only(event: str) -> int:
