@@ -193,10 +193,14 @@ class SyntheticTruthConfig(Section):
     """A synthetic-gt backend with no knobs of its own: it reads the tour's truth (`truth_dir`)."""
 
 
+class NoBackendConfig(Section):
+    """``none``: the stage runs no model (geometry-only datasets); no knobs."""
+
+
 class IndoorConfig(BackendSection):
     """Places365 indoor/outdoor filter."""
 
-    backend: Literal["places365", "synthetic-gt"] = "places365"
+    backend: Literal["places365", "none", "synthetic-gt"] = "places365"
     frame_outdoor_threshold: float = Field(
         0.5, ge=0, le=1, description="Frame outdoor when its outdoor score >= this."
     )
@@ -204,6 +208,7 @@ class IndoorConfig(BackendSection):
         0.5, ge=0, le=1, description="Clip dropped when outdoor frames share > this."
     )
     places365: Places365Config = Field(default_factory=Places365Config)
+    none: NoBackendConfig = Field(default_factory=NoBackendConfig)
     synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
 
 
@@ -240,10 +245,52 @@ class SyntheticReconstructConfig(Section):
     seed: int = 0
 
 
+class ColmapConfig(Section):
+    """colmap: SfM of the clip (pycolmap) then dense depth (PatchMatch on CUDA, else plane sweep)."""
+
+    camera_model: Literal["SIMPLE_PINHOLE", "PINHOLE"] = Field(
+        "SIMPLE_PINHOLE", description="One shared camera per clip (recon.npz stores pinhole K)."
+    )
+    mapper: Literal["global", "incremental"] = Field(
+        "global", description="GLOMAP-style global mapping (fast) or incremental mapping."
+    )
+    max_features: PositiveInt = Field(8192, description="SIFT features per frame at most.")
+    min_registered_frac: float = Field(
+        0.9, ge=0, le=1, description="Fail the clip when SfM registers a smaller share of frames."
+    )
+    dense: Literal["auto", "patch-match", "plane-sweep"] = Field(
+        "auto",
+        description="Dense depth: COLMAP PatchMatch (needs pycolmap-cuda12), the CPU "
+        "plane sweep, or auto (PatchMatch when pycolmap has CUDA).",
+    )
+    sweep_scale: float = Field(
+        0.5, gt=0, le=1, description="Plane sweep works at this × the stored size (speed)."
+    )
+    sweep_planes: int = Field(64, ge=3, description="Depth planes, uniform in inverse depth.")
+    neighbours: PositiveInt = Field(
+        4, description="Views compared with each frame (most shared sparse points)."
+    )
+    window: int = Field(7, ge=3, description="ZNCC window side at the sweep scale (px, odd).")
+    min_angle_deg: float = Field(
+        1.0, ge=0, description="A neighbour needs this median triangulation angle (baseline)."
+    )
+    min_texture: float = Field(
+        0.01, ge=0, description="Grey std (0-1) under which a window is textureless (no depth)."
+    )
+    min_ncc: float = Field(0.3, ge=-1, le=1, description="Best ZNCC under which no depth.")
+    consistency_tolerance: float = Field(
+        0.02, gt=0, description="Relative z gap under which a neighbour's depth agrees."
+    )
+    min_consistent: PositiveInt = Field(
+        1, description="Agreeing neighbours a depth needs (its confidence is 1 + that count)."
+    )
+    threads: int = Field(-1, description="CPU threads (-1: all).", json_schema_extra=RUNTIME)
+
+
 class ReconstructConfig(BackendSection):
     """Per-clip camera, depth and point-map estimation; the checks apply to every backend."""
 
-    backend: Literal["dust3r", "synthetic-gt"] = "dust3r"
+    backend: Literal["dust3r", "colmap", "synthetic-gt"] = "dust3r"
     min_conf: float = Field(1.5, ge=0, description="Confidence under which a point is not counted.")
     min_conf_points_frac: float = Field(
         0.1, ge=0, le=1, description="Fail when fewer confident points."
@@ -260,6 +307,7 @@ class ReconstructConfig(BackendSection):
         description="Fail when camera centres span less than this × scene depth (collapsed).",
     )
     dust3r: Dust3rConfig = Field(default_factory=Dust3rConfig)
+    colmap: ColmapConfig = Field(default_factory=ColmapConfig)
     synthetic_gt: SyntheticReconstructConfig = Field(default_factory=SyntheticReconstructConfig)
 
 
@@ -366,9 +414,10 @@ class SanConfig(SegmenterModelConfig):
 class SegmentConfig(BackendSection):
     """Per-frame NYU-11 labels and region masks."""
 
-    backend: Literal["mask2former-ade", "san", "synthetic-gt"] = "mask2former-ade"
+    backend: Literal["mask2former-ade", "san", "none", "synthetic-gt"] = "mask2former-ade"
     mask2former_ade: Mask2FormerConfig = Field(default_factory=Mask2FormerConfig)
     san: SanConfig = Field(default_factory=SanConfig)
+    none: NoBackendConfig = Field(default_factory=NoBackendConfig)
     synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
 
 

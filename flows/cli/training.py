@@ -186,6 +186,9 @@ def finetune_cmd(
 
 
 def _print_summary(summary: dict, out: Path) -> None:
+    if summary.get("geometry_only"):
+        typer.echo(f"IoU {summary['iou']:.2f}  (geometry-only grids: no classes, no mIoU)  → {out}")
+        return
     typer.echo(f"IoU {summary['iou']:.2f}  mIoU {summary['miou']:.2f}  → {out}")
 
 

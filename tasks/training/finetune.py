@@ -19,17 +19,23 @@ from torch.utils.data import Dataset
 from models.occupancy.checkpoint import load_weights, read_meta
 from models.occupancy.monoscene import NYU_CLASS_WEIGHTS
 from storage.config import TrainConfig
-from storage.formats import NUM_CLASSES, UNKNOWN
+from storage.formats import NUM_CLASSES, OCCUPIED, UNKNOWN, FormatError
 from tasks.training.trainer import DatasetKind, fit, new_network, open_dataset, subset
 
 N_LABELS = NUM_CLASSES + 1
 
 
 def class_counts(dataset: Dataset) -> np.ndarray:
-    """Voxel count of each label 0..11 over the dataset's targets (255 ignored)."""
+    """Voxel count of each label 0..11 over the dataset's targets (255 ignored); FormatError on
+    a geometry-only sample (it has no classes to fine-tune on)."""
     counts = np.zeros(N_LABELS, np.int64)
     for i in range(len(dataset)):
         t = np.asarray(dataset[i]["target"]).reshape(-1)
+        if (t == OCCUPIED).any():
+            raise FormatError(
+                f"sample {i} is geometry-only (254: occupied, no class; segment.backend none): "
+                "fine-tuning needs classes; pretrain on it, or run segment with a segmenter"
+            )
         counts += np.bincount(t[t != UNKNOWN], minlength=N_LABELS)[:N_LABELS]
     return counts
 
