@@ -2,7 +2,8 @@
 
 They only compose the plain functions of ``tasks/training/pretrain.py``, ``tasks/training/finetune.py`` and
 ``tasks/training/evaluate.py``; checkpoints (resumable) and per-epoch CSVs live under the output folder,
-so re-running a killed flow continues where it stopped. Each flow leaves a Markdown artifact.
+so re-running a killed flow continues where it stopped. Each flow leaves a Markdown artifact;
+evaluation also a table artifact ``per-class-iou`` (each class's IoU, mIoU, IoU).
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from storage.atomic import write_json, write_text
 from storage.config import TrainConfig
-from tasks.training.evaluate import evaluate_task, markdown_table, strict_json
+from tasks.training.evaluate import (
+    evaluate_task,
+    markdown_table,
+    method_name,
+    per_class_rows,
+    strict_json,
+)
 from tasks.training.finetune import finetune_task
 from tasks.training.pretrain import pretrain_task
 from tasks.training.trainer import DatasetKind
@@ -75,7 +82,12 @@ def evaluate_flow(
     summary = evaluate_task(
         checkpoint, dataset, out, cfg, kind=kind, split=split, rgb_root=rgb_root
     )
-    _artifact("evaluate", markdown_table([(Path(checkpoint).parent.name, summary)]))
+    _artifact("evaluate", markdown_table([(method_name(checkpoint), summary)]))
+    create_table_artifact(
+        table=per_class_rows(summary),
+        key="per-class-iou",
+        description=f"Per-class IoU (%) of {method_name(checkpoint)} on {split} of {dataset}",
+    )
     return summary
 
 

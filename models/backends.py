@@ -67,7 +67,8 @@ class Reconstructor(Backend, Protocol):
 
     def reconstruct(self, clip: ClipFrames) -> dict[str, np.ndarray]:
         """{"K" (F,3,3) px, "cam2world" (F,4,4) OpenCV axes, "depth" (F,H,W) z-depth,
-        "conf" (F,H,W)} plus any extra arrays to store; StageFailure for a clip it cannot do."""
+        "conf" (F,H,W)} plus any extra arrays to store, and optionally "stats" (a dict of
+        numbers and names for the stage marker, not stored); StageFailure for a clip it cannot do."""
         ...
 
 

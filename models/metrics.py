@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from storage.formats import CLASS_NAMES, NUM_CLASSES, UNKNOWN
+from storage.formats import CLASS_NAMES, NUM_CLASSES, OCCUPIED, UNKNOWN
 
 _N = NUM_CLASSES + 1  # free + 11 classes
 EPS = 1e-5
@@ -42,6 +42,8 @@ class SSCMetrics:
 
     average: Average = "all"
     confusion: np.ndarray = field(default_factory=lambda: np.zeros((_N, _N), np.int64))
+    geometry_only: bool = False
+    """Set once a grid holding 254 (occupied, no class) is added: IoU only, mIoU NaN."""
 
     def __post_init__(self) -> None:
         if self.average not in AVERAGES:
@@ -59,6 +61,10 @@ class SSCMetrics:
         if pred.shape != target.shape:
             raise ValueError(f"pred {pred.shape} and target {target.shape} differ in shape")
         pred, target = pred.reshape(-1), target.reshape(-1)
+        if (pred == OCCUPIED).any() or (target == OCCUPIED).any():
+            self.geometry_only = True  # some voxel has no class: IoU only from now on
+            pred = np.where(pred == OCCUPIED, 1, pred)  # any class: occupancy is what counts
+            target = np.where(target == OCCUPIED, 1, target)
         keep = target != UNKNOWN
         t = target[keep].astype(np.int64)
         p = pred[keep].astype(np.int64)
@@ -95,7 +101,10 @@ class SSCMetrics:
         return dict(zip(CLASS_NAMES, self.class_iou().tolist(), strict=True))
 
     def miou(self) -> float:
-        """Mean of the per-class IoUs (%) following `average` (NaN: no class present)."""
+        """Mean of the per-class IoUs (%) following `average` (NaN: no class present, or
+        geometry-only grids were added)."""
+        if self.geometry_only:
+            return float("nan")
         iou = self.class_iou()
         if self.average == "all":
             return float(iou.mean())
@@ -106,7 +115,10 @@ class SSCMetrics:
         return {
             "iou": self.iou(),
             "miou": self.miou(),
-            "per_class": self.per_class(),
+            "per_class": {n: float("nan") for n in CLASS_NAMES}
+            if self.geometry_only
+            else self.per_class(),
+            "geometry_only": self.geometry_only,
             "miou_average": self.average,
             "classes_present": [n for n, p in zip(CLASS_NAMES, self.present(), strict=True) if p],
         }

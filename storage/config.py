@@ -193,10 +193,14 @@ class SyntheticTruthConfig(Section):
     """A synthetic-gt backend with no knobs of its own: it reads the tour's truth (`truth_dir`)."""
 
 
+class NoBackendConfig(Section):
+    """``none``: the stage runs no model (geometry-only datasets); no knobs."""
+
+
 class IndoorConfig(BackendSection):
     """Places365 indoor/outdoor filter."""
 
-    backend: Literal["places365", "synthetic-gt"] = "places365"
+    backend: Literal["places365", "none", "synthetic-gt"] = "places365"
     frame_outdoor_threshold: float = Field(
         0.5, ge=0, le=1, description="Frame outdoor when its outdoor score >= this."
     )
@@ -204,6 +208,7 @@ class IndoorConfig(BackendSection):
         0.5, ge=0, le=1, description="Clip dropped when outdoor frames share > this."
     )
     places365: Places365Config = Field(default_factory=Places365Config)
+    none: NoBackendConfig = Field(default_factory=NoBackendConfig)
     synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
 
 
@@ -240,10 +245,52 @@ class SyntheticReconstructConfig(Section):
     seed: int = 0
 
 
+class ColmapConfig(Section):
+    """colmap: SfM of the clip (pycolmap) then dense depth (PatchMatch on CUDA, else plane sweep)."""
+
+    camera_model: Literal["SIMPLE_PINHOLE", "PINHOLE"] = Field(
+        "SIMPLE_PINHOLE", description="One shared camera per clip (recon.npz stores pinhole K)."
+    )
+    mapper: Literal["global", "incremental"] = Field(
+        "global", description="GLOMAP-style global mapping (fast) or incremental mapping."
+    )
+    max_features: PositiveInt = Field(8192, description="SIFT features per frame at most.")
+    min_registered_frac: float = Field(
+        0.9, ge=0, le=1, description="Fail the clip when SfM registers a smaller share of frames."
+    )
+    dense: Literal["auto", "patch-match", "plane-sweep"] = Field(
+        "auto",
+        description="Dense depth: COLMAP PatchMatch (needs pycolmap-cuda12), the CPU "
+        "plane sweep, or auto (PatchMatch when pycolmap has CUDA).",
+    )
+    sweep_scale: float = Field(
+        0.5, gt=0, le=1, description="Plane sweep works at this × the stored size (speed)."
+    )
+    sweep_planes: int = Field(64, ge=3, description="Depth planes, uniform in inverse depth.")
+    neighbours: PositiveInt = Field(
+        4, description="Views compared with each frame (most shared sparse points)."
+    )
+    window: int = Field(7, ge=3, description="ZNCC window side at the sweep scale (px, odd).")
+    min_angle_deg: float = Field(
+        1.0, ge=0, description="A neighbour needs this median triangulation angle (baseline)."
+    )
+    min_texture: float = Field(
+        0.01, ge=0, description="Grey std (0-1) under which a window is textureless (no depth)."
+    )
+    min_ncc: float = Field(0.3, ge=-1, le=1, description="Best ZNCC under which no depth.")
+    consistency_tolerance: float = Field(
+        0.02, gt=0, description="Relative z gap under which a neighbour's depth agrees."
+    )
+    min_consistent: PositiveInt = Field(
+        1, description="Agreeing neighbours a depth needs (its confidence is 1 + that count)."
+    )
+    threads: int = Field(-1, description="CPU threads (-1: all).", json_schema_extra=RUNTIME)
+
+
 class ReconstructConfig(BackendSection):
     """Per-clip camera, depth and point-map estimation; the checks apply to every backend."""
 
-    backend: Literal["dust3r", "synthetic-gt"] = "dust3r"
+    backend: Literal["dust3r", "colmap", "synthetic-gt"] = "dust3r"
     min_conf: float = Field(1.5, ge=0, description="Confidence under which a point is not counted.")
     min_conf_points_frac: float = Field(
         0.1, ge=0, le=1, description="Fail when fewer confident points."
@@ -260,6 +307,7 @@ class ReconstructConfig(BackendSection):
         description="Fail when camera centres span less than this × scene depth (collapsed).",
     )
     dust3r: Dust3rConfig = Field(default_factory=Dust3rConfig)
+    colmap: ColmapConfig = Field(default_factory=ColmapConfig)
     synthetic_gt: SyntheticReconstructConfig = Field(default_factory=SyntheticReconstructConfig)
 
 
@@ -366,9 +414,10 @@ class SanConfig(SegmenterModelConfig):
 class SegmentConfig(BackendSection):
     """Per-frame NYU-11 labels and region masks."""
 
-    backend: Literal["mask2former-ade", "san", "synthetic-gt"] = "mask2former-ade"
+    backend: Literal["mask2former-ade", "san", "none", "synthetic-gt"] = "mask2former-ade"
     mask2former_ade: Mask2FormerConfig = Field(default_factory=Mask2FormerConfig)
     san: SanConfig = Field(default_factory=SanConfig)
+    none: NoBackendConfig = Field(default_factory=NoBackendConfig)
     synthetic_gt: SyntheticTruthConfig = Field(default_factory=SyntheticTruthConfig)
 
 
@@ -402,8 +451,28 @@ class DatasetConfig(Section):
     seed: int = 0
 
 
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    # YouTube-Occ's schedules (AdamW, 30 epochs, multistep ×0.1; milestone 25 and weight decay
+    # 1e-4 as in the schedule configs of Symphonies, the paper's network; batch 4 = 4 GPUs × 1).
+    "paper-pretrain": {"pretrain_lr": 8e-4, "epochs": 30, "milestones": [25],
+                       "weight_decay": 1e-4, "batch_size": 4},
+    "paper-finetune": {"finetune_lr": 2e-4, "epochs": 30, "milestones": [25],
+                       "weight_decay": 1e-4, "batch_size": 4},
+    # MonoScene's NYUv2 training (its train script and README: AdamW 1e-4, weight decay 1e-4,
+    # 30 epochs, ×0.1 at epoch 20, batch 4, free-class weight 0.05).
+    "monoscene-nyu": {"network": "monoscene", "finetune_lr": 1e-4, "epochs": 30,
+                      "milestones": [20], "weight_decay": 1e-4, "batch_size": 4,
+                      "class_weighting": "monoscene-nyu"},
+}  # fmt: skip
+"""Named training schedules: ``train.preset`` fills every key it names that is not set."""
+
+
 class TrainConfig(Section):
     """Pretraining and fine-tuning defaults (see PAPER_FACTS.md)."""
+
+    preset: str | None = Field(
+        None, description=f"Schedule preset ({', '.join(TRAIN_PRESETS)}); explicit keys win."
+    )
 
     embed_weights: str = Field("facebook/dinov2-small", description="DINOv2 path or HF id.")
     temperature: float = Field(0.07, gt=0)
@@ -438,13 +507,35 @@ class TrainConfig(Section):
     slic_segments: int = Field(
         64, ge=1, description="SLIC segments per image (fallback superpixels)."
     )
-    class_weighting: Literal["inverse_log", "none"] = Field(
-        "inverse_log", description="Fine-tuning CE weights: 1/ln(1.02 + class frequency), or none."
+    class_weighting: Literal["inverse_log", "none", "monoscene-nyu"] = Field(
+        "inverse_log",
+        description="Fine-tuning CE weights: 1/ln(1.02 + class frequency), none, or "
+        "MonoScene's NYUv2 weights (0.05 free, 1 each class).",
     )
     label_fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         [0.1, 0.2, 0.5, 1.0], description="Label fractions of the label-efficiency flow."
     )
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    amp: bool = Field(True, description="Mixed precision on a GPU (bfloat16, else float16).")
+    accumulate_steps: int = Field(
+        1, ge=1, description="Batches whose gradients add up before each optimiser step."
+    )
+    checkpoint_every: int = Field(
+        0,
+        ge=0,
+        description="Also save a resumable checkpoint every N optimiser steps (0: per epoch).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") is not None:
+            if data["preset"] not in TRAIN_PRESETS:
+                raise ValueError(
+                    f"unknown train.preset {data['preset']!r}; known: {sorted(TRAIN_PRESETS)}"
+                )
+            return {**TRAIN_PRESETS[data["preset"]], **data}
+        return data
 
 
 class RunConfig(Section):

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from storage.formats import CLASS_NAMES
+from storage.formats import CLASS_NAMES, OCCUPIED
 
 SPLITS: tuple[str, ...] = ("train", "val")
 
-HIST_LABELS: tuple[int, ...] = (*range(len(CLASS_NAMES) + 1), 255)
-"""Labels counted per sample: 0 free, 1..11 classes, 255 unknown."""
-HIST_COLUMNS: tuple[str, ...] = ("n_free", *(f"n_{c}" for c in CLASS_NAMES), "n_unknown")
+HIST_LABELS: tuple[int, ...] = (*range(len(CLASS_NAMES) + 1), OCCUPIED, 255)
+"""Labels counted per sample: 0 free, 1..11 classes, 254 occupied without a class
+(geometry-only samples), 255 unknown."""
+HIST_COLUMNS: tuple[str, ...] = (
+    "n_free",
+    *(f"n_{c}" for c in CLASS_NAMES),
+    "n_occupied",
+    "n_unknown",
+)
 """Column of each label in :data:`HIST_LABELS`, same order."""
 
 MODEL_STAGES: tuple[str, ...] = ("indoor", "reconstruct", "segment")

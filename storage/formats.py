@@ -24,6 +24,9 @@ CLASS_NAMES: tuple[str, ...] = (
 NUM_CLASSES = len(CLASS_NAMES)
 FREE = 0
 UNKNOWN = 255
+OCCUPIED = 254
+"""Occupied, class unknown: the label of occupied voxels in geometry-only samples
+(``segment.backend: none``). Counts as occupied for IoU; carries no class (no mIoU)."""
 
 
 class FormatError(ValueError):
@@ -31,6 +34,8 @@ class FormatError(ValueError):
 
 
 def class_name(cid: int) -> str:
+    if cid == OCCUPIED:
+        return "occupied"
     return "free" if cid == FREE else "unknown" if cid == UNKNOWN else CLASS_NAMES[cid - 1]
 
 
@@ -231,9 +236,9 @@ def write_sample(
         raise FormatError(
             f"{path}: voxel size {voxel_size} / origin {arrays['voxel_origin']} not finite and positive"
         )
-    bad = np.setdiff1d(np.unique(arrays["target"]), [*range(NUM_CLASSES + 1), UNKNOWN])
+    bad = np.setdiff1d(np.unique(arrays["target"]), [*range(NUM_CLASSES + 1), OCCUPIED, UNKNOWN])
     if bad.size:
-        raise FormatError(f"{path}: target holds ids {bad.tolist()} outside 0..11, 255")
+        raise FormatError(f"{path}: target holds ids {bad.tolist()} outside 0..11, 254, 255")
     write_npz(path, frame=np.asarray(frame), **arrays, **extra)
 
 

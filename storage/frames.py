@@ -74,3 +74,9 @@ def clip_frames(root: DataRoot, clip_id: str) -> ClipFrames:
     index = read_frames_index(root, clip_id)
     frames = [int(i) for i in index["video_frames"]]
     return ClipFrames(root, clip_id, frames, (int(index["height"]), int(index["width"])))
+
+
+def images_as_clip(images: np.ndarray, name: str, video_frames: list[int]) -> ClipFrames:
+    """Frames already in memory (F,H,W,3) uint8 RGB as a :class:`ClipFrames` of no data root
+    (``ytocc reconstruct-images``); `video_frames` number them for backends that need it."""
+    return ClipFrames(None, name, video_frames, tuple(images.shape[1:3]), images)  # type: ignore[arg-type]

@@ -250,14 +250,11 @@ def clean_cloud(
     return kept, stats
 
 
-def clean(root: DataRoot, clip: str, cfg: CleanConfig) -> StageResult:
-    """Build the clip's cleaned cloud.npz from its recon.npz and frames."""
-    recon = read_recon(root.recon_npz(clip))
-    images = read_clip_frames(root, clip, len(recon["depth"]))
-    if images.shape[1:3] != recon["depth"].shape[1:]:
-        raise StageFailure(
-            f"frames {images.shape[1:3]} and depth {recon['depth'].shape[1:]} differ in size"
-        )
+def clean_recon(
+    recon: dict[str, np.ndarray], images: np.ndarray, cfg: CleanConfig
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The cleaned cloud (points, colors, frame, pixel) of a reconstruction and its frames
+    (F,H,W,3): confident pixels, multi-view consensus, outlier filters; StageFailure if empty."""
     h, w = recon["depth"].shape[1:]
     stride = max(1, int(np.ceil(np.sqrt(h * w / cfg.points_per_frame))))
     raw = recon_points(recon, images, cfg.conf_threshold, stride)
@@ -268,6 +265,18 @@ def clean(root: DataRoot, clip: str, cfg: CleanConfig) -> StageResult:
     )
     cloud, stats = clean_cloud(raw, cfg, view_spacing(recon, cfg.conf_threshold))
     stats.update(fused)
+    return cloud, stats
+
+
+def clean(root: DataRoot, clip: str, cfg: CleanConfig) -> StageResult:
+    """Build the clip's cleaned cloud.npz from its recon.npz and frames."""
+    recon = read_recon(root.recon_npz(clip))
+    images = read_clip_frames(root, clip, len(recon["depth"]))
+    if images.shape[1:3] != recon["depth"].shape[1:]:
+        raise StageFailure(
+            f"frames {images.shape[1:3]} and depth {recon['depth'].shape[1:]} differ in size"
+        )
+    cloud, stats = clean_recon(recon, images, cfg)
     labels = np.zeros(len(cloud["points"]), np.uint8)
     write_cloud(
         root.cloud_npz(clip),

@@ -260,6 +260,20 @@ def _backend_lines(df: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _geometry_only_lines(df: pd.DataFrame) -> list[str]:
+    """A note on samples made with ``segment.backend: none`` (occupancy without classes)."""
+    n = int((df["segment_backend"] == "none").sum()) if "segment_backend" in df else 0
+    if not n:
+        return []
+    return [
+        "",
+        f"**Geometry-only: {n} of {len(df)} samples** were made with `segment.backend: none`:"
+        " their occupied voxels are 254 (occupied, class unknown). They serve IoU and"
+        " pretraining (SLIC superpixels), not class metrics; running `segment` with a real"
+        " segmenter upgrades them (only segment and voxelize re-run).",
+    ]
+
+
 def _scale_lines(df: pd.DataFrame) -> list[str]:
     keys = [df.scale_source, df.scale_method.fillna("-")]
     clips = df.clip_id.groupby(keys).nunique()
@@ -282,7 +296,7 @@ def dataset_card(
     counts = _counts(df)
     hist = df[list(HIST_COLUMNS)].sum()
     known = int(hist.drop("n_unknown").sum())
-    names = ["free", *CLASS_NAMES, "unknown"]
+    names = ["free", *CLASS_NAMES, "occupied, no class", "unknown"]
     hist_lines = [
         f"| {label} | {n} | {int(hist[col])} | "
         + (f"{100 * hist[col] / known:.2f} %" if col != "n_unknown" and known else "-")
@@ -297,7 +311,7 @@ def dataset_card(
         "",
         "Semantic occupancy samples frozen by `ytocc dataset` (YouTube-Occ format: one sample per",
         f"frame, grid {'×'.join(map(str, grid.dims))} at {grid.voxel_size} m, labels 0 free,"
-        " 1..11 NYU classes, 255 unknown). Split by video.",
+        " 1..11 NYU classes, 254 occupied without a class, 255 unknown). Split by video.",
         "",
         f"- frozen: {datetime.now(UTC).isoformat(timespec='seconds')}, ytocc {code_version()}",
         f"- fingerprint: `{fingerprint}`",
@@ -329,6 +343,7 @@ def dataset_card(
         "## Backends",
         "",
         "Outputs of `synthetic-gt` backends come from synthetic ground truth, not from models.",
+        *_geometry_only_lines(df),
         "",
         "| stage | backend | weights | samples |",
         "|---|---|---|---|",

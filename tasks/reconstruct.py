@@ -8,6 +8,7 @@ Degenerate results end the clip.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from prefect import task
 from models.backends import backend_for
 from storage.config import Config, ReconstructConfig
 from storage.formats import write_recon
-from storage.frames import clip_frames
+from storage.frames import ClipFrames, clip_frames
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.stages import run_item_stage
@@ -70,21 +71,36 @@ def check_recon(
     }
 
 
-def reconstruct(root: DataRoot, clip: str, cfg: Config) -> StageResult:
-    """Reconstruct one clip with the configured backend and write recon.npz."""
-    rc = cfg.reconstruct
-    frames = clip_frames(root, clip)
+def reconstruct_frames(
+    frames: ClipFrames, cfg: Config
+) -> tuple[dict[str, np.ndarray], StageResult]:
+    """The configured backend's recon.npz arrays of `frames`, checked, and the marker's result
+    (the checks' counts, the backend's own ``stats``, its name and weights); StageFailure when
+    the backend cannot do the clip or its result is degenerate."""
     n = len(frames.video_frames)
     if n < 2:
         raise StageFailure(f"a clip of {n} frame cannot be reconstructed (need ≥ 2)")
     backend = backend_for(STAGE, cfg)
     recon = backend.reconstruct(frames)  # type: ignore[attr-defined]
-    stats = check_recon(recon["K"], recon["cam2world"], recon["depth"], recon["conf"], rc)
-    extra = {k: v for k, v in recon.items() if k not in ("K", "cam2world", "depth", "conf")}
-    write_recon(
-        root.recon_npz(clip), recon["K"], recon["cam2world"], recon["depth"], recon["conf"], **extra
+    backend_stats = recon.pop("stats", {})
+    stats = check_recon(
+        recon["K"], recon["cam2world"], recon["depth"], recon["conf"], cfg.reconstruct
     )
-    return StageResult(stats, backend=backend.name, weights=backend.weights_id)
+    result = StageResult(stats | backend_stats, backend=backend.name, weights=backend.weights_id)
+    return recon, result
+
+
+def write_recon_arrays(path: Path, recon: dict[str, np.ndarray]) -> None:
+    """recon.npz at `path` (atomic): the four arrays and any extras the backend returned."""
+    extra = {k: v for k, v in recon.items() if k not in ("K", "cam2world", "depth", "conf")}
+    write_recon(path, recon["K"], recon["cam2world"], recon["depth"], recon["conf"], **extra)
+
+
+def reconstruct(root: DataRoot, clip: str, cfg: Config) -> StageResult:
+    """Reconstruct one clip with the configured backend and write recon.npz."""
+    recon, result = reconstruct_frames(clip_frames(root, clip), cfg)
+    write_recon_arrays(root.recon_npz(clip), recon)
+    return result
 
 
 def run(root: DataRoot, cfg: Config, clip: str, *, force: bool = False) -> Marker:

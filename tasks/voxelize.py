@@ -5,7 +5,8 @@ Manhattan yaw); x-y centred on the median x-y of what frame k sees, snapped to t
 lattice; z from half a voxel under the floor (z = 0) to 2.84 m, so floor and a 2.8 m ceiling
 fall inside. Occupied voxels hold the clip's cleaned points that frame k sees (projected into
 it within a depth tolerance); the label is the class with most points (ties → smaller id), an
-occupied voxel with no labelled point is unknown (255). Voxels frame k sees through are free
+occupied voxel with no labelled point is unknown (255), or 254 (occupied, no class) when the
+clip was segmented with `segment.backend: none` (geometry-only samples). Voxels frame k sees through are free
 (0): the centre projects into the frame and its pixel's ray goes at least one voxel further
 (``models.geometry.ray_free_space``); everything else is unknown (255).
 """
@@ -23,6 +24,7 @@ from storage.config import Config, VoxelConfig
 from storage.formats import (
     FREE,
     NUM_CLASSES,
+    OCCUPIED,
     UNKNOWN,
     read_cloud,
     read_recon,
@@ -30,7 +32,7 @@ from storage.formats import (
     write_sample,
 )
 from storage.layout import DataRoot
-from storage.markers import Marker, StageFailure, StageResult
+from storage.markers import Marker, StageFailure, StageResult, read_marker
 from storage.stages import run_item_stage
 from tasks.align import apply_to_poses, check_report, similarity_matrix
 
@@ -60,12 +62,18 @@ def grid_origin(seen: np.ndarray, voxel_size: float, dims: tuple[int, int, int])
 
 
 def frame_grid(points: np.ndarray, labels: np.ndarray, depth: np.ndarray, K: np.ndarray,
-               cam2world: np.ndarray, cfg: VoxelConfig) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """(target uint8 dims, origin) of one frame from the aligned, labelled cloud."""
+               cam2world: np.ndarray, cfg: VoxelConfig,
+               origin: np.ndarray | None = None,
+               unlabelled: int = UNKNOWN) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(target uint8 dims, origin) of one frame from the aligned, labelled cloud; the grid's
+    min corner is `origin` when given (e.g. another grid's, to compare the two). Occupied
+    voxels whose points carry no class get `unlabelled`: 255 (unknown) when a segmenter ran,
+    OCCUPIED (254) in geometry-only samples."""
     seen = visible_from(points, depth, K, cam2world, abs_tol=1.5 * cfg.voxel_size)
     if not seen.any():
         raise ValueError("frame sees none of the cloud")
-    origin = grid_origin(points[seen], cfg.voxel_size, cfg.dims)
+    if origin is None:
+        origin = grid_origin(points[seen], cfg.voxel_size, cfg.dims)
     classes, counts = majority_grid(points[seen], labels[seen], origin, cfg.voxel_size, cfg.dims)
     free = ray_free_space(
         depth, K, cam2world, origin, cfg.voxel_size, cfg.dims, max_depth=cfg.max_depth_m
@@ -73,7 +81,7 @@ def frame_grid(points: np.ndarray, labels: np.ndarray, depth: np.ndarray, K: np.
     target = np.full(cfg.dims, UNKNOWN, np.uint8)
     target[free] = FREE
     occupied = counts >= cfg.min_points
-    target[occupied] = np.where(classes[occupied] > 0, classes[occupied], UNKNOWN)
+    target[occupied] = np.where(classes[occupied] > 0, classes[occupied], unlabelled)
     return target, origin
 
 
@@ -96,6 +104,9 @@ def voxelize(root: DataRoot, clip: str, cfg: VoxelConfig) -> StageResult:
     report: dict[str, Any] = check_report(read_json(root.align_json(clip)), "align.json")
     n_frames = len(recon["depth"])
     labels = point_labels(root, clip, cloud["frame"], cloud["pixel"], n_frames)
+    segmenter = read_marker(root.clip_marker(clip, "segment"))
+    geometry_only = segmenter is not None and segmenter.backend == "none"
+    unlabelled = OCCUPIED if geometry_only else UNKNOWN
     points = transform_points(similarity_matrix(report), cloud["points"])
     poses = apply_to_poses(report, recon["cam2world"])
     written, skipped, occ, free = 0, [], [], []
@@ -107,7 +118,9 @@ def voxelize(root: DataRoot, clip: str, cfg: VoxelConfig) -> StageResult:
             skipped.append(k)
             continue
         try:
-            target, origin = frame_grid(points, labels, depth, recon["K"][k], poses[k], cfg)
+            target, origin = frame_grid(
+                points, labels, depth, recon["K"][k], poses[k], cfg, unlabelled=unlabelled
+            )
         except ValueError:
             skipped.append(k)
             continue
@@ -121,7 +134,7 @@ def voxelize(root: DataRoot, clip: str, cfg: VoxelConfig) -> StageResult:
         raise StageFailure(
             f"no frame could be voxelized ({len(skipped)} without valid depth or view)"
         )
-    return StageResult({"samples": written, "skipped_frames": skipped,
+    return StageResult({"samples": written, "skipped_frames": skipped, "geometry_only": geometry_only,
                         "occupied_frac": float(np.mean(occ)), "free_frac": float(np.mean(free))})  # fmt: skip
 
 

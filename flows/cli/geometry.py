@@ -1,9 +1,11 @@
-"""Geometry commands: `ytocc reconstruct` on clips, and `align` / `clean` / `voxelize` on bare
+"""Geometry commands: `ytocc reconstruct` on clips, `reconstruct-images` on a folder of frames,
+and `align` / `clean` / `voxelize` on bare
 point clouds (NPZ in, NPZ out) running the same code as the clip stages.
 """
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -210,3 +212,60 @@ def reconstruct(
     from flows.cli.operations import run_clip_stage
 
     run_clip_stage("reconstruct", clips, force, config_from(data, config, set_))
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _read_frames_dir(folder: Path) -> tuple[np.ndarray, list[int]]:
+    """The folder's images in name order (uint8 RGB (F,H,W,3)) and their frame numbers (the
+    file stems when all are numbers, else 0..F-1); exits with a one-line reason when unusable."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    if not folder.is_dir():
+        fail(f"{folder}: not a folder of frames")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(paths) < 2:
+        fail(f"{folder}: {len(paths)} image(s) ({', '.join(IMAGE_SUFFIXES)}); need ≥ 2")
+    images = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                images.append(np.asarray(im.convert("RGB")))
+        except (OSError, UnidentifiedImageError):
+            fail(f"{p}: not a readable image")
+        if images[-1].shape != images[0].shape:
+            fail(f"{p}: {images[-1].shape[1]}×{images[-1].shape[0]} differs from {paths[0].name} "
+                 f"({images[0].shape[1]}×{images[0].shape[0]})")  # fmt: skip
+    stems = [p.stem for p in paths]
+    numbers = [int(s) for s in stems] if all(s.isdigit() for s in stems) else range(len(paths))
+    return np.stack(images), list(numbers)
+
+
+@app.command("reconstruct-images")
+def reconstruct_images(
+    frames_dir: Annotated[
+        Path, typer.Argument(help="Folder of frames (.jpg/.png, name order).", show_default=False)
+    ],
+    out_npz: OutArg,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Reconstruct a folder of frames into recon.npz (K, cam2world, z-depth, conf) with the
+    configured backend (--set reconstruct.backend=colmap); no data root is used."""
+    from storage.frames import images_as_clip
+    from storage.markers import StageFailure
+    from tasks.reconstruct import reconstruct_frames, write_recon_arrays
+
+    cfg = config_from(None, config, set_)
+    if not out_npz.parent.is_dir():
+        fail(f"{out_npz}: its folder does not exist")
+    images, numbers = _read_frames_dir(frames_dir)
+    try:
+        recon, result = reconstruct_frames(images_as_clip(images, frames_dir.name, numbers), cfg)
+    except StageFailure as e:
+        fail(f"{frames_dir}: {e}")
+        raise  # unreachable; for type checkers
+    write_recon_arrays(out_npz, recon)
+    typer.echo(json.dumps({"out": str(out_npz), "backend": result.backend, **result.stats}))

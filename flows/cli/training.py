@@ -32,22 +32,36 @@ KindOpt = Annotated[
     str, typer.Option("--kind", help="Dataset format: auto, ytocc, nyuv2 or occscannet.")
 ]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Epochs (default: train.epochs).")]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="Schedule preset: paper-pretrain, paper-finetune, monoscene-nyu (--set keys win).",
+    ),
+]
 RgbOpt = Annotated[
     Path | None,
     typer.Option("--rgb-root", help="NYUv2 only: folder holding NYU{split}/*_color.jpg."),
 ]
 
 
-def _train_cfg(data, config, set_, epochs, *, datasets=(), checkpoint=None, embed=False):
+def _train_cfg(
+    data, config, set_, epochs, preset=None, *, datasets=(), checkpoint=None, embed=False
+):
     """The train config, after the preflight: each (path, split, kind, rgb_root) of `datasets`
     opens and holds samples, `checkpoint` is one, and with `embed` the DINOv2 weights are there.
-    Any problem ends the command with exit 2 before work starts."""
+    `preset` names one of the paper's schedules. Any problem ends the command with exit 2 before
+    work starts."""
     from flows.preflight import Check, dataset_check, weights_checks
 
-    full = config_from(data, config, set_)
+    sets = ([f"train.preset={preset}"] if preset else []) + list(set_ or [])
+    full = config_from(data, config, sets)
     checks = [dataset_check(str(p), split, kind, str(rgb) if rgb else None)
               for p, split, kind, rgb in datasets]  # fmt: skip
-    if checkpoint is not None:
+    if checkpoint is not None and Path(checkpoint).suffix == ".ckpt":  # MonoScene's release
+        if not Path(checkpoint).is_file():
+            checks.append(Check(f"checkpoint {checkpoint}", False, f"{checkpoint}: no such file"))
+    elif checkpoint is not None:
         from models.occupancy.checkpoint import CheckpointError, read_meta
 
         try:
@@ -72,10 +86,18 @@ def _summary_line(path: Path) -> str:
 def _errors():
     """The exceptions a command reports as one line (bad data, missing weights or checkpoint)."""
     from models.occupancy.checkpoint import CheckpointError
+    from models.occupancy.symphonies import SymphoniesUnavailable
     from models.weights import WeightsNotFound
     from storage.formats import FormatError
 
-    return (FormatError, WeightsNotFound, CheckpointError, FileNotFoundError, ValueError)
+    return (
+        FormatError,
+        WeightsNotFound,
+        CheckpointError,
+        SymphoniesUnavailable,
+        FileNotFoundError,
+        ValueError,
+    )
 
 
 @train_app.command("pretrain")
@@ -84,6 +106,7 @@ def pretrain_cmd(
     out: OutOpt = Path("runs/pretrain"),
     kind: KindOpt = "auto",
     epochs: EpochsOpt = None,
+    preset: PresetOpt = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -92,7 +115,7 @@ def pretrain_cmd(
     from flows.train import pretrain_flow
 
     cfg = _train_cfg(
-        data, config, set_, epochs, datasets=[(dataset, "train", kind, None)], embed=True
+        data, config, set_, epochs, preset, datasets=[(dataset, "train", kind, None)], embed=True
     )
     try:
         ckpt = pretrain_flow(str(dataset), str(out), cfg, kind=kind)
@@ -115,14 +138,15 @@ def finetune_cmd(
     kind: KindOpt = "auto",
     rgb_root: RgbOpt = None,
     epochs: EpochsOpt = None,
+    preset: PresetOpt = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Fine-tune on occupancy labels (class-weighted cross-entropy, 255 ignored)."""
+    """Fine-tune on occupancy labels (the network's losses, or class-weighted cross-entropy)."""
     from flows.train import finetune_flow
 
-    cfg = _train_cfg(data, config, set_, epochs, checkpoint=init,
+    cfg = _train_cfg(data, config, set_, epochs, preset, checkpoint=init,
                      datasets=[(dataset, "train", kind, rgb_root)])  # fmt: skip
     try:
         ckpt = finetune_flow(
@@ -141,12 +165,20 @@ def finetune_cmd(
 
 
 def _print_summary(summary: dict, out: Path) -> None:
+    if summary.get("geometry_only"):
+        typer.echo(f"IoU {summary['iou']:.2f}  (geometry-only grids: no classes, no mIoU)  → {out}")
+        return
     typer.echo(f"IoU {summary['iou']:.2f}  mIoU {summary['miou']:.2f}  → {out}")
 
 
 @train_app.command("evaluate")
 def evaluate_cmd(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint folder (…/last).")],
+    checkpoint: Annotated[
+        Path,
+        typer.Option(
+            "--checkpoint", help="Checkpoint folder (…/last) or MonoScene's released .ckpt."
+        ),
+    ],
     dataset: DatasetOpt,
     out: Annotated[
         Path, typer.Option("--out", help="Metrics JSON (a .md table is written beside).")

@@ -1,9 +1,11 @@
 """Checkpoints: weights as safetensors, optimiser/scheduler state for resuming, a JSON of the run.
 
 A checkpoint folder holds ``model.safetensors`` (the network), ``train_state.pt`` (optimiser,
-scheduler and RNG state; loaded with ``weights_only=True``) and ``checkpoint.json`` (network
-name and arguments, epoch, config, metrics). Every file is written atomically; the JSON last,
-so a folder without it is an interrupted save and is ignored.
+scheduler, gradient-scaler and RNG state; loaded with ``weights_only=True``) and
+``checkpoint.json`` (network name and arguments, epoch, config, metrics). Every file is written
+atomically; the JSON last, so a folder without it is an interrupted save and is ignored.
+:func:`load_network` also takes MonoScene's released Lightning ``.ckpt`` files
+(:mod:`models.occupancy.lightning`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from models.occupancy.registry import HEAD_PREFIX, build_network
+from models.occupancy.registry import build_network, head_prefix
 from storage.atomic import atomic_path, read_json, write_json
 
 MODEL_FILE = "model.safetensors"
@@ -56,11 +58,22 @@ def read_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return read_json(path)
 
 
-def load_network(folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the network a checkpoint was saved from and load all its weights."""
-    meta = read_meta(folder)
-    model = build_network(meta["network"], **meta["net_args"])
-    load_weights(folder, model)
+def load_network(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu", **overrides: Any
+) -> nn.Module:
+    """Rebuild the network a checkpoint was saved from and load all its weights.
+
+    `path` is a checkpoint folder, or a Lightning ``.ckpt`` of MonoScene (then `overrides`
+    are MonoScene arguments, e.g. a smaller backbone in tests). No pretrained backbone weights
+    are looked up: the checkpoint holds them.
+    """
+    if Path(path).suffix == ".ckpt":
+        from models.occupancy.lightning import load_lightning_checkpoint
+
+        return load_lightning_checkpoint(path, device, **overrides)
+    meta = read_meta(path)
+    model = build_network(meta["network"], pretrained=False, **meta["net_args"])
+    load_weights(path, model)
     return model.to(device)
 
 
@@ -75,10 +88,11 @@ def load_weights(
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     weights = load_file(str(path))
-    skipped = sorted(k for k in weights if skip_head and k.startswith(HEAD_PREFIX))
+    head = head_prefix(model)
+    skipped = sorted(k for k in weights if skip_head and k.startswith(head))
     weights = {k: v for k, v in weights.items() if k not in skipped}
     own = model.state_dict()
-    expected = {k for k in own if not (skip_head and k.startswith(HEAD_PREFIX))}
+    expected = {k for k in own if not (skip_head and k.startswith(head))}
     if set(weights) != expected:
         missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)
         raise CheckpointError(

@@ -9,6 +9,7 @@ RECONSTRUCTORS = Registry(
     "reconstructor",
     {
         "dust3r": "models.reconstructors.dust3r:Dust3rReconstructor",
+        "colmap": "models.reconstructors.colmap:ColmapReconstructor",
         "synthetic-gt": "models.reconstructors.synthetic:SyntheticReconstructor",
     },
 )

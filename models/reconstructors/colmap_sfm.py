@@ -9,7 +9,6 @@ Pan et al., "Global Structure-from-Motion Revisited", ECCV 2024.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,34 +47,29 @@ def _device(gpu: bool) -> pycolmap.Device:
 
 def run_sfm(
     images: np.ndarray,
+    workdir: Path,
     *,
     camera_model: str = "SIMPLE_PINHOLE",
     mapper: str = "global",
     max_features: int = 8192,
     threads: int = -1,
-    workdir: Path | None = None,
 ) -> SfmResult:
-    """SfM of ``images`` (F,H,W,3) uint8 RGB with one shared camera.
+    """SfM of ``images`` (F,H,W,3) uint8 RGB with one shared camera, working in ``workdir``.
 
-    Raises SfmFailure when no model of ≥ 2 frames comes out.
+    Leaves ``workdir/images`` (the frames as PNG, ``{k:04d}.png``) and ``workdir/sparse`` (the
+    chosen model in COLMAP's binary format) for a dense step. Raises SfmFailure when no model of
+    ≥ 2 frames comes out, ValueError for a camera model recon.npz cannot store.
     """
     if camera_model not in ("SIMPLE_PINHOLE", "PINHOLE"):
         raise ValueError(f"camera_model {camera_model!r}: recon.npz stores pinhole intrinsics only")
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        return _run(Path(tmp), images, camera_model, mapper, max_features, threads)
-
-
-def _run(
-    tmp: Path, images: np.ndarray, camera_model: str, mapper: str, max_features: int, threads: int
-) -> SfmResult:
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    image_dir = tmp / "images"
-    image_dir.mkdir()
-    names = [f"{i:04d}.png" for i in range(len(images))]
+    image_dir = workdir / "images"
+    image_dir.mkdir(parents=True)
+    names = image_names(len(images))
     for name, image in zip(names, images, strict=True):
         cv2.imwrite(str(image_dir / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    database = tmp / "database.db"
+    database = workdir / "database.db"
     gpu = pycolmap.has_cuda
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.num_threads = threads
@@ -100,32 +94,40 @@ def _run(
     pycolmap.match_exhaustive(database, matching_options=matching, device=_device(gpu))
     timings["matching"] = time.perf_counter() - t
     t = time.perf_counter()
-    out = tmp / "sparse"
-    out.mkdir()
+    models_dir = workdir / "models"
+    models_dir.mkdir()
     if mapper == "global":
         options = pycolmap.GlobalPipelineOptions()
         options.num_threads = threads
         options.random_seed = 0
-        models = pycolmap.global_mapping(database, image_dir, out, options)
+        models = pycolmap.global_mapping(database, image_dir, models_dir, options)
     else:
         options = pycolmap.IncrementalPipelineOptions()
         options.num_threads = threads
         options.random_seed = 0
-        models = pycolmap.incremental_mapping(database, image_dir, out, options)
+        models = pycolmap.incremental_mapping(database, image_dir, models_dir, options)
     timings["mapping"] = time.perf_counter() - t
     if not models:
         raise SfmFailure("COLMAP built no model (too few matches between frames)")
     rec = max(models.values(), key=lambda r: r.num_reg_images())
     if rec.num_reg_images() < 2:
         raise SfmFailure("COLMAP registered fewer than 2 frames")
-    return to_arrays(rec, names, len(images), timings)
+    (workdir / "sparse").mkdir()
+    rec.write(workdir / "sparse")
+    return to_arrays(rec, names, timings)
+
+
+def image_names(n: int) -> list[str]:
+    """The file names SfM gives the frames of a clip (frame order)."""
+    return [f"{i:04d}.png" for i in range(n)]
 
 
 def to_arrays(
-    rec: pycolmap.Reconstruction, names: list[str], n: int, timings: dict[str, float]
+    rec: pycolmap.Reconstruction, names: list[str], timings: dict[str, float]
 ) -> SfmResult:
     """A pycolmap model → SfmResult (frames matched by file name)."""
     index = {name: i for i, name in enumerate(names)}
+    n = len(names)
     cam2world = np.full((n, 4, 4), np.nan)
     registered = np.zeros(n, bool)
     point_ids = np.array(sorted(rec.point3D_ids()), dtype=np.int64)

@@ -9,6 +9,7 @@ SCENE_CLASSIFIERS = Registry(
     "scene classifier",
     {
         "places365": "models.scene.places365:Places365Classifier",
+        "none": "models.scene.none:NoSceneFilter",
         "synthetic-gt": "models.scene.synthetic:SyntheticScenes",
     },
 )

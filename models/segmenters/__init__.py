@@ -24,6 +24,7 @@ SEGMENTERS = Registry(
     {
         "mask2former-ade": "models.segmenters.batched:Mask2FormerAde",
         "san": "models.segmenters.batched:San",
+        "none": "models.segmenters.none:NoSegmenter",
         "synthetic-gt": "models.segmenters.synthetic:SyntheticSegmenter",
     },
 )

@@ -1,5 +1,7 @@
-"""Evaluation in the SSC convention (``models.metrics.SSCMetrics``): a checkpoint on a dataset,
-or a folder of predictions against a folder of ground truth; JSON and a paper-style table.
+"""Evaluation in the SSC convention (``models.metrics.SSCMetrics``): a checkpoint (one of ours,
+or MonoScene's released Lightning ``.ckpt``) on a dataset, or a folder of predictions against a
+folder of ground truth; JSON and a paper-style table. On a GPU the forward pass runs in mixed
+precision when ``cfg.amp`` is set.
 """
 
 from __future__ import annotations
@@ -64,17 +66,23 @@ def evaluate_dirs(
 
 @torch.no_grad()
 def evaluate_model(
-    model: torch.nn.Module, dataset: Any, batch_size: int = 1, progress: bool = True
+    model: torch.nn.Module,
+    dataset: Any,
+    batch_size: int = 1,
+    progress: bool = True,
+    amp: bool = False,
 ) -> SSCMetrics:
     """Metrics of the model's argmax predictions over a dataset of sample dicts."""
     device = next(model.parameters()).device
     model.eval()
     metrics = SSCMetrics()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
     for batch in tqdm(
         DataLoader(dataset, batch_size=batch_size), desc="eval", disable=not progress
     ):
         b = to_device(batch, device)
-        logits = model(b["image"], b["cam_k"], b["cam_pose"], b["voxel_origin"])
+        with autocast:
+            logits = model(b["image"], b["cam_k"], b["cam_pose"], b["voxel_origin"])
         metrics.add(logits.argmax(1).to(torch.uint8).cpu().numpy(), batch["target"].numpy())
     return metrics
 
@@ -128,13 +136,31 @@ def evaluate(
     rgb_root: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a checkpoint on a dataset split; writes `out` JSON + table; returns the summary."""
-    model = load_network(checkpoint, pick_device(cfg.device))
+    """Evaluate a checkpoint on a dataset split; writes `out` JSON + table; returns the summary.
+
+    `checkpoint` is a checkpoint folder or MonoScene's released ``.ckpt`` (``cfg.net_args``
+    then override MonoScene's NYUv2 arguments).
+    """
+    overrides = cfg.net_args if Path(checkpoint).suffix == ".ckpt" else {}
+    model = load_network(checkpoint, pick_device(cfg.device), **overrides)
     data = open_dataset(dataset, split, kind, cfg.image_hw, rgb_root)
-    summary = evaluate_model(model, data, cfg.batch_size, progress).summary()
+    summary = evaluate_model(model, data, cfg.batch_size, progress, cfg.amp).summary()
     summary["samples"] = len(data)
-    write_report(summary, out, Path(checkpoint).resolve().parent.name)
+    write_report(summary, out, method_name(checkpoint))
     return summary
+
+
+def method_name(checkpoint: str | os.PathLike[str]) -> str:
+    """How a checkpoint is named in tables: a ``.ckpt`` file's stem, else its run folder."""
+    path = Path(checkpoint).resolve()
+    return path.stem if path.suffix == ".ckpt" else path.parent.name
+
+
+def per_class_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per class plus IoU and mIoU rows (percent, None where undefined): an artifact."""
+    rows = [{"class": n, "iou": strict_json(summary["per_class"][n])} for n in CLASS_NAMES]
+    return rows + [{"class": "mIoU", "iou": strict_json(summary["miou"])},
+                   {"class": "IoU (occupied)", "iou": strict_json(summary["iou"])}]  # fmt: skip
 
 
 evaluate_task = task(name="evaluate")(evaluate)

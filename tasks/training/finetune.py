@@ -1,5 +1,6 @@
 """Fine-tuning on occupancy labels: pretrained weights except the head (re-initialised), a seeded
-label fraction, class-weighted cross-entropy over voxels whose target is not 255.
+label fraction, and the network's own losses (``model.loss``, e.g. MonoScene's five) or else
+class-weighted cross-entropy over voxels whose target is not 255.
 """
 
 from __future__ import annotations
@@ -16,34 +17,46 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from models.occupancy.checkpoint import load_weights, read_meta
+from models.occupancy.monoscene import NYU_CLASS_WEIGHTS
 from storage.config import TrainConfig
-from storage.formats import NUM_CLASSES, UNKNOWN
+from storage.formats import NUM_CLASSES, OCCUPIED, UNKNOWN, FormatError
 from tasks.training.trainer import DatasetKind, fit, new_network, open_dataset, subset
 
 N_LABELS = NUM_CLASSES + 1
 
 
 def class_counts(dataset: Dataset) -> np.ndarray:
-    """Voxel count of each label 0..11 over the dataset's targets (255 ignored)."""
+    """Voxel count of each label 0..11 over the dataset's targets (255 ignored); FormatError on
+    a geometry-only sample (it has no classes to fine-tune on)."""
     counts = np.zeros(N_LABELS, np.int64)
     for i in range(len(dataset)):
         t = np.asarray(dataset[i]["target"]).reshape(-1)
+        if (t == OCCUPIED).any():
+            raise FormatError(
+                f"sample {i} is geometry-only (254: occupied, no class; segment.backend none): "
+                "fine-tuning needs classes; pretrain on it, or run segment with a segmenter"
+            )
         counts += np.bincount(t[t != UNKNOWN], minlength=N_LABELS)[:N_LABELS]
     return counts
 
 
 def class_weights(counts: np.ndarray, mode: str) -> np.ndarray:
-    """Cross-entropy weights: ENet's 1/ln(1.02 + frequency), or ones."""
+    """Cross-entropy weights: ENet's 1/ln(1.02 + frequency), ones, or MonoScene's NYUv2 ones."""
     if mode == "none":
         return np.ones(N_LABELS, np.float32)
+    if mode == "monoscene-nyu":
+        return np.array(NYU_CLASS_WEIGHTS, np.float32)
     freq = counts / max(int(counts.sum()), 1)
     return (1.0 / np.log(1.02 + freq)).astype(np.float32)
 
 
 def occupancy_step(weights: torch.Tensor):
-    """A training step: batch → weighted cross-entropy of the logits (255 ignored)."""
+    """A training step: batch → the network's losses ({"loss": total, parts}) if it defines
+    ``loss``, else the weighted cross-entropy of its logits (255 ignored)."""
 
-    def step(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+    def step(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor | dict[str, torch.Tensor]:
+        if hasattr(model, "loss"):
+            return model.loss(batch, weights.to(batch["image"].device))
         logits = model(batch["image"], batch["cam_k"], batch["cam_pose"], batch["voxel_origin"])
         target = batch["target"].long()
         return F.cross_entropy(
@@ -61,7 +74,7 @@ def init_network(cfg: TrainConfig, init: str | os.PathLike[str] | None) -> tuple
     meta = read_meta(init)
     args = dict(meta["net_args"])
     cfg = cfg.model_copy(update={"network": meta["network"], "net_args": args})
-    model, args = new_network(cfg, args["feature_dim"])
+    model, args = new_network(cfg, args.get("feature_dim"), pretrained=False)
     load_weights(init, model, skip_head=True)
     return model, {"network": meta["network"], "net_args": args}
 

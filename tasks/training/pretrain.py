@@ -2,8 +2,10 @@
 
 Per image: DINOv2 pixel features (frozen), superpixels (the dataset's region masks, or SLIC
 where a frame has none or when configured), ρ by depth back-projection, supervoxels by majority
-vote; InfoNCE (τ = cfg.temperature) over all matched pairs of the batch. The network's feature
-width is the embedder's, so fine-tuning can start from the result.
+vote; InfoNCE (τ = cfg.temperature) over all matched pairs of the batch. Any registered network
+works (the method is model-agnostic): one whose feature width is an argument is built with the
+embedder's width; for any other a 1×1×1 projection to that width is trained with it (kept in
+the train state, not in the weights fine-tuning loads).
 """
 
 from __future__ import annotations
@@ -73,8 +75,19 @@ def sample_pairs(
 NO_PAIRS = "no pixel back-projects into its voxel grid (check depth, cam_pose and voxel_origin)"
 
 
-def contrastive_step(embedder: nn.Module, cfg: TrainConfig):
-    """A training step: batch → InfoNCE loss over the batch's matched pairs (None if none)."""
+def projection(feature_dim: int, embed_width: int) -> nn.Module:
+    """Voxel features → the embedder's width: identity when equal, else a 1×1×1 conv."""
+    if feature_dim == embed_width:
+        return nn.Identity()
+    return nn.Conv3d(feature_dim, embed_width, kernel_size=1)
+
+
+def contrastive_step(embedder: nn.Module, cfg: TrainConfig, project: nn.Module | None = None):
+    """A training step: batch → InfoNCE loss over the batch's matched pairs (None if none).
+
+    `project` maps the network's voxel features to the embedder's width (identity if None).
+    """
+    project = project or nn.Identity()
 
     def step(model: nn.Module, batch: dict[str, Any]) -> torch.Tensor | None:
         image = batch["image"]
@@ -82,7 +95,9 @@ def contrastive_step(embedder: nn.Module, cfg: TrainConfig):
         h, w = image.shape[2:]
         sub_hw = (len(range(s // 2, h, s)), len(range(s // 2, w, s)))
         pix = pixel_features(embedder, image, sub_hw, cfg.embed_input_size)
-        vox = model.features(image, batch["cam_k"], batch["cam_pose"], batch["voxel_origin"])
+        vox = project(
+            model.features(image, batch["cam_k"], batch["cam_pose"], batch["voxel_origin"])
+        )
         pairs = [
             sample_pairs(
                 pix[b],
@@ -114,7 +129,9 @@ def pretrain(
     """Pretrain the configured network on a dataset folder; returns the checkpoint folder."""
     data = open_dataset(dataset, split, kind, cfg.image_hw)
     embedder = load_embedder(cfg.embed_weights, str(pick_device(cfg.device)))
-    model, net_args = new_network(cfg, embed_dim(embedder))
+    width = embed_dim(embedder)
+    model, net_args = new_network(cfg, width)
+    project = projection(int(model.feature_dim), width)
     meta = {
         "kind": "pretrain",
         "network": cfg.network,
@@ -125,7 +142,7 @@ def pretrain(
     fit(
         model,
         data,
-        contrastive_step(embedder, cfg),
+        contrastive_step(embedder, cfg, project),
         lr=cfg.pretrain_lr,
         cfg=cfg,
         out_dir=out_dir,
@@ -133,6 +150,7 @@ def pretrain(
         resume=resume,
         progress=progress,
         empty_hint=NO_PAIRS,
+        extra={"projector": project} if isinstance(project, nn.Conv3d) else None,
     )
     return Path(out_dir) / "last"
 

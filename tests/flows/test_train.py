@@ -159,3 +159,57 @@ def test_pretrain_and_finetune_read_a_frozen_ytocc_dataset(
     # these cameras look straight up and hit 3.5 m, above the grid: nothing to pair, said plainly
     with pytest.raises(FormatError, match=r"all \d+ batches skipped; no pixel back-projects"):
         pretrain_flow(str(path), str(tmp_path / "pre"), cfg)
+
+
+@pytest.mark.slow
+def test_evaluate_reads_monoscenes_released_checkpoint_on_nyu(tmp_path, prefect_harness):
+    """`ytocc train evaluate --checkpoint monoscene_nyu.ckpt --dataset NYU_PREPROCESS`, with a
+    checkpoint of the official layout (EfficientNet-B0 in place of B7, an 8-wide 3D net)."""
+    from tests.models.occupancy.monoscene_official import (
+        monoscene_table,
+        write_lightning_checkpoint,
+    )
+    from tests.support.tiny_training import write_nyu
+
+    _register()
+    write_nyu(tmp_path / "nyu", 2, "test")
+    ckpt = tmp_path / "monoscene_nyu.ckpt"
+    write_lightning_checkpoint(ckpt, monoscene_table(feature=8, width=1.0, depth=1.0))
+    out = tmp_path / "m.json"
+    res = CliRunner().invoke(
+        app,
+        ["train", "evaluate", "--checkpoint", str(ckpt), "--dataset", str(tmp_path / "nyu"),
+         "--split", "test", "--out", str(out), "--set", "train.device=cpu",
+         "--set", "train.net_args={backbone: tf_efficientnet_b0}"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    got = json.loads(out.read_text())
+    assert got["samples"] == 2 and 0 <= got["iou"] <= 100
+    assert out.with_suffix(".md").read_text().splitlines()[2].startswith("| monoscene_nyu |")
+
+
+def test_an_unreadable_released_checkpoint_is_one_clear_error(tmp_path, prefect_harness):
+    from tests.support.tiny_training import write_nyu
+
+    _register()
+    write_nyu(tmp_path / "nyu", 1, "test")
+    (tmp_path / "bad.ckpt").write_bytes(b"\x00junk")
+    res = CliRunner().invoke(
+        app,
+        ["train", "evaluate", "--checkpoint", str(tmp_path / "bad.ckpt"), "--dataset",
+         str(tmp_path / "nyu"), "--split", "test", "--out", str(tmp_path / "m.json")],
+    )  # fmt: skip
+    assert res.exit_code == 1
+    assert "error: " in res.output and "bad.ckpt: not a torch checkpoint" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_symphonies_fails_with_its_install_line(tmp_path, prefect_harness, folders):
+    _register()
+    res = CliRunner().invoke(
+        app,
+        ["train", "finetune", "--dataset", str(folders / "occ"), "--out", str(tmp_path / "ft"),
+         "--set", "train.network=symphonies", "--set", "train.device=cpu"],
+    )  # fmt: skip
+    assert res.exit_code == 1
+    assert "network 'symphonies' needs" in res.output and "mim install" in res.output

@@ -43,5 +43,5 @@ def test_required_weights_name_the_chosen_backends_only(tmp_path) -> None:
 
 
 def test_an_unknown_backend_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="known: dust3r, synthetic-gt"):
+    with pytest.raises(ValueError, match="known: dust3r, colmap, synthetic-gt"):
         registry_of("reconstruct").get("nerf")

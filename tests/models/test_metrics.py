@@ -146,3 +146,17 @@ def test_batches_accumulate() -> None:
         t = rng.integers(0, 12, size=(6, 6, 4)).astype(np.uint8)
         m.add(t.copy(), t)
     assert m.iou() == pytest.approx(100.0) and m.miou() == pytest.approx(100.0, abs=1e-4)
+
+
+def test_geometry_only_grids_give_iou_and_no_miou() -> None:
+    """254 (occupied, no class) counts as occupied in either grid; mIoU is NaN thereafter."""
+    from storage.formats import OCCUPIED
+
+    target = np.array([[OCCUPIED, OCCUPIED, 0, 0, 255]], np.uint8)
+    pred = np.array([[3, 0, 0, OCCUPIED, 7]], np.uint8)
+    m = SSCMetrics()
+    m.add(pred, target)
+    assert m.iou() == pytest.approx(100 / 3)  # tp 1, fn 1, fp 1
+    assert m.geometry_only and np.isnan(m.miou())
+    summary = m.summary()
+    assert summary["geometry_only"] and all(np.isnan(v) for v in summary["per_class"].values())

@@ -67,6 +67,38 @@ def test_labels_outside_the_classes_fail_and_write_no_sample(aligned_clip) -> No
     assert not list(root.occ_dir(cid).glob("*.npz"))
 
 
+def test_geometry_only_samples_mark_occupied_254_and_a_segmenter_upgrades_them(
+    root, tmp_path
+) -> None:
+    """segment.backend none → occupied voxels 254 (no class); switching to a real segmenter
+    re-runs only segment and voxelize, and the samples get classes."""
+    from storage.formats import OCCUPIED
+    from storage.markers import read_marker
+    from tests.support.truth_room import ready_clip, write_truth_room
+
+    truth = tmp_path / "truth"
+    write_truth_room(truth, 2)
+    base = [f"truth_dir={truth}", "reconstruct.backend=synthetic-gt", "clean.min_points=500"]
+    cfg = load_config(overrides=[*base, "indoor.backend=none", "segment.backend=none"])
+    cid = ready_clip(root, cfg, truth, 2)
+    stages = (reconstruct, clean, align, segment, voxelize)
+    assert [m.run(root, cfg, cid).status for m in stages] == ["ok"] * 5
+    assert read_marker(root.clip_marker(cid, "segment")).backend == "none"
+    assert read_marker(root.clip_marker(cid, "voxelize")).stats["geometry_only"] is True
+    t = read_sample(root.occ_path(cid, 0))["target"]
+    assert (t == OCCUPIED).sum() > 100 and (t == FREE).any()
+    assert not ((t > 0) & (t <= 11)).any()  # no class anywhere
+    before = {s.STAGE: read_marker(root.clip_marker(cid, s.STAGE)).finished_at for s in stages}
+
+    upgraded = load_config(overrides=[*base, "indoor.backend=none", "segment.backend=synthetic-gt"])
+    assert [m.run(root, upgraded, cid).status for m in stages] == ["ok"] * 5
+    after = {s.STAGE: read_marker(root.clip_marker(cid, s.STAGE)).finished_at for s in stages}
+    rerun = {s for s in before if before[s] != after[s]}
+    assert rerun == {"segment", "voxelize"}
+    t = read_sample(root.occ_path(cid, 0))["target"]
+    assert not (t == OCCUPIED).any() and ((t > 0) & (t <= 11)).any()
+
+
 def test_a_damaged_alignment_fails_the_clip_with_a_reason(aligned_clip) -> None:
     """Every field's check: tests/tasks/test_align.py::test_check_report_names_the_bad_field."""
     from storage.atomic import read_json, write_json

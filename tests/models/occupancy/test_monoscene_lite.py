@@ -39,4 +39,4 @@ def test_voxel_features_follow_the_image_inside_the_frustum(batch):
 
 def test_unknown_network_names_the_known_ones():
     with pytest.raises(ValueError, match="monoscene-lite"):
-        build_network("symphonies")
+        build_network("monoscene-heavy")

@@ -1,0 +1,120 @@
+"""MonoScene's released PyTorch Lightning checkpoints (``monoscene_nyu.ckpt``), read weights-only.
+
+The file is a pickle of {``state_dict`` (official parameter names), ``hyper_parameters``,
+``callbacks``, optimiser states, ...}. It is read with ``torch.load(weights_only=True)``:
+tensors, numbers, strings and containers only. Lightning's own classes that such a file names
+(``AttributeDict`` containers, callback classes used as dict keys) are let in as inert
+stand-ins of the same name whose instances are plain dicts; any other class in the file is refused with its
+name. Only ``state_dict`` is used; it must match :class:`MonoScene`'s names and shapes exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.occupancy.checkpoint import CheckpointError
+
+LIGHTNING_MODULES = ("pytorch_lightning.", "lightning.", "lightning_fabric.")
+"""Module prefixes whose classes a Lightning checkpoint may name; they become inert stand-ins."""
+
+
+def _inert(qualified: str) -> type:
+    """A class answering to `qualified` (``module.Name``) whose instances are plain dicts.
+
+    The unpickler rebuilds a Lightning container with ``cls.__new__(cls)`` and then fills it
+    with dict items: a plain dict takes them, and no Lightning code ever runs.
+    """
+    module, _, name = qualified.rpartition(".")
+    return type(
+        name, (), {"__module__": module, "__qualname__": name, "__new__": lambda cls, *a: {}}
+    )
+
+
+def read_lightning(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint dict of a Lightning ``.ckpt``, loaded weights-only (see module doc)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except (RuntimeError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a torch checkpoint ({e})") from e
+    foreign = [g for g in unsafe if not g.startswith(LIGHTNING_MODULES)]
+    if foreign:
+        raise CheckpointError(
+            f"{path}: refusing to unpickle {sorted(foreign)[:5]} (weights-only loading); if you "
+            "trust the file, re-save its state_dict: torch.save({'state_dict': "
+            "torch.load(PATH, weights_only=False)['state_dict']}, 'clean.ckpt')"
+        )
+    try:
+        with torch.serialization.safe_globals([_inert(g) for g in unsafe]):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, ValueError, EOFError) as e:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({e})") from e
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: no 'state_dict' in the checkpoint")
+    return ckpt
+
+
+def net_args_of(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """MonoScene arguments implied by an official state dict (feature, classes, relations)."""
+    head = "net_3d_decoder.ssc_head_1_4."
+    try:
+        feature = int(state[head + "conv0.weight"].shape[0])
+        classes = int(state[head + "conv_classes.weight"].shape[0])
+    except KeyError as e:
+        raise CheckpointError(f"not a MonoScene state dict (no {e.args[0]})") from e
+    prior = "net_3d_decoder.CP_mega_voxels.context_prior_logits."
+    relations = {k[len(prior) :].split(".")[0] for k in state if k.startswith(prior)}
+    return {
+        "feature": feature,
+        "num_classes": classes,
+        "context_prior": bool(relations),
+        "n_relations": len(relations) or 4,
+    }
+
+
+def load_lightning_checkpoint(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu", **overrides: Any
+) -> nn.Module:
+    """MonoScene built for a released checkpoint and loaded strictly (no backbone download).
+
+    `overrides` replace constructor arguments (``backbone``, ``dims``, ...); the rest come from
+    the state dict's shapes and MonoScene's NYUv2 defaults.
+    """
+    from models.occupancy.monoscene import MonoScene
+
+    state = read_lightning(path)["state_dict"]
+    args = {**net_args_of(state), **overrides, "backbone_weights": None}
+    with torch.device("meta"):  # no init work: every tensor comes from the checkpoint
+        model = MonoScene(**args)
+    load_state_strict(model, state, str(path))
+    model.net_args = {k: v for k, v in args.items() if k != "backbone_weights"}
+    return model.to(device)
+
+
+def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Put `state`'s tensors into `model` (assigned, so a meta-device model works).
+
+    Missing or extra keys, or differing shapes, are a CheckpointError naming the first few.
+    """
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or extra:
+        raise CheckpointError(
+            f"{source}: {len(missing)} keys missing (e.g. {missing[:3]}), {len(extra)} unexpected "
+            f"(e.g. {extra[:3]})"
+        )
+    bad = [
+        f"{k} {tuple(v.shape)}≠{tuple(own[k].shape)}"
+        for k, v in state.items()
+        if v.shape != own[k].shape
+    ]
+    if bad:
+        raise CheckpointError(f"{source}: {len(bad)} shapes differ: {bad[:3]}")
+    model.load_state_dict(state, strict=True, assign=True)
