@@ -116,6 +116,24 @@ def run_set(name: str, work: Path, jobs: int, timeout_s: float) -> dict:
     }
 
 
+def write_result(out: Path, sets: dict[str, dict]) -> None:
+    """The overall score over the finished sets, and every set's counts, to `out`."""
+    done = [s for s in sets.values() if "error" not in s]
+    total = sum(s["total"] for s in done)
+    detected = sum(s["detected"] for s in done)
+    result = {
+        "tool": f"mutmut {version('mutmut')}",
+        "score": round(detected / max(total, 1), 4),
+        "mutants": total,
+        "survived": total - detected,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "unfinished": sorted(n for n, s in sets.items() if "error" in s),
+        "sets": sets,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
@@ -131,27 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         s = sets[name]
         if "error" in s:
             print(f"   {s['error']}", flush=True)
-            continue
-        print(f"   {s['killed']} killed, {s['survived']} survived, {s['no_tests']} without "
-              f"tests, {s['timeout']} timeouts of {s['total']}: score {s['score']:.3f} "
-              f"({s['wall_s']} s)", flush=True)  # fmt: skip
-        for m in s["survivors"]:
-            print(f"   survived: {m}")
-    done = [s for s in sets.values() if "error" not in s]
-    total = sum(s["total"] for s in done)
-    detected = sum(s["detected"] for s in done)
-    result = {
-        "tool": f"mutmut {version('mutmut')}",
-        "score": round(detected / max(total, 1), 4),
-        "mutants": total,
-        "survived": total - detected,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "unfinished": sorted(n for n, s in sets.items() if "error" in s),
-        "sets": sets,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"mutation score {result['score']:.3f} ({total} mutants) → {args.out}")
+        else:
+            print(f"   {s['killed']} killed, {s['survived']} survived, {s['no_tests']} without "
+                  f"tests, {s['timeout']} timeouts of {s['total']}: score {s['score']:.3f} "
+                  f"({s['wall_s']} s)", flush=True)  # fmt: skip
+            for m in s["survivors"]:
+                print(f"   survived: {m}")
+        write_result(args.out, sets)  # after every set: an interrupted run keeps what it finished
+    result = json.loads(args.out.read_text())
+    print(f"mutation score {result['score']:.3f} ({result['mutants']} mutants) → {args.out}")
     return 0
 
 

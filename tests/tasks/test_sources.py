@@ -227,3 +227,54 @@ def test_a_name_that_is_neither_a_file_nor_a_url_is_refused_as_no_such_file() ->
     assert videos == [] and errors == [
         ("no-such-file.mp4", "no-such-file.mp4: no such file or folder")
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "listing"),
+    [
+        ("https://www.youtube.com/watch?list=PL0123456789", True),  # a list and no video
+        ("https://www.youtube.com/playlist", True),  # the playlist page itself
+        ("https://www.youtube.com/results?search_query=tour", False),
+    ],
+)
+def test_a_list_parameter_without_a_video_is_a_listing(url: str, listing: bool) -> None:
+    assert is_listing(url) is listing
+
+
+def test_short_links_take_the_first_path_part_whatever_its_letters() -> None:
+    assert youtube_id("https://youtu.be/dQw4w9WgXcQ/extra") == "dQw4w9WgXcQ"
+    assert youtube_id("https://youtu.be/abcdefghijX") == "abcdefghijX"
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ("ftp://host/x.mp4", "scheme 'ftp' not allowed"),
+        ("https:///x.mp4", "'https:///x.mp4': no host"),
+    ],
+)
+def test_refused_urls_say_why(spec: str, why: str) -> None:
+    videos, errors = expand_sources([spec], DownloadConfig())
+    assert videos == [] and why in errors[0][1]
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", ":1: no video URL on the first line"),
+        ("https://a.example/v.mp4\n\n", ": no camera rows after the URL"),
+    ],
+)
+def test_camera_files_without_url_or_rows_say_so(tmp_path, text: str, why: str) -> None:
+    cams = tmp_path / "cams"
+    cams.mkdir()
+    (cams / "c.txt").write_text(text)
+    _, errors = expand_sources([str(cams)], DownloadConfig())
+    assert any(f"c.txt{why}" in e for _, e in errors), errors
+
+
+def test_a_comment_ends_a_url_line_at_its_first_hash(tmp_path) -> None:
+    f = tmp_path / "urls.txt"
+    f.write_text("http://127.0.0.1:9/a.mp4 # tour # second note\n")
+    videos, errors = expand_sources([str(f)], DownloadConfig())
+    assert [v.url for v in videos] == ["http://127.0.0.1:9/a.mp4"] and errors == []

@@ -6,6 +6,7 @@ import pytest
 from storage.atomic import write_npz
 from storage.config import VoxelConfig, load_config
 from storage.formats import FREE, UNKNOWN, read_sample
+from storage.stages import run_item_stage
 from tasks import align, clean, reconstruct, segment, voxelize
 from tasks.voxelize import frame_grid
 from tests.support.rooms import box_room, camera_pose
@@ -62,6 +63,7 @@ def test_labels_outside_the_classes_fail_and_write_no_sample(aligned_clip) -> No
         labels, regions = z["labels"].copy(), z["regions"]
     labels[0, 0] = 40
     write_npz(path, labels=labels, regions=regions)  # bypass the checked writer: a bad file
+    run_item_stage(root, cfg, cid, "segment", lambda: None, force=True)  # as if it wrote it
     marker = voxelize.run(root, cfg, cid)
     assert marker.status == "failed" and "ids > 11" in marker.reason
     assert not list(root.occ_dir(cid).glob("*.npz"))
