@@ -137,7 +137,7 @@ def align_timing(root: DataRoot, clip: str) -> dict[str, Any]:
 
 def semantic_occupancy(work: Path) -> dict[str, Any]:
     """IoU/mIoU of every written sample of the tour against its true grid."""
-    from tasks.align import similarity_matrix
+    from storage.formats import similarity_matrix
     from tasks.synth.occupancy import truth_occupancy
 
     t0 = time.perf_counter()

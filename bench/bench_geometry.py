@@ -49,7 +49,8 @@ def noisy_room(
 
 def align_analytic(seeds: range) -> dict[str, Any]:
     """Worst and mean tilt / scale error of align over analytic rooms."""
-    from tasks.align import align_cloud, similarity_matrix
+    from storage.formats import similarity_matrix
+    from tasks.align import align_cloud
 
     tilts, scales = [], []
     for seed in seeds:
@@ -70,10 +71,9 @@ def align_analytic(seeds: range) -> dict[str, Any]:
 def align_chain(work: Path, n_frames: int = 8) -> dict[str, Any]:
     """Tilt / scale error of a ray-cast room clip through synthetic-gt → clean → align."""
     from storage.atomic import read_json
-    from storage.formats import read_recon
+    from storage.formats import read_recon, similarity_matrix
     from storage.layout import DataRoot
     from tasks import align, clean, reconstruct
-    from tasks.align import similarity_matrix
     from tests.support.truth_room import ready_clip, write_truth_room
 
     truth, root = work / "truth", DataRoot.at(work / "data")

@@ -120,9 +120,12 @@ def bench_indoor_accuracy(work: Path) -> dict[str, Any]:
 def _shot_decisions(root: Any, cfg: Any, spans: list[tuple[int, int]]) -> dict[str, Any]:
     """Run the indoor stage per detected clip; score each truth shot by the clips inside it."""
     from storage.atomic import write_json
-    from storage.markers import Marker, write_marker
+    from storage.stages import run_item_stage
     from storage.truth import read_shots, synthetic_truth
     from tasks.indoor import run
+
+    for stage in ("download", "shots"):  # the clips' video, recorded as harvested
+        run_item_stage(root, cfg, "tour", stage, lambda: None)
 
     shots = read_shots(synthetic_truth(cfg, "indoor"))
     starts = np.array([s.start_frame for s in shots])
@@ -134,7 +137,7 @@ def _shot_decisions(root: Any, cfg: Any, spans: list[tuple[int, int]]) -> dict[s
         write_json(
             root.frames_index(clip), {"video_frames": frames.tolist(), "width": 1, "height": 1}
         )
-        write_marker(root.marker(clip, "frames"), Marker("frames", clip, "ok", params_hash="b"))
+        run_item_stage(root, cfg, clip, "frames", lambda: None)  # recorded like a frames run
         owner = np.bincount(np.searchsorted(starts, frames, side="right") - 1).argmax()
         verdicts[int(owner)].append(run(root, cfg, clip).status == "skipped")
     pairs = [(s.indoor, verdicts[i]) for i, s in enumerate(shots)]

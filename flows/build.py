@@ -1,17 +1,26 @@
-"""The build flow: harvest → indoor → reconstruct → clean → align → segment → voxelize → dataset.
+"""The build flow: harvest → the clip stages of the graph → manifests → dataset → report.
 
-Per clip the stages run in order inside one ``clip`` task (each stage is its own nested task
-run in the UI); a clip stops at its first stage that is not ``ok`` and the others go on.
-Markers skip finished work; a per-clip lock keeps two builds on one data folder apart.
-With the local runner reconstructions are bounded to ``run.gpu_slots`` at a time (a semaphore),
-so CPU stages of other clips overlap with them; on Ray each clip task asks for a GPU where the
-cluster has one (``flows/runners.py``) and holds it through the clip.
+Per clip the stages run in the graph's order (``storage.graph``) inside one ``clip`` task
+(each stage that has work is its own nested task run in the UI); a stage runs only when the
+done predicate (:class:`storage.stages.Ledger`) says it is not done, so a finished clip costs a
+few stats and no task run, and a deleted or changed output, an upstream that re-ran or a changed
+parameter re-runs exactly what it affects. A clip stops at its first stage that is not ``ok``
+and the others go on. A per-clip lock keeps two builds on one data folder apart.
+
+The task runner is chosen inside the flow from ``run.*`` (:func:`flows.runners.on_runner`), so
+the CLI, ``ytocc rerun``, ``ytocc serve`` and the ``prefect.yaml`` deployment all honour
+``run.task_runner``, ``run.max_workers`` and the Ray settings. With the local runner
+reconstructions are bounded to ``run.gpu_slots`` at a time (a semaphore), so CPU stages of
+other clips overlap with them; on Ray each clip task asks for a GPU where the cluster has one
+(``flows/runners.py``) and holds it through the clip.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from functools import cache
 from pathlib import Path
@@ -24,13 +33,16 @@ from prefect.futures import as_completed
 from flows.harvest import harvest
 from flows.outcomes import exit_code, outcome
 from flows.report import publish
-from flows.runners import absolute_paths, gpu_options, task_runner
-from storage.atomic import FOLDER_ERROR, folder_error
-from storage.config import Config, load_config
+from flows.runners import absolute_paths, gpu_options, on_runner
+from storage.atomic import FOLDER_ERROR, folder_error, write_text
+from storage.config import Config, dump_config, load_config
+from storage.graph import CLIP_STAGES
 from storage.layout import DataRoot
 from storage.locks import item_lock, lock_holder
 from storage.manifest import write_manifests
-from storage.stages import is_done
+from storage.markers import Marker
+from storage.plan import settled
+from storage.stages import Ledger, UpstreamNotDone
 from tasks.align import align_task
 from tasks.clean import clean_task
 from tasks.dataset import DatasetError, freeze
@@ -40,15 +52,18 @@ from tasks.reconstruct import reconstruct_task
 from tasks.segment import segment_task
 from tasks.voxelize import voxelize_task
 
-CLIP_TASKS = (
-    ("frames", frames_task),
-    ("indoor", indoor_task),
-    ("reconstruct", reconstruct_task),
-    ("clean", clean_task),
-    ("align", align_task),
-    ("segment", segment_task),
-    ("voxelize", voxelize_task),
-)
+CLIP_TASKS: dict[str, Callable[..., Marker]] = {
+    "frames": frames_task,
+    "indoor": indoor_task,
+    "reconstruct": reconstruct_task,
+    "clean": clean_task,
+    "align": align_task,
+    "segment": segment_task,
+    "voxelize": voxelize_task,
+}
+"""The task of each clip stage of the graph (one line per stage)."""
+if set(CLIP_TASKS) != set(CLIP_STAGES):
+    raise RuntimeError(f"clip stages without a task: {set(CLIP_STAGES) ^ set(CLIP_TASKS)}")
 
 
 @cache
@@ -59,23 +74,35 @@ def gpu_slots(n: int) -> threading.Semaphore:
 
 @task(name="clip")
 def process_clip(root: DataRoot, cfg: Config, clip: str) -> dict[str, Any]:
-    """Run the clip stages in order; stop at the first that is not ok; return where it ended."""
+    """Run the clip stages that are not done, in order; stop at the first that is not ok."""
     lock = root.locks / f"{clip}.lock"
     try:
         with item_lock(lock) as got:
             if not got:
                 return outcome(clip, None, "locked", f"held by another build ({lock_holder(lock)})")
-            for stage, stage_task in CLIP_TASKS:
-                guard = gpu_slots(cfg.run.gpu_slots) if stage == "reconstruct" else nullcontext()
-                with guard:
-                    marker = stage_task(root, cfg, clip)
-                if marker.status != "ok":
-                    return outcome(clip, stage, marker.status, marker.reason)
+            ledger = Ledger(root, cfg)
+            for stage in CLIP_STAGES:
+                st = ledger.state(clip, stage)
+                if not st.done:
+                    guard = (
+                        gpu_slots(cfg.run.gpu_slots) if stage == "reconstruct" else nullcontext()
+                    )
+                    try:
+                        with guard:
+                            marker = CLIP_TASKS[stage](root, cfg, clip)
+                    except UpstreamNotDone as e:
+                        return outcome(clip, stage, "blocked", str(e))
+                    ledger.forget(clip)
+                    st = ledger.state(clip, stage)
+                    if marker.status != "ok":
+                        return outcome(clip, stage, marker.status, marker.reason)
+                if st.state != "ok":
+                    return outcome(clip, stage, st.state, st.why)
     except OSError as e:  # the lock itself could not be written
         if (reason := folder_error(e)) is None:
             raise
         return outcome(clip, None, "failed", reason)
-    return outcome(clip, "voxelize", "ok", "")
+    return outcome(clip, CLIP_STAGES[-1], "ok", "")
 
 
 def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[str, Any]]:
@@ -84,14 +111,20 @@ def process_clips(root: DataRoot, cfg: Config, clips: list[str]) -> list[dict[st
     progress = create_progress_artifact(
         progress=0.0, key="clips-done", description="clips finished"
     )
+    ledger = Ledger(root, cfg)
+    results = [out for c in clips if (out := settled(ledger, c)) is not None]
+    finished = {r["clip"] for r in results}
+    todo = [c for c in clips if c not in finished]
+    log.info("%d of %d clips have work to do", len(todo), len(clips))
     with gpu_options(cfg):
-        futures = {process_clip.submit(root, cfg, c): c for c in clips}
-    results = []
-    for i, fut in enumerate(as_completed(list(futures)), start=1):
+        futures = {process_clip.submit(root, cfg, c): c for c in todo}
+    for i, fut in enumerate(as_completed(list(futures)), start=len(results) + 1):
         out = fut.result(raise_on_failure=False)
         if isinstance(out, BaseException):
             clip = futures[fut]
-            stage = next((s for s, _ in CLIP_TASKS if not is_done(root, cfg, clip, s)), None)
+            stage = next(
+                (s for s in CLIP_STAGES if not Ledger(root, cfg).state(clip, s).done), None
+            )
             out = outcome(clip, stage, "failed", f"{type(out).__name__}: {out}")
         results.append(out)
         log.info(
@@ -140,7 +173,7 @@ def build_tail(
             write_manifests(root)
             out["dataset"] = freeze_or_log(root, cfg, dataset) if dataset else None
             out["report"] = str(
-                publish(root, clips, out["dataset"], time.perf_counter() - t0, results)
+                publish(root, cfg, clips, out["dataset"], time.perf_counter() - t0, results)
             )
     except OSError as e:
         if (halted := folder_error(e)) is None:
@@ -161,6 +194,23 @@ def freeze_or_log(root: DataRoot, cfg: Config, dataset: str) -> str | None:
         return None
 
 
+@flow(name="build-pipeline")
+def build_pipeline(sources: list[str], data: str | None, config: str | None,
+                   overrides: list[str], dataset: str | None) -> dict[str, Any]:  # fmt: skip
+    """The build's tasks, on the task runner the config names (started by :func:`build_flow`)."""
+    cfg = absolute_paths(load_config(Path(config) if config else None, overrides, data))
+    root = DataRoot.at(cfg.data)
+    remember_config(root, cfg)
+    return build(root, cfg, sources, dataset)
+
+
+def remember_config(root: DataRoot, cfg: Config) -> None:
+    """Keep the effective config beside the data (``config.yaml``): what `status`, `dataset`
+    and `rerun` judge "done" by unless told otherwise."""
+    with contextlib.suppress(OSError):  # a full or read-only folder is reported by the build
+        write_text(root.build_config, dump_config(cfg.model_copy(update={"data": None})))
+
+
 @flow(name="build")
 def build_flow(
     sources: list[str],
@@ -169,14 +219,10 @@ def build_flow(
     overrides: list[str] | None = None,
     dataset: str | None = "ytocc",
 ) -> dict[str, Any]:
-    """Sources to dataset (see module docstring); returns per-clip outcomes and paths."""
+    """Sources to dataset (see module docstring); returns per-clip outcomes and paths.
+
+    The deployment's entrypoint: it reads the config and runs :func:`build_pipeline` on the
+    task runner ``run.task_runner`` names.
+    """
     cfg = absolute_paths(load_config(Path(config) if config else None, overrides or [], data))
-    return build(DataRoot.at(cfg.data), cfg, sources, dataset)
-
-
-def run_build(sources: list[str], data: str | None = None, config: str | None = None,
-              overrides: list[str] | None = None, dataset: str | None = "ytocc") -> dict[str, Any]:  # fmt: skip
-    """Run `build_flow` with the task runner the config names (local threads, Ray or Dask)."""
-    cfg = load_config(Path(config) if config else None, overrides or [], data)
-    runner = task_runner(cfg)
-    return build_flow.with_options(task_runner=runner)(sources, data, config, overrides, dataset)
+    return on_runner(cfg, build_pipeline)(sources, data, config, overrides or [], dataset)

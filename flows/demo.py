@@ -83,7 +83,7 @@ def build_houses(tours: Path, data: Path, variant: Variant) -> dict[str, Any]:
     Returns per house its video id, truth folder, clips' outcomes and report; the dataset path,
     fingerprint and split counts.
     """
-    from flows.build import run_build
+    from flows.build import build_flow
     from flows.loopback import serve_directory
     from storage.config import load_config
     from storage.layout import DataRoot
@@ -96,10 +96,11 @@ def build_houses(tours: Path, data: Path, variant: Variant) -> dict[str, Any]:
             source = f"{url}/{house.name}/tour.mp4"
             truth = tours / house.name / "truth"
             overrides = [*pipeline_overrides(truth), *variant.overrides]
-            built = run_build([source], str(data), None, overrides, None)
+            built = build_flow([source], str(data), None, overrides, None)
             houses[house.name] = {"video": video_id_for_url(source), "truth": str(truth),
                                   "clips": built["clips"], "report": built["report"]}  # fmt: skip
-    cfg = load_config(None, list(variant.overrides), data)
+    # the builds' backends, so the done predicate sees their keys (truth_dir is in no key)
+    cfg = load_config(None, [*pipeline_overrides(truth), *variant.overrides], data)
     frozen = freeze(DataRoot.at(data), cfg, DATASET, force=True)
     return {
         "houses": houses,

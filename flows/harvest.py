@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.futures import wait
 
@@ -19,7 +18,7 @@ from storage.config import Config, load_config
 from storage.ids import id_from_url
 from storage.layout import DataRoot
 from storage.locks import item_lock, lock_holder, waiting_lock
-from storage.manifest import status_table, write_manifests
+from storage.manifest import status_table, summary_text, write_manifests
 from storage.markers import Marker, write_marker
 from tasks.download import download_task
 from tasks.frames import frames_task
@@ -132,13 +131,6 @@ def harvest_videos(root: DataRoot, cfg: Config, videos: list[VideoSource]) -> Ha
     return out
 
 
-def summary_text(table: pd.DataFrame) -> str:
-    """Items × stages with reasons, as printed at the end of a run."""
-    if table.empty:
-        return "nothing harvested"
-    return table.fillna("").to_string(index=False, max_colwidth=60)
-
-
 @flow(name="harvest")
 def harvest_flow(
     sources: list[str],
@@ -151,7 +143,7 @@ def harvest_flow(
     root = DataRoot.at(cfg.data)
     done = harvest(root, cfg, sources)
     write_manifests(root)
-    table = status_table(root)
+    table = status_table(root, cfg)
     get_run_logger().info("status:\n%s", summary_text(table))
     return {"clips": done.clips, "ended": done.outcomes(root),
             "source_errors": [o["reason"] for o in done.refused],

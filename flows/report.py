@@ -14,11 +14,14 @@ import pandas as pd
 
 from flows.outcomes import describe
 from storage.atomic import write_text
-from storage.formats import read_sample
-from storage.layout import CLIP_STAGES, DataRoot
+from storage.config import Config
+from storage.formats import FormatError, read_sample
+from storage.graph import ALL_STAGES
+from storage.layout import DataRoot
 from storage.manifest import stage_rows, status_table
 from storage.markers import read_marker
 from storage.scale import scale_provenance
+from storage.stages import Ledger
 
 PICTURES = 3
 
@@ -54,7 +57,7 @@ def stage_timings(root: DataRoot) -> pd.DataFrame:
         .rename(columns={"sum": "wall_s", "mean": "mean_s"})
     )
     out = counts[["ok", "skipped", "failed"]].join(wall).reset_index()
-    order = {s: i for i, s in enumerate(("download", "shots", *CLIP_STAGES))}
+    order = {s: i for i, s in enumerate(ALL_STAGES)}
     return out.sort_values("stage", key=lambda s: s.map(order)).round(2)
 
 
@@ -71,28 +74,37 @@ def scale_sources(root: DataRoot) -> pd.DataFrame:
     return counts.sort_values(["scale", "method"], ignore_index=True)
 
 
-def pictures(root: DataRoot, clips: list[str]) -> list[str]:
-    """Markdown of a frame beside its occupancy grid for the first few finished clips."""
+def pictures(root: DataRoot, cfg: Config, clips: list[str]) -> list[str]:
+    """Markdown of a frame beside its occupancy grid for the first few clips that are done
+    (stale or failed clips have no picture; an unreadable sample is named instead)."""
     from flows.pictures import frame_beside_grid_png
 
+    ledger = Ledger(root, cfg)
     lines = []
     for clip in clips:
-        occ = sorted(root.occ_dir(clip).glob("*.npz"))
+        if not ledger.clip_ok(clip):
+            continue
+        occ = sorted(ledger.state(clip, "voxelize").marker.outputs)  # type: ignore[union-attr]
         if not occ:
             continue
-        sample = read_sample(occ[len(occ) // 2])
-        png = frame_beside_grid_png(root.root / sample["frame"], sample["target"], height=160)
+        path = root.root / occ[len(occ) // 2]
+        try:
+            sample = read_sample(path)
+            png = frame_beside_grid_png(root.inside(sample["frame"]), sample["target"], height=160)
+        except (FormatError, OSError, ValueError) as e:
+            lines.append(f"**{clip}**: no picture ({e})\n")
+            continue
         lines.append(f"**{clip}**\n\n{_img(png, clip)}\n")
         if len(lines) == PICTURES:
             break
     return lines
 
 
-def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float,
-                    outcomes: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
+def markdown_report(root: DataRoot, cfg: Config, clips: list[str], dataset: str | None,
+                    wall_s: float, outcomes: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
     """The run report (Markdown); `outcomes` adds where this run's items ended that did not end
     ok, locked clips (which have no marker) included with their holder."""
-    table = status_table(root)
+    table = status_table(root, cfg)
     mine = [o for o in outcomes or [] if o["status"] != "ok"]
     timings = stage_timings(root)
     scales = scale_sources(root)
@@ -123,12 +135,12 @@ def markdown_report(root: DataRoot, clips: list[str], dataset: str | None, wall_
         "",
         "## Samples",
         "",
-        *pictures(root, clips),
+        *pictures(root, cfg, clips),
     ]
     return "\n".join(lines) + "\n"
 
 
-def publish(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float,
+def publish(root: DataRoot, cfg: Config, clips: list[str], dataset: str | None, wall_s: float,
             outcomes: list[dict[str, Any]] | None = None) -> Path:  # fmt: skip
     """Write the report under ``reports/`` and publish the UI artifacts; return the report path."""
     from prefect.artifacts import (
@@ -137,10 +149,10 @@ def publish(root: DataRoot, clips: list[str], dataset: str | None, wall_s: float
         create_table_artifact,
     )
 
-    text = markdown_report(root, clips, dataset, wall_s, outcomes)
+    text = markdown_report(root, cfg, clips, dataset, wall_s, outcomes)
     path = root.reports / f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}.md"
     write_text(path, text)
-    table = status_table(root).fillna("")
+    table = status_table(root, cfg).fillna("")
     create_table_artifact(table=table.to_dict(orient="records"), key="clips-by-stage",
                           description="Every video and clip × stage: status and reason")  # fmt: skip
     create_markdown_artifact(markdown=text, key="build-report", description=str(path))

@@ -1,9 +1,12 @@
 """Re-running failed (or named) stages and everything downstream, from the data folder alone.
 
-Targets come from the markers: per video or clip, its first ``failed`` stage (optionally only
-those whose reason contains a text) or the stage a killed build left without a marker, or the
-named stage. Their markers and every downstream marker are removed, then the build runs again
-over the recorded sources and existing clips; finished work elsewhere is skipped by its markers.
+Targets come from the done predicate (:class:`storage.stages.Ledger`): per video or clip, its
+first ``failed`` stage (optionally only those whose reason contains a text), or its first stage
+that is not done although what it reads is (a killed build, a deleted output, a changed
+parameter), or the named stage. The markers of the target and of every stage that reads it,
+directly or not (the graph's :func:`storage.graph.downstream_of`, not everything after it),
+are removed, then the build runs again over the recorded sources and existing clips; finished
+work elsewhere is skipped. The task runner is chosen inside the flow, as for the build.
 """
 
 from __future__ import annotations
@@ -13,72 +16,71 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.build import build_tail
+from flows.build import build_tail, remember_config
 from flows.harvest import harvest_videos
-from storage.config import load_config
+from flows.runners import absolute_paths, on_runner
+from storage.config import Config, load_config
+from storage.graph import CLIP_STAGES, GRAPH, VIDEO_STAGES, downstream_of, stage
 from storage.ids import video_id_of_clip
-from storage.layout import ALL_STAGES, CLIP_STAGES, VIDEO_STAGES, DataRoot, downstream_of
-from storage.markers import read_marker
-from tasks.download import read_source
+from storage.layout import DataRoot
+from storage.stages import Ledger, clear_markers, upstream_item
+from tasks.sources import read_source
 
 
-def rerun_targets(root: DataRoot, stage: str | None = None, clips: list[str] | None = None,
-                  reason: str | None = None) -> dict[str, str]:  # fmt: skip
-    """Item id → the stage it must restart from."""
-    if stage is not None and stage not in ALL_STAGES:
-        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(ALL_STAGES)}")
-    items = [(c, CLIP_STAGES) for c in (clips or root.clip_ids())]
+def rerun_targets(root: DataRoot, cfg: Config, name: str | None = None,
+                  clips: list[str] | None = None, reason: str | None = None) -> dict[str, str]:  # fmt: skip
+    """Item id → the stage it must restart from (see the module docstring)."""
+    if name is not None:
+        stage(name)  # ValueError naming the stages
+    ledger = Ledger(root, cfg)
+    items = [(c, "clip") for c in (clips or root.clip_ids())]
     if not clips:
-        items += [(v, VIDEO_STAGES) for v in root.video_ids()]
+        items += [(v, "video") for v in root.video_ids()]
     targets: dict[str, str] = {}
-    for item, stages in items:
-        for s in stages:
-            m = read_marker(root.marker(item, s))
-            if m is None:  # never run, or interrupted (killed) after the stage before was ok
-                if stage is None and reason is None and interrupted(root, item, s):
+    for item, kind in items:
+        for s, st in ledger.states(item, kind).items():
+            if name is not None:
+                if s == name and st.marker is not None:
                     targets[item] = s
-                break
-            if m.status != "ok" and not stage:
-                if m.status == "failed" and (reason or "") in m.reason:
-                    targets[item] = s
-                break
-            if s == stage:
+                continue
+            if st.state == "failed" and (reason or "") in st.why:
                 targets[item] = s
+                break
+            if reason is None and not st.done and ready(ledger, item, s):
+                targets[item] = s
+                break
+            if not st.done or (st.state != "ok" and GRAPH[s].gate):
                 break
     return targets
 
 
-def interrupted(root: DataRoot, item: str, stage: str) -> bool:
-    """True when `stage` of `item` has no marker although its input is ready (a killed build)."""
-    if stage == VIDEO_STAGES[0]:
-        return root.source_json(item).exists()
-    if stage == CLIP_STAGES[0]:
-        return root.clip_json(item).exists()
-    prev = ALL_STAGES[ALL_STAGES.index(stage) - 1]
-    m = read_marker(root.marker(item, prev))
-    return m is not None and m.status == "ok"
+def ready(ledger: Ledger, item: str, name: str) -> bool:
+    """True when every stage `name` of `item` reads is done (it could run now)."""
+    s = GRAPH[name]
+    return all(ledger.state(upstream_item(item, s, up), up).done for up in s.reads) and (
+        bool(s.reads) or ledger.root.source_json(item).exists()
+    )
 
 
-def clear_from(root: DataRoot, item: str, stage: str) -> int:
-    """Remove the markers of `stage` and everything downstream for `item` (and its clips)."""
-    later = downstream_of(stage)
-    paths = [root.marker(item, s) for s in later if (s in VIDEO_STAGES) == (stage in VIDEO_STAGES)]
-    if stage in VIDEO_STAGES:
-        paths += [root.marker(c, s) for c in root.clip_ids(item) for s in CLIP_STAGES]
-    gone = [p for p in paths if p.exists()]
-    for p in gone:
-        p.unlink()
-    return len(gone)
+def clear_from(root: DataRoot, item: str, name: str) -> int:
+    """Remove the markers of `name` and of every stage downstream of it for `item` (and, for a
+    video stage, its clips' stages downstream of it)."""
+    later = downstream_of(name)
+    own = VIDEO_STAGES if name in VIDEO_STAGES else CLIP_STAGES
+    gone = clear_markers(root, item, tuple(s for s in later if s in own))
+    if name in VIDEO_STAGES:
+        for clip in root.clip_ids(item):
+            gone += clear_markers(root, clip, tuple(s for s in later if s in CLIP_STAGES))
+    return gone
 
 
-@flow(name="rerun")
-def rerun_flow(data: str | None = None, config: str | None = None, overrides: list[str] | None = None,
-               stage: str | None = None, clips: list[str] | None = None, reason: str | None = None,
-               dataset: str | None = "ytocc") -> dict[str, Any]:  # fmt: skip
-    """Re-run what the markers say failed (or the named stage) and everything after it."""
-    cfg = load_config(Path(config) if config else None, overrides or [], data)
+@flow(name="rerun-pipeline")
+def rerun_pipeline(data: str | None, config: str | None, overrides: list[str],
+                   targets: dict[str, str], dataset: str | None) -> dict[str, Any]:  # fmt: skip
+    """Clear the targets' markers and build them again (on the runner the config names)."""
+    cfg = absolute_paths(load_config(Path(config) if config else None, overrides, data))
     root = DataRoot.at(cfg.data)
-    targets = rerun_targets(root, stage, clips, reason)
+    remember_config(root, cfg)
     log = get_run_logger()
     for item, s in targets.items():
         log.info("rerun %s from %s (%d markers cleared)", item, s, clear_from(root, item, s))
@@ -90,3 +92,20 @@ def rerun_flow(data: str | None = None, config: str | None = None, overrides: li
     ended = [o for o in done.ended if o["clip"] not in clip_ids]
     out = build_tail(root, cfg, clip_ids, dataset, ended)
     return {"targets": targets, **out}
+
+
+@flow(name="rerun")
+def rerun_flow(data: str | None = None, config: str | None = None, overrides: list[str] | None = None,
+               stage: str | None = None, clips: list[str] | None = None, reason: str | None = None,
+               dataset: str | None = "ytocc") -> dict[str, Any]:  # fmt: skip
+    """Re-run what failed (or is not done, or the named stage) and everything downstream.
+
+    Without `config`, the data folder's ``config.yaml`` (the last build's) is the base the
+    overrides apply to."""
+    cfg = absolute_paths(load_config(Path(config) if config else None, overrides or [], data))
+    saved = DataRoot.at(cfg.data).build_config
+    if config is None and saved.is_file():  # judge "done" as the last build did
+        config = str(saved)
+        cfg = absolute_paths(load_config(saved, overrides or [], data))
+    targets = rerun_targets(DataRoot.at(cfg.data), cfg, stage, clips, reason)
+    return on_runner(cfg, rerun_pipeline)(data, config, overrides or [], targets, dataset)

@@ -1,5 +1,9 @@
 """Task runners from ``cfg.run``: local threads (default), Ray through prefect-ray, or Dask.
 
+Flows choose theirs inside the flow (:func:`on_runner`): the outer flow, which a deployment,
+``ytocc serve`` or the CLI starts with only its parameters, reads the config and runs its
+pipeline as a subflow on the runner ``run.task_runner`` names.
+
 On Ray, clip tasks (reconstruct runs inside them) ask for a GPU when a node of the cluster has
 one, or for `run.ray_gpus` GPUs; every other task asks for Ray's default of one CPU. Locally
 the GPU bound is a semaphore (see flows/build.py). Ray workers run in the folder where
@@ -12,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger, get_run_logger
@@ -20,6 +24,7 @@ from prefect.logging import get_logger, get_run_logger
 from storage.config import Config, Section
 
 PATH_SUFFIXES = ("weights", "_file")  # str fields naming a local path (or a Hub id)
+F = TypeVar("F")
 
 
 def task_runner(cfg: Config) -> Any:
@@ -43,6 +48,12 @@ def task_runner(cfg: Config) -> Any:
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=cfg.run.max_workers)
+
+
+def on_runner(cfg: Config, pipeline: F) -> F:
+    """The flow `pipeline` set to run its tasks on :func:`task_runner` of `cfg` (a subflow
+    when called inside a flow)."""
+    return pipeline.with_options(task_runner=task_runner(cfg))  # type: ignore[attr-defined]
 
 
 def absolute_paths(cfg: Config) -> Config:

@@ -168,6 +168,64 @@ def read_cloud(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     return arrays
 
 
+# align.json ------------------------------------------------------------------------------------
+ALIGN_SPEC = {"rotation": (3, 3), "translation": (3,), "scale": ()}
+"""The similarity taking the reconstruction to the aligned world (aligned = scale · rotation ·
+p + translation; metric, z-up, floor at z = 0); the align stage adds ``method``, ``floor_z``,
+``ceiling_z`` and ``residuals``."""
+
+
+def _check_align(path: Any, report: Any) -> dict[str, Any]:
+    if not isinstance(report, dict):
+        raise FormatError(f"{path}: not a JSON object")
+    for key, shape in ALIGN_SPEC.items():
+        if key not in report:
+            raise FormatError(f"{path}: key {key!r} missing")
+        try:
+            a = np.asarray(report[key], np.float64)
+        except (TypeError, ValueError) as e:
+            raise FormatError(f"{path}: {key} is not numeric ({e})") from e
+        if a.shape != shape or not np.isfinite(a).all():
+            raise FormatError(f"{path}: {key} must be finite of shape {shape}, got {a.shape}")
+    if not report["scale"] > 0:
+        raise FormatError(f"{path}: scale {report['scale']} is not positive")
+    r = np.asarray(report["rotation"], np.float64)
+    if np.abs(r.T @ r - np.eye(3)).max() > 1e-4 or np.linalg.det(r) < 0:
+        raise FormatError(f"{path}: rotation is not a 3×3 rotation (orthonormal, det > 0)")
+    return report
+
+
+def write_align(path: str | os.PathLike[str], report: dict[str, Any]) -> None:
+    """Write an align report (:data:`ALIGN_SPEC` checked: finite, scale > 0)."""
+    write_json(path, _check_align(path, report))
+
+
+def read_align(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """An align report; FormatError naming the file when missing or malformed."""
+    try:
+        report = read_json(path)
+    except (OSError, ValueError) as e:
+        raise FormatError(f"{path}: unreadable align.json ({e})") from e
+    return _check_align(path, report)
+
+
+def similarity_matrix(report: dict[str, Any]) -> np.ndarray:
+    """The 4×4 matrix of an align report: aligned = M @ [p, 1]."""
+    m = np.eye(4)
+    m[:3, :3] = report["scale"] * np.asarray(report["rotation"])
+    m[:3, 3] = report["translation"]
+    return m
+
+
+def apply_to_poses(report: dict[str, Any], cam2world: np.ndarray) -> np.ndarray:
+    """Camera-to-world poses in the aligned frame (rigid: the scale moves into positions)."""
+    r, s, t = np.asarray(report["rotation"]), report["scale"], np.asarray(report["translation"])
+    out = np.array(cam2world, np.float64, copy=True)
+    out[:, :3, :3] = r @ out[:, :3, :3]
+    out[:, :3, 3] = s * out[:, :3, 3] @ r.T + t
+    return out
+
+
 # segments/{k}.npz -----------------------------------------------------------------------------
 SEGMENT_SPEC = {"labels": ("uint8", (-1, -1)), "regions": ("int32", (-1, -1))}
 """labels: NYU-11 id per pixel (0 none); regions: segment/instance id per pixel (-1 none)."""

@@ -1,6 +1,10 @@
 """The data-root layout (see DESIGN.md): one place that knows where every file lives.
 
 Ids are sanitised before they touch a path; nothing outside this module builds data paths.
+Folders under ``videos/`` and ``clips/`` whose names are not valid ids (a stray
+``copy of tour``) are skipped with a warning naming them. :meth:`DataRoot.inside` is the
+guard every stage passes its folders through: a path that resolves outside the data root
+(through a planted symlink) raises :class:`PathEscape` instead of being written or deleted.
 """
 
 from __future__ import annotations
@@ -9,30 +13,38 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.graph import ALL_STAGES, CLIP_STAGES, VIDEO_STAGES, downstream_of
 from storage.ids import sanitize_id
+from storage.notices import warn
+
+__all__ = ["ALL_STAGES", "CLIP_STAGES", "VIDEO_STAGES", "DataRoot", "PathEscape", "downstream_of"]
 
 DATA_ENV = "YTOCC_DATA"
-
-VIDEO_STAGES: tuple[str, ...] = ("download", "shots")
-"""Stages whose markers live in ``videos/{video_id}/stages/``, in run order."""
-
-CLIP_STAGES: tuple[str, ...] = (
-    "frames",
-    "indoor",
-    "reconstruct",
-    "clean",
-    "align",
-    "segment",
-    "voxelize",
-)
-"""Stages whose markers live in ``clips/{clip_id}/stages/``, in run order."""
-
-ALL_STAGES: tuple[str, ...] = VIDEO_STAGES + CLIP_STAGES
+_warned: set[Path] = set()
 
 
-def downstream_of(stage: str) -> tuple[str, ...]:
-    """`stage` and every stage after it (what must re-run when `stage` changes)."""
-    return ALL_STAGES[ALL_STAGES.index(stage) :]
+class PathEscape(ValueError):
+    """A path under the data root that resolves outside it (a symlink pointing out)."""
+
+
+def _valid_ids(folder: Path, require: str | None = None) -> list[str]:
+    """Names of the sub-folders of `folder` that are valid ids (others: one warning each)."""
+    if not folder.is_dir():
+        return []
+    ids = []
+    for p in folder.iterdir():
+        if not p.is_dir() or (require is not None and not (p / require).exists()):
+            continue
+        try:
+            ok = sanitize_id(p.name) == p.name
+        except ValueError:
+            ok = False
+        if ok:
+            ids.append(p.name)
+        elif p not in _warned:
+            _warned.add(p)
+            warn("skipping %s: %r is not a valid id", p, p.name)
+    return sorted(ids)
 
 
 class DataRootError(ValueError):
@@ -95,11 +107,8 @@ class DataRoot:
         return self.videos / "archive.txt"
 
     def video_ids(self) -> list[str]:
-        return (
-            sorted(p.name for p in self.videos.glob("*") if p.is_dir())
-            if self.videos.exists()
-            else []
-        )
+        """Ids of the video folders (stray folders skipped with a warning)."""
+        return _valid_ids(self.videos)
 
     # clips ---------------------------------------------------------------
     @property
@@ -148,9 +157,8 @@ class DataRoot:
         return self.clip_dir(clip_id) / "stages" / f"{stage}.json"
 
     def clip_ids(self, video_id: str | None = None) -> list[str]:
-        if not self.clips.exists():
-            return []
-        ids = sorted(p.name for p in self.clips.glob("*") if (p / "clip.json").exists())
+        """Ids of the clip folders holding a clip.json (stray folders skipped with a warning)."""
+        ids = _valid_ids(self.clips, require="clip.json")
         if video_id is not None:
             prefix = _safe(video_id) + "-"
             ids = [c for c in ids if c.startswith(prefix) and c[len(prefix) :].isdigit()]
@@ -177,6 +185,12 @@ class DataRoot:
         return self.datasets / _safe(name)
 
     @property
+    def build_config(self) -> Path:
+        """``config.yaml``: the effective config of the last build or rerun of this folder, the
+        default of `status`, `dataset` and `rerun` (what is done depends on it)."""
+        return self.root / "config.yaml"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 
@@ -186,4 +200,16 @@ class DataRoot:
 
     def relative(self, path: Path) -> str:
         """`path` relative to the root, as stored in manifests and samples."""
-        return Path(path).resolve().relative_to(self.root).as_posix()
+        return self.inside(path).relative_to(self.root.resolve()).as_posix()
+
+    def inside(self, path: str | os.PathLike[str]) -> Path:
+        """`path` resolved (symlinks followed), or :class:`PathEscape` when that leaves the
+        data root: what a stage writes, deletes or records must stay under the root."""
+        base = self.root.resolve()
+        resolved = (base / path).resolve()  # an absolute `path` replaces base
+        if not resolved.is_relative_to(base):
+            shown = (
+                Path(path).relative_to(self.root) if Path(path).is_relative_to(self.root) else path
+            )
+            raise PathEscape(f"{shown} resolves outside the data root (to {resolved})")
+        return resolved

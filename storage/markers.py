@@ -1,7 +1,14 @@
-"""Stage markers: the source of truth for what is done, skipped or failed, and why.
+"""Stage markers: the source of truth for what ran, how it ended (ok, skipped, failed) and why.
 
-A marker is written last, after a stage's outputs; a stage is done iff its marker says
-``ok`` (or ``skipped``) and its parameter hash matches the current one.
+A marker is written last, after a stage's outputs. It records the stage's key
+(``params_hash``: its own parameters, the chosen backend's, its code version and the keys of the
+stages it reads), a fingerprint of each upstream marker it read (``inputs``), and the size and
+mtime of every file it wrote (``outputs``, relative to the data root). Whether a stage is
+*done* is decided from these by one predicate, :func:`storage.stages.Ledger.state`.
+
+An unreadable marker (truncated, not an object, missing fields, an unknown status) never
+crashes a reader: :func:`load_marker` says what is wrong with it and :func:`read_marker` warns,
+naming the file, and treats it as absent (not done).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import platform
 import resource
 import socket
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from storage.atomic import folder_error, read_json, write_json
+from storage.notices import warn
 
 Status = Literal["ok", "skipped", "failed"]
 STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
@@ -53,20 +62,19 @@ class TransientError(Exception):
 
 
 def code_version() -> str:
-    """The installed ytocc version (informational; code changes re-run via ``ytocc rerun``)."""
+    """The installed ytocc version (informational; a stage's own ``version`` in the graph is
+    what its key hashes)."""
     try:
         return metadata.version("ytocc")
     except metadata.PackageNotFoundError:
         return "unknown"
 
 
-def params_hash(params: Mapping[str, Any] | Any, upstream: list[str] | tuple[str, ...] = ()) -> str:
-    """A stable hash of a stage's parameters chained with its upstream stages' hashes.
+def params_hash(params: Mapping[str, Any], upstream: list[str] | tuple[str, ...] = ()) -> str:
+    """A stable hash of a stage's parameters chained with its upstream stages' keys.
 
     Chaining makes a change upstream invalidate every stage downstream of it.
     """
-    if hasattr(params, "model_dump"):
-        params = params.model_dump(mode="json")
     payload = json.dumps(
         {"params": params, "upstream": list(upstream)}, sort_keys=True, default=str
     )
@@ -92,12 +100,24 @@ class Marker:
     host: str = field(default_factory=socket.gethostname)
     stats: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    """This run's id (a re-run with the same key and outputs still changes the fingerprint)."""
+    inputs: dict[str, str] = field(default_factory=dict)
+    """Upstream stage → :meth:`fingerprint` of its marker when this stage ran."""
+    outputs: dict[str, list[int]] = field(default_factory=dict)
+    """File written (relative to the data root) → [size in bytes, mtime in ns]."""
 
-    def done(self, expected_hash: str | None = None) -> bool:
-        """True when the stage need not run again (ok/skipped with a matching hash)."""
-        if self.status == "failed":
-            return False
-        return expected_hash is None or self.params_hash == expected_hash
+    def fingerprint(self) -> str:
+        """Identifies this run of the stage: its key, when it finished and what it wrote.
+
+        A stage that read this one records it; when this stage re-runs, the readers are stale.
+        """
+        key = (self.params_hash, self.run, self.status, len(self.outputs))
+        if getattr(self, "_fingerprint", (None,))[0] != key:  # computed once per marker read
+            payload = json.dumps([self.params_hash, self.run, self.status, self.outputs],
+                                 sort_keys=True)  # fmt: skip
+            self._fingerprint = (key, hashlib.sha256(payload.encode()).hexdigest()[:16])
+        return self._fingerprint[1]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,14 +129,45 @@ def write_marker(path: str | os.PathLike[str], marker: Marker) -> Marker:
     return marker
 
 
-def read_marker(path: str | os.PathLike[str]) -> Marker | None:
-    """The marker at `path`, or None when the stage never finished there."""
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "stage": str, "item": str, "status": str, "reason": str, "params_hash": str,
+    "wall_s": (int, float), "peak_mem_mb": (int, float), "stats": dict, "inputs": dict,
+    "outputs": dict, "finished_at": str, "run": str,
+}  # fmt: skip
+
+
+def load_marker(path: str | os.PathLike[str]) -> tuple[Marker | None, str | None]:
+    """(marker, None), (None, None) when there is none, or (None, what is wrong with it)."""
     p = Path(path)
-    if not p.exists():
-        return None
-    data = read_json(p)
+    try:
+        data = read_json(p)
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as e:  # truncated, not UTF-8, not JSON, a folder
+        return None, f"unreadable ({type(e).__name__}: {str(e)[:80]})"
+    if not isinstance(data, dict):
+        return None, f"holds a JSON {type(data).__name__}, not an object"
+    missing = [k for k in ("stage", "item", "status") if k not in data]
+    if missing:
+        return None, f"lacks {', '.join(missing)}"
+    bad = [k for k, t in _FIELD_TYPES.items() if k in data and not isinstance(data[k], t)]
+    if bad:
+        return None, f"has fields of the wrong type ({', '.join(bad)})"
+    if data["status"] not in STATUSES:
+        return None, f"has unknown status {data['status']!r}"
+    if any(not (isinstance(v, list) and len(v) == 2) for v in data.get("outputs", {}).values()):
+        return None, "has malformed outputs"
     known = set(Marker.__dataclass_fields__)
-    return Marker(**{k: v for k, v in data.items() if k in known})
+    return Marker(**{k: v for k, v in data.items() if k in known}), None
+
+
+def read_marker(path: str | os.PathLike[str]) -> Marker | None:
+    """The marker at `path`; None when the stage never finished there or its marker is
+    unreadable (then a warning names the file: the stage counts as not done)."""
+    marker, problem = load_marker(path)
+    if problem is not None:
+        warn("ignoring marker %s: %s", path, problem)
+    return marker
 
 
 def _now() -> str:
@@ -145,10 +196,14 @@ def run_stage(
     item: str,
     phash: str,
     body: Callable[[], StageResult | dict[str, Any] | None],
-    force: bool = False,
+    inputs: dict[str, str] | None = None,
+    outputs: Callable[[], dict[str, list[int]]] | None = None,
 ) -> Marker:
-    """Run `body` unless its marker is done; record ok/skipped/failed with timing and memory.
+    """Run `body`; record ok/skipped/failed with timing, memory, `inputs` and `outputs()`.
 
+    The caller has decided the stage must run (:meth:`storage.stages.Ledger.state`): the old
+    marker is removed first, so outputs being rewritten never count. `outputs` lists what the
+    stage left on disk once `body` returns.
     :class:`StageFailure` and :class:`StageSkip` become markers and return normally (one item
     ends, the run goes on). :class:`TransientError` propagates untouched so a flow can retry it.
     A full or read-only data folder returns a ``failed`` marker whose reason starts with
@@ -156,18 +211,17 @@ def run_stage(
     Any other exception is recorded as ``failed`` with its type, message and traceback, then
     re-raised so the orchestrator shows it.
     """
-    existing = read_marker(marker_path)
-    if existing is not None and not force and existing.done(phash):
-        return existing
     import time
 
-    if existing is not None:  # outputs are about to be rewritten: the old marker must not count
-        Path(marker_path).unlink(missing_ok=True)
+    Path(marker_path).unlink(missing_ok=True)
     started = _now()
     t0 = time.perf_counter()
-    marker = Marker(stage=stage, item=item, status="ok", params_hash=phash, started_at=started)
+    marker = Marker(stage=stage, item=item, status="ok", params_hash=phash, started_at=started,
+                    inputs=dict(inputs or {}))  # fmt: skip
 
     def finish(status: Status, reason: str = "", stats: dict[str, Any] | None = None) -> Marker:
+        if outputs is not None and status != "failed":
+            marker.outputs = outputs()
         marker.status = status
         marker.reason = reason
         marker.stats.update(stats or {})

@@ -22,9 +22,8 @@ import numpy as np
 from prefect import task
 
 from models.geometry import cloud_spacing, distinct_mask
-from storage.atomic import write_json
 from storage.config import AlignConfig, Config
-from storage.formats import read_cloud, read_recon
+from storage.formats import read_cloud, read_recon, write_align
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
 from storage.scale import MEASURED
@@ -489,29 +488,12 @@ def check_report(report: dict[str, Any], where: str = "align.json") -> dict[str,
     return report
 
 
-def similarity_matrix(report: dict[str, Any]) -> np.ndarray:
-    """The 4×4 matrix of an align report: aligned = M @ [p, 1]."""
-    m = np.eye(4)
-    m[:3, :3] = report["scale"] * np.asarray(report["rotation"])
-    m[:3, 3] = report["translation"]
-    return m
-
-
-def apply_to_poses(report: dict[str, Any], cam2world: np.ndarray) -> np.ndarray:
-    """Camera-to-world poses in the aligned frame (rigid: the scale moves into positions)."""
-    r, s, t = np.asarray(report["rotation"]), report["scale"], np.asarray(report["translation"])
-    out = np.array(cam2world, np.float64, copy=True)
-    out[:, :3, :3] = r @ out[:, :3, :3]
-    out[:, :3, 3] = s * out[:, :3, 3] @ r.T + t
-    return out
-
-
 def align(root: DataRoot, clip: str, cfg: AlignConfig) -> StageResult:
     """Write the clip's align.json from its cleaned cloud and cameras."""
     cloud = read_cloud(root.cloud_npz(clip))
     cams = read_recon(root.recon_npz(clip))["cam2world"]
     report = align_cloud(cloud["points"], cams, cfg)
-    write_json(root.align_json(clip), report)
+    write_align(root.align_json(clip), report)
     provenance = ("method", "scale_source", "scale_method", "up_source")
     return StageResult(
         {"scale": report["scale"], **{k: report[k] for k in provenance}, **report["residuals"]}

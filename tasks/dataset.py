@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from prefect import task
 
 from storage.atomic import TMP_PREFIX, read_json, write_json, write_text
 from storage.config import Config
@@ -44,9 +43,10 @@ from storage.formats import (
 )
 from storage.layout import CLIP_STAGES, DataRoot
 from storage.locks import waiting_lock
-from storage.markers import code_version, read_marker
+from storage.markers import Marker, code_version, read_marker
 from storage.scale import SOURCES, scale_provenance
 from storage.schemas import write_table
+from storage.stages import Ledger
 
 SOURCE_COLUMNS = ("src_sample", "src_frame", "src_segment")
 """Absolute source paths kept beside each row while freezing (not written to Parquet)."""
@@ -137,8 +137,9 @@ def _sample_row(root: DataRoot, clip_id: str, k: int, npz: Path) -> dict[str, An
     }
 
 
-def _sample_files(root: DataRoot, clip_id: str) -> list[tuple[int, Path]]:
-    files = [p for p in root.occ_dir(clip_id).glob("*.npz") if not p.name.startswith(".")]
+def _sample_files(root: DataRoot, marker: Marker) -> list[tuple[int, Path]]:
+    """The samples the voxelize run recorded (what the done predicate checked), by frame."""
+    files = [root.root / rel for rel in marker.outputs if rel.endswith(".npz")]
     return sorted((int(p.stem), p) for p in files if p.stem.isdigit())
 
 
@@ -146,11 +147,19 @@ Progress = Callable[[int, int], None]
 """Called with (clips done, clips in all) while gathering, so a command can show a bar."""
 
 
-def _clip_rows(root: DataRoot, clip_id: str, skipped: list[str]) -> list[dict[str, Any]]:
-    """Rows of one clip's samples when its voxelize marker is ok; bad samples go to `skipped`."""
-    marker = read_marker(root.clip_marker(clip_id, CLIP_STAGES[-1]))
-    if marker is None or marker.status != "ok":
+def _clip_rows(
+    root: DataRoot, ledger: Ledger, clip_id: str, skipped: list[str]
+) -> list[dict[str, Any]]:
+    """Rows of one clip's samples when every stage of the clip is ok under the config (the
+    done predicate: nothing stale or failed is frozen); bad samples go to `skipped`."""
+    states = ledger.states(clip_id)
+    bad = next((st for st in states.values() if st.state != "ok"), None)
+    if bad is not None:
+        if bad.state in ("stale", "failed"):
+            skipped.append(f"{clip_id}: {bad.stage} is {bad.state} ({bad.why})")
         return []
+    marker = states[CLIP_STAGES[-1]].marker
+    assert marker is not None  # ok states carry their marker
     try:
         video_id = read_clip_info(root.clip_json(clip_id)).video_id
     except FormatError as e:
@@ -162,10 +171,11 @@ def _clip_rows(root: DataRoot, clip_id: str, skipped: list[str]) -> list[dict[st
         | {
             "video_id": video_id,
             "voxelize_hash": marker.params_hash,
+            "voxelize_run": marker.fingerprint(),
         }
     )
     rows = []
-    for k, npz in _sample_files(root, clip_id):
+    for k, npz in _sample_files(root, marker):
         try:
             rows.append(_sample_row(root, clip_id, k, npz) | shared)
         except FormatError as e:
@@ -174,17 +184,19 @@ def _clip_rows(root: DataRoot, clip_id: str, skipped: list[str]) -> list[dict[st
 
 
 def gather_samples(
-    root: DataRoot, progress: Progress | None = None
+    root: DataRoot, cfg: Config, progress: Progress | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Rows of every sample of every clip whose voxelize marker is ok; and skipped samples.
+    """Rows of every sample of every clip that is done under `cfg`; and what was left out.
 
-    A sample whose file, frame or segment is unreadable is left out with a one-line reason.
+    A stale or failed clip, or a sample whose file, frame or segment is unreadable, is left
+    out with a one-line reason.
     """
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     clip_ids = root.clip_ids()
+    ledger = Ledger(root, cfg)
     for i, clip_id in enumerate(clip_ids):
-        rows += _clip_rows(root, clip_id, skipped)
+        rows += _clip_rows(root, ledger, clip_id, skipped)
         if progress is not None:
             progress(i + 1, len(clip_ids))
     return pd.DataFrame(rows), skipped
@@ -391,11 +403,17 @@ def _write_folder(
             "val_fraction": cfg.dataset.val_fraction,
             "seed": cfg.dataset.seed,
             "skipped": skipped,
+            "sources": sources(df),
             "scale_sources": scale_counts(df),
             "code_version": code_version(),
             "frozen_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
+
+
+def sources(df: pd.DataFrame) -> dict[str, str]:
+    """Clip → fingerprint of the voxelize run its samples come from."""
+    return dict(sorted(zip(df.clip_id, df.voxelize_run, strict=True)))
 
 
 def _remove_stale(datasets: Path, name: str) -> None:
@@ -446,12 +464,12 @@ def _freeze(
     require_measured_scale: bool = False,
 ) -> FreezeSummary:
     dest = root.dataset_dir(name)
-    df, skipped = gather_samples(root, progress)
+    df, skipped = gather_samples(root, cfg, progress)
     if require_measured_scale:
         df = measured_only(df, skipped)
     if df.empty:
         raise DatasetError(
-            f"nothing to freeze under {root.root}: no clip with an ok voxelize marker and a readable sample"
+            f"nothing to freeze under {root.root}: no clip done under this config with a readable sample"
             + (f" ({len(skipped)} left out, first: {skipped[0]})" if skipped else "")
         )
     splits = video_splits(df.video_id.tolist(), cfg.dataset.val_fraction, cfg.dataset.seed)
@@ -482,6 +500,3 @@ def _freeze(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return FreezeSummary(dest, fp, _counts(df), skipped, created=True)
-
-
-dataset_task = task(name="dataset")(freeze)

@@ -20,7 +20,7 @@ from typing import Any
 
 from prefect import task
 
-from storage.atomic import atomic_path, read_json, write_json, write_text
+from storage.atomic import atomic_path, write_json, write_text
 from storage.config import Config, DownloadConfig
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult
@@ -180,17 +180,6 @@ def download(root: DataRoot, source: VideoSource, cfg: DownloadConfig) -> StageR
     return StageResult(
         {**probe, "url": source.url, "bytes": final.stat().st_size, "attempts": attempts}
     )
-
-
-def read_source(root: DataRoot, video_id: str) -> VideoSource:
-    """The source recorded for `video_id` (so re-runs need only the data folder)."""
-    path = root.source_json(video_id)
-    try:
-        d = read_json(path)
-        spans = tuple(tuple(s) for s in d["clips_s"])
-        return VideoSource(d["video_id"], d["url"], d["local"], spans, d.get("item"))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise StageFailure(f"{root.relative(path)}: unreadable source record ({e!r})") from e
 
 
 def run(root: DataRoot, cfg: Config, source: VideoSource, *, force: bool = False) -> Marker:

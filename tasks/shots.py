@@ -32,7 +32,7 @@ from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult, StageSkip, read_marker
 from storage.stages import run_item_stage
 from tasks.decode import rotation_of, to_display
-from tasks.download import read_source
+from tasks.sources import read_source
 from tasks.transitions import THUMB_SIZE, gradual_transitions, scene_distance, thumbnail
 
 STAGE = "shots"

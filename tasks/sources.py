@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from storage.atomic import read_json
 from storage.config import DownloadConfig
 from storage.ids import id_from_url, name_stem, short_hash
+from storage.layout import DataRoot
+from storage.markers import StageFailure
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v"}
 _YT_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
@@ -270,3 +273,14 @@ def expand_sources(
         for v in videos:
             seen.setdefault(v.video_id, v)
     return list(seen.values()), errors
+
+
+def read_source(root: DataRoot, video_id: str) -> VideoSource:
+    """The source recorded for `video_id` (so re-runs need only the data folder)."""
+    path = root.source_json(video_id)
+    try:
+        d = read_json(path)
+        spans = tuple(tuple(s) for s in d["clips_s"])
+        return VideoSource(d["video_id"], d["url"], d["local"], spans, d.get("item"))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise StageFailure(f"{root.relative(path)}: unreadable source record ({e!r})") from e

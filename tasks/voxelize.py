@@ -13,28 +13,28 @@ clip was segmented with `segment.backend: none` (geometry-only samples). Voxels 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from prefect import task
 
 from models.geometry import majority_grid, project, ray_free_space, transform_points
-from storage.atomic import read_json
 from storage.config import Config, VoxelConfig
 from storage.formats import (
     FREE,
     NUM_CLASSES,
     OCCUPIED,
     UNKNOWN,
+    FormatError,
+    apply_to_poses,
+    read_align,
     read_cloud,
     read_recon,
     read_segment,
+    similarity_matrix,
     write_sample,
 )
 from storage.layout import DataRoot
 from storage.markers import Marker, StageFailure, StageResult, read_marker
 from storage.stages import run_item_stage
-from tasks.align import apply_to_poses, check_report, similarity_matrix
 
 STAGE = "voxelize"
 
@@ -101,7 +101,10 @@ def voxelize(root: DataRoot, clip: str, cfg: VoxelConfig) -> StageResult:
     """Write one sample per frame of the clip."""
     recon = read_recon(root.recon_npz(clip))
     cloud = read_cloud(root.cloud_npz(clip))
-    report: dict[str, Any] = check_report(read_json(root.align_json(clip)), "align.json")
+    try:
+        report = read_align(root.align_json(clip))
+    except FormatError as e:
+        raise StageFailure(str(e)) from None
     n_frames = len(recon["depth"])
     labels = point_labels(root, clip, cloud["frame"], cloud["pixel"], n_frames)
     segmenter = read_marker(root.clip_marker(clip, "segment"))

@@ -69,13 +69,24 @@ SetOpt = Annotated[
 ]
 
 
-def config_from(data: Path | None, config: Path | None, overrides: list[str] | None) -> Config:
-    """Load the config, its data root checked (an empty one is refused), or a one-line exit."""
+def config_from(
+    data: Path | None,
+    config: Path | None,
+    overrides: list[str] | None,
+    last_build: bool = False,
+) -> Config:
+    """Load the config, its data root checked (an empty one is refused), or a one-line exit.
+
+    With `last_build` and no `config`, the data folder's ``config.yaml`` (the last build's) is
+    the base the overrides apply to."""
     from storage.layout import DataRootError, resolve_data_root
 
     try:
         cfg = load_config(config, overrides or [], data)
         resolve_data_root(cfg.data)
+        saved = DataRoot.at(cfg.data).build_config
+        if last_build and config is None and saved.is_file():
+            cfg = load_config(saved, overrides or [], cfg.data)
     except (ConfigError, DataRootError) as e:
         fail(f"config: {e}" if isinstance(e, ConfigError) else str(e), USAGE)
         raise  # unreachable; for type checkers

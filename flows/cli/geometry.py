@@ -109,8 +109,9 @@ def align(
 
     from models.geometry import transform_points
     from storage.atomic import write_json, write_npz
+    from storage.formats import apply_to_poses, similarity_matrix
     from storage.markers import StageFailure
-    from tasks.align import align_cloud, apply_to_poses, similarity_matrix
+    from tasks.align import align_cloud
 
     cfg = config_from(None, config, set_)
     data = _read_cloud_npz(in_npz)

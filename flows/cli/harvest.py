@@ -27,13 +27,13 @@ def harvest(
 ) -> None:
     """Download, cut into clips and sample frames (resumable: finished work is skipped)."""
     cfg = config_from(data, config, set_)
-    from flows.harvest import harvest_flow, summary_text
+    from flows.harvest import harvest_flow
     from flows.outcomes import describe, exit_code
-    from storage.manifest import status_table
+    from storage.manifest import status_table, summary_text
 
     root = root_of(cfg)
     result = harvest_flow(sources, str(root.root), str(config) if config else None, set_ or [])
-    typer.echo(summary_text(status_table(root)))
+    typer.echo(summary_text(status_table(root, cfg)))
     for reason in result["source_errors"]:
         typer.echo(f"error: {reason}", err=True)
     for item in result["ended"][len(result["source_errors"]) :]:
@@ -45,14 +45,15 @@ def harvest(
 @app.command()
 def status(
     data: DataOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
 ) -> None:
-    """Items × stages with status and reasons, read from the markers."""
-    from flows.harvest import summary_text
-    from storage.layout import DataRoot
-    from storage.manifest import status_table
+    """Items × stages: ok, skipped, failed, or stale (with why) under the config builds use."""
+    from storage.manifest import status_table, summary_text  # no Prefect import: fast
 
-    table = status_table(DataRoot.at(config_from(data, None, None).data))
+    cfg = config_from(data, config, set_, last_build=True)
+    table = status_table(root_of(cfg, writable=False), cfg)
     if as_json:
         for row in table.to_dict(orient="records"):
             typer.echo(json.dumps({k: (None if v != v else v) for k, v in row.items()}))

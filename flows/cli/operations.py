@@ -73,10 +73,21 @@ def build(
     root = root_of(cfg)
     if not sources and not root.clip_ids():
         fail(f"nothing to build: no SOURCE given and no clips under {root.root}", USAGE)
-    _build_preflight(cfg, dataset)
-    from flows.build import run_build
+    if not sources:  # nothing new to harvest: a finished folder needs no flow run at all
+        from storage.plan import noop
 
-    out = run_build(
+        settled = noop(root, cfg, dataset or None)
+        if settled is not None:
+            ok = sum(c["status"] == "ok" for c in settled)
+            frozen = root.dataset_dir(dataset) if dataset else None
+            _echo_result({"clips": settled, "ok": ok, "dataset": frozen, "report": None,
+                          "exit_code": 0})  # fmt: skip
+            typer.echo("nothing to do: every clip is done and the dataset is current")
+            return
+    _build_preflight(cfg, dataset)
+    from flows.build import build_flow
+
+    out = build_flow(
         sources or [], str(root.root), str(config) if config else None, set_ or [], dataset or None
     )
     _echo_result(out)
@@ -100,13 +111,13 @@ def rerun(
     dataset: DatasetOpt = "ytocc",
 ) -> None:
     """Re-run failed (or named) stages and everything downstream, from the data folder alone."""
-    cfg = config_from(data, config, set_)
+    cfg = config_from(data, config, set_, last_build=True)
     from flows.rerun import rerun_flow, rerun_targets
 
     root = root_of(cfg)
     checked_clips(root, clip or [])
     try:
-        targets = rerun_targets(root, stage, clip, reason)
+        targets = rerun_targets(root, cfg, stage, clip, reason)
     except ValueError as e:
         fail(str(e), USAGE)
     if not targets:

@@ -75,7 +75,7 @@ def test_gpu_slots_bound_reconstructions_and_cpu_stages_overlap(
     prefect_harness, root, monkeypatch, slots
 ) -> None:
     probe = Probe()
-    monkeypatch.setattr(build, "CLIP_TASKS", tuple((s, probe.stage(s)) for s in STAGES))
+    monkeypatch.setattr(build, "CLIP_TASKS", {s: probe.stage(s) for s in STAGES})
     cfg = Config().model_copy(update={"run": Config().run.model_copy(update={"gpu_slots": slots})})
     clips = clips_of_one_video(root, cfg, 4)
 

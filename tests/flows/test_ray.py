@@ -37,6 +37,14 @@ pytestmark = pytest.mark.slow
 PORT_FLAGS = ("--ray-client-server-port", "--dashboard-port", "--dashboard-agent-listen-port",
               "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port",
               "--node-manager-port", "--object-manager-port")  # fmt: skip
+DEPLOYMENT = """
+import sys, yaml
+from prefect.flows import load_flow_from_entrypoint
+(dep,) = yaml.safe_load(open("prefect.yaml"))["deployments"]
+flow = load_flow_from_entrypoint(dep["entrypoint"])  # as `prefect deploy` and its worker do
+out = flow(sources=[sys.argv[1]], data=sys.argv[2], config=sys.argv[3], dataset="ytocc")
+print("OK", out["ok"])
+"""
 TIMELINE = """
 import json, sys, ray
 ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
@@ -172,8 +180,38 @@ def test_build_on_a_ray_cluster_gives_the_local_runners_dataset(env, auth, tmp_p
 
     # A GPU request no node can meet fails at once instead of leaving clip tasks pending.
     t0 = time.monotonic()
-    gpu = ytocc_in(site.parent, build_args(None, on_ray, [*ray_set, "run.ray_gpus=1"]), api,
+    # (with its source: a build without sources over a finished folder starts no flow at all)
+    gpu = ytocc_in(site.parent, build_args(source, on_ray, [*ray_set, "run.ray_gpus=1"]), api,
                    tmp_path / "h3", auth)  # fmt: skip
     assert gpu.returncode != 0
     assert "run.ray_gpus=1 but no node of the Ray cluster has 1 GPU(s)" in gpu.stdout + gpu.stderr
     assert time.monotonic() - t0 < 120
+
+
+def test_the_deployment_entrypoint_honours_the_configs_ray_runner(env, auth, tmp_path) -> None:
+    """Issue 14, case 8: the prefect.yaml deployment calls `build_flow` with only its parameters;
+    the config file's `run:` section alone sends its tasks to the Ray cluster."""
+    import yaml
+
+    from storage.config import apply_overrides
+
+    api, address, site, url = env
+    source = f"{url}/tour.mp4"
+    local = tmp_path / "local"
+    done = run_ytocc(build_args(source, local, overrides(site / "truth")), api, tmp_path / "h1")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    conf = apply_overrides({}, overrides(site / "truth"))
+    conf["run"] = {"task_runner": "ray", "ray_address": address}
+    (tmp_path / "nightly.yaml").write_text(yaml.safe_dump(conf))
+    home = tmp_path / "h2"
+    home.mkdir()
+    env_ = base_env(home, api) | auth | {"PREFECT_LOGGING_LEVEL": "INFO"}
+    cmd = [str(VENV_BIN / "python"), "-c", DEPLOYMENT, source, str(tmp_path / "ray"),
+           str(tmp_path / "nightly.yaml")]  # fmt: skip
+    run = subprocess.run(cmd, env=env_, cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, timeout=300, start_new_session=True)  # fmt: skip
+    log = run.stdout + run.stderr
+    assert run.returncode == 0 and "OK 1" in run.stdout, log[-4000:]
+    assert f"Connecting to an existing Ray instance at {address}" in log
+    assert dataset_content(tmp_path / "ray") == dataset_content(local)

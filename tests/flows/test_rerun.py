@@ -7,6 +7,7 @@ import pytest
 from flows.build import build_flow
 from flows.loopback import serve_directory
 from flows.rerun import rerun_flow, rerun_targets
+from storage.config import Config, load_config
 from storage.markers import read_marker
 from tests.support.builds import overrides
 from tests.support.truth_room import write_room_tour
@@ -21,15 +22,16 @@ def test_failed_align_is_rerun_after_a_config_fix(prefect_harness, tmp_path, roo
         first = build_flow([f"{url}/tour.mp4"], str(root.root), None, broken, None)
     (clip,) = root.clip_ids()
     assert first["clips"][0]["stage"] == "align" and first["clips"][0]["status"] == "failed"
-    assert rerun_targets(root) == {clip: "align"}
+    assert rerun_targets(root, load_config(overrides=broken)) == {clip: "align"}
     recon_before = root.marker(clip, "reconstruct").stat().st_mtime_ns
 
     out = rerun_flow(str(root.root), None, overrides(site / "truth"), dataset="demo")  # server gone
     assert out["targets"] == {clip: "align"} and out["ok"] == 1
     assert root.marker(clip, "reconstruct").stat().st_mtime_ns == recon_before
     assert read_marker(root.marker(clip, "voxelize")).status == "ok"
-    assert rerun_targets(root) == {}
-    assert rerun_targets(root, stage="segment") == {clip: "segment"}
+    fixed = load_config(overrides=overrides(site / "truth"))
+    assert rerun_targets(root, fixed) == {}
+    assert rerun_targets(root, fixed, "segment") == {clip: "segment"}
 
 
 def fail(reason: str) -> None:
@@ -62,12 +64,12 @@ def test_rerun_targets_follow_stage_clip_and_reason(root) -> None:
     for every clip that got there; `--reason TEXT` only those failures; `--clip ID` that clip."""
     _markers(root, {"v-000": ("align", "no floor found"), "v-001": ("clean", "too few points"),
                     "v-002": ("voxelize", "")})  # fmt: skip
-    assert rerun_targets(root) == {"v-000": "align", "v-001": "clean"}
-    assert rerun_targets(root, reason="no floor") == {"v-000": "align"}
-    assert rerun_targets(root, clips=["v-001"]) == {"v-001": "clean"}
-    assert rerun_targets(root, stage="reconstruct") == {
+    assert rerun_targets(root, Config()) == {"v-000": "align", "v-001": "clean"}
+    assert rerun_targets(root, Config(), reason="no floor") == {"v-000": "align"}
+    assert rerun_targets(root, Config(), clips=["v-001"]) == {"v-001": "clean"}
+    assert rerun_targets(root, Config(), "reconstruct") == {
         c: "reconstruct" for c in ("v-000", "v-001", "v-002")
     }
-    assert rerun_targets(root, stage="align") == {"v-000": "align", "v-002": "align"}
+    assert rerun_targets(root, Config(), "align") == {"v-000": "align", "v-002": "align"}
     with pytest.raises(ValueError, match="unknown stage"):
-        rerun_targets(root, stage="polish")
+        rerun_targets(root, Config(), "polish")

@@ -107,3 +107,34 @@ def test_absolute_paths_for_workers_in_another_folder(tmp_path, monkeypatch) -> 
     assert out.train.embed_weights == "facebook/dinov2-small"
     assert cfg.truth_dir == Path("truth")  # the loaded config is left as it was
     assert absolute_paths(out) == out
+
+
+@pytest.mark.parametrize("which", ["build", "rerun"])
+def test_case8_the_flow_itself_runs_its_tasks_on_the_configured_runner(
+    prefect_harness, tmp_path, monkeypatch, which
+) -> None:
+    """Issue 14, case 8: started with only its parameters (as the prefect.yaml deployment and
+    `ytocc serve` start it), the flow reads `run.*` from its config file and runs its tasks
+    there; before, only `run_build` outside the flow picked the runner."""
+    from prefect.context import FlowRunContext
+
+    import flows.build
+    import flows.rerun
+
+    seen = {}
+
+    def capture(root, cfg, clips, dataset):
+        seen["runner"] = FlowRunContext.get().task_runner
+        return {"clips": [], "ok": 0, "dataset": None, "report": None}
+
+    conf = tmp_path / "ytocc.yaml"
+    conf.write_text("run:\n  max_workers: 3\n")
+    data = str(tmp_path / "data")
+    if which == "build":
+        monkeypatch.setattr(flows.build, "build", lambda r, c, s, d: capture(r, c, [], d))
+        flows.build.build_flow([], data, str(conf), [], None)
+    else:
+        monkeypatch.setattr(flows.rerun, "build_tail", capture)
+        flows.rerun.rerun_flow(data, str(conf), [], None, None, None, None)
+    assert isinstance(seen["runner"], ThreadPoolTaskRunner)
+    assert seen["runner"]._max_workers == 3  # the default is 2

@@ -27,5 +27,5 @@ def test_nightly_schedule_reads_back_from_the_api(prefect_harness) -> None:
 def test_prefect_yaml_declares_the_same_deployment() -> None:
     spec = yaml.safe_load(Path("prefect.yaml").read_text())
     (dep,) = spec["deployments"]
-    assert dep["entrypoint"] == "flows/build.py:build_flow" and dep["name"] == "nightly"
+    assert dep["entrypoint"] == "flows.build:build_flow" and dep["name"] == "nightly"
     assert dep["schedules"][0]["cron"] == "0 2 * * *"

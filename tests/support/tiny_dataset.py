@@ -9,11 +9,12 @@ import numpy as np
 from PIL import Image
 
 from storage.atomic import atomic_path
-from storage.config import GRID_DIMS, VOXEL_SIZE
+from storage.config import GRID_DIMS, VOXEL_SIZE, Config
 from storage.formats import ClipInfo, write_clip_info, write_sample, write_segment
-from storage.ids import clip_id
-from storage.layout import CLIP_STAGES, DataRoot
-from storage.markers import Marker, write_marker
+from storage.ids import clip_id, video_id_of_clip
+from storage.layout import CLIP_STAGES, VIDEO_STAGES, DataRoot
+from storage.markers import StageResult
+from storage.stages import run_item_stage
 
 H, W = 120, 160
 K = np.array([[140.0, 0, W / 2], [0, 140.0, H / 2], [0, 0, 1]], np.float32)
@@ -40,21 +41,21 @@ def write_frame(path, seed: int, size: tuple[int, int] = (H, W)) -> None:
         Image.fromarray(rgb).save(tmp, format="JPEG", quality=90)
 
 
-def ok_markers(root: DataRoot, cid: str, backend: str = "synthetic-gt") -> None:
-    """Write an ok marker for every clip stage (model stages tagged with `backend`)."""
+def ok_markers(
+    root: DataRoot, cid: str, backend: str = "synthetic-gt", cfg: Config | None = None
+) -> None:
+    """Run every video and clip stage of `cid` with a no-op body through the real marker
+    machinery (so keys, inputs and outputs are those of `cfg`, default Config()); model
+    stages are tagged with `backend`."""
+    cfg = cfg or Config()
+    vid = video_id_of_clip(cid)
+    for stage in VIDEO_STAGES:
+        run_item_stage(root, cfg, vid, stage, lambda: None)
     for stage in CLIP_STAGES:
         model = stage in ("indoor", "reconstruct", "segment")
-        write_marker(
-            root.clip_marker(cid, stage),
-            Marker(
-                stage=stage,
-                item=cid,
-                status="ok",
-                params_hash=f"h-{stage}",
-                backend=backend if model else None,
-                weights=f"{backend}-weights" if model else None,
-            ),
-        )
+        result = StageResult(backend=backend if model else None,
+                             weights=f"{backend}-weights" if model else None)  # fmt: skip
+        run_item_stage(root, cfg, cid, stage, lambda r=result: r)
 
 
 def build_clip(
@@ -119,5 +120,6 @@ def align_provenance(root: DataRoot, cid: str, method: str | None) -> None:
     if method is not None:
         source = "measured" if method in MEASURED else "assumed"
         stats = {"method": f"floor+{method}", "scale_source": source, "scale_method": method}
-    marker = Marker(stage="align", item=cid, status="ok", params_hash="h-align", stats=stats)
-    write_marker(root.clip_marker(cid, "align"), marker)
+    cfg = Config()  # an align run recording these stats, then voxelize again (it reads align)
+    run_item_stage(root, cfg, cid, "align", lambda: StageResult(stats), force=True)
+    run_item_stage(root, cfg, cid, "voxelize", lambda: None, force=True)

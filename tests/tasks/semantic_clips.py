@@ -11,8 +11,10 @@ import numpy as np
 from PIL import Image
 
 from storage.atomic import write_json
-from storage.layout import DataRoot
-from storage.markers import Marker, write_marker
+from storage.config import Config
+from storage.ids import video_id_of_clip
+from storage.layout import VIDEO_STAGES, DataRoot
+from storage.stages import run_item_stage
 from storage.truth import TruthShot, write_meta, write_shots, write_truth_frame
 
 
@@ -23,8 +25,10 @@ def make_clip(
     video_frames: list[int],
     done: tuple[str, ...] = ("frames",),
     scale: float = 1.0,
+    cfg: Config | None = None,
 ) -> None:
-    """Write frames/{k}.jpg, frames/index.json and `ok` markers for the stages in `done`."""
+    """Write frames/{k}.jpg, frames/index.json and, through the real marker machinery with
+    no-op bodies, `ok` markers for the video stages and the clip stages in `done`."""
     for k, im in enumerate(images):
         path = root.frame_path(clip_id, k)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,11 +38,11 @@ def make_clip(
         root.frames_index(clip_id),
         {"video_frames": video_frames, "width": w, "height": h, "scale": scale},
     )
+    cfg = cfg or Config()
+    for stage in VIDEO_STAGES:
+        run_item_stage(root, cfg, video_id_of_clip(clip_id), stage, lambda: None)
     for stage in done:
-        write_marker(
-            root.marker(clip_id, stage),
-            Marker(stage=stage, item=clip_id, status="ok", params_hash=f"test-{stage}"),
-        )
+        run_item_stage(root, cfg, clip_id, stage, lambda: None)
 
 
 def make_truth(folder: Path, labels: np.ndarray, shots: list[TruthShot]) -> Path:

@@ -5,8 +5,9 @@ import pytest
 
 from models.geometry import transform_points
 from storage.config import AlignConfig
+from storage.formats import apply_to_poses, similarity_matrix
 from storage.markers import StageFailure
-from tasks.align import align_cloud, apply_to_poses, check_report, similarity_matrix
+from tasks.align import align_cloud, check_report
 from tests.support.rooms import box_room, random_similarity, transform_poses
 
 

@@ -7,6 +7,7 @@ from models.reconstructors import synthetic
 from storage.config import CleanConfig, load_config
 from storage.formats import read_cloud, read_recon, write_recon
 from storage.markers import StageFailure
+from storage.stages import run_item_stage
 from tasks import clean, reconstruct
 from tasks.clean import clean_cloud
 from tests.support.rooms import box_room
@@ -80,6 +81,7 @@ def test_stage_on_all_nan_depth_fails_and_writes_no_cloud(clip) -> None:
     recon = read_recon(root.recon_npz(cid))
     write_recon(root.recon_npz(cid), recon["K"], recon["cam2world"],
                 np.full_like(recon["depth"], np.nan), recon["conf"])  # fmt: skip
+    run_item_stage(root, cfg, cid, "reconstruct", lambda: None, force=True)  # as if it wrote it
     marker = clean.run(root, cfg, cid)
     assert marker.status == "failed" and "no pixel with finite depth" in marker.reason
     assert not root.cloud_npz(cid).exists()

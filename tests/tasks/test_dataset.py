@@ -12,7 +12,8 @@ from storage.dataset_schema import HIST_COLUMNS, SAMPLES
 from storage.formats import read_sample, write_sample
 from storage.markers import Marker, write_marker
 from storage.schemas import read_table
-from tasks.dataset import DatasetError, class_histogram, freeze, video_splits
+from storage.stages import run_item_stage
+from tasks.dataset import DatasetError, class_histogram, freeze, gather_samples, video_splits
 from tests.support.tiny_dataset import align_provenance, build_clip, build_root, room_grid
 
 
@@ -114,16 +115,29 @@ def test_only_clips_with_ok_voxelize_are_frozen(root):
     assert set(rows.clip_id) == {ok}
 
 
-def test_unreadable_sample_is_left_out_with_reason(root):
-    cid = build_root(root, {"vidA": 1, "vidB": 1})[0]
+def test_a_clip_whose_outputs_changed_is_stale_and_left_out_with_reason(root):
+    cid, other = build_root(root, {"vidA": 1, "vidB": 1})
     path = root.occ_path(cid, 1)
     path.write_bytes(path.read_bytes()[:100])  # truncated
-    root.frame_path(cid, 0).unlink()  # a sample whose frame is gone
     summary = freeze(root, Config(), "demo")
-    assert len(_rows(summary.path)) == 2
+    assert set(_rows(summary.path).clip_id) == {other}
+    (line,) = summary.skipped
+    assert line.startswith(f"{cid}: voxelize is stale") and "0001.npz changed" in line
+    root.frame_path(other, 0).unlink()  # a frame gone: frames, and all that reads it, not done
+    rows, skipped = gather_samples(root, Config())
+    assert rows.empty
+    assert f"{other}: frames is stale (output clips/{other}/frames/0000.jpg is missing)" in skipped
+
+
+def test_unreadable_sample_of_a_done_clip_is_left_out_with_reason(root):
+    cid = build_root(root, {"vidA": 1, "vidB": 1})[0]
+    path = root.occ_path(cid, 1)
+    path.write_bytes(path.read_bytes()[:100])  # truncated, then recorded by a voxelize run
+    run_item_stage(root, Config(), cid, "voxelize", lambda: None, force=True)
+    summary = freeze(root, Config(), "demo")
+    assert len(_rows(summary.path)) == 3
     assert any(s.startswith(f"{cid}-0001:") and "unreadable npz" in s for s in summary.skipped)
-    assert any(s.startswith(f"{cid}-0000:") and "frame" in s for s in summary.skipped)
-    assert "Left out (2)" in (summary.path / "README.md").read_text()
+    assert "Left out (1)" in (summary.path / "README.md").read_text()
 
 
 def test_sample_pointing_outside_the_root_is_left_out(root):
@@ -132,6 +146,7 @@ def test_sample_pointing_outside_the_root_is_left_out(root):
     write_sample(
         root.occ_path(cid, 0), **(sample | {"frame": "../../etc/passwd", "dims": GRID_DIMS})
     )
+    run_item_stage(root, Config(), cid, "voxelize", lambda: None, force=True)
     with pytest.raises(DatasetError, match="outside the data root"):
         freeze(root, Config(), "demo")
 

@@ -11,7 +11,7 @@ from storage.layout import DataRoot
 from storage.markers import StageFailure, read_marker
 from tasks import download
 from tasks.download import is_transient
-from tasks.sources import VideoSource, expand_source, expand_sources
+from tasks.sources import VideoSource, expand_source, expand_sources, read_source
 from tasks.validate import probe_video
 from tests.support.flaky_site import flaky_site
 from tests.support.videos import clip_in, truncate, write_video
@@ -132,7 +132,7 @@ def test_a_local_video_file_is_copied_in_validated_and_recorded(root: DataRoot, 
     assert root.video_file(source.video_id).read_bytes() == src.read_bytes()
     assert (m.stats["width"], m.stats["height"], m.stats["fps"]) == (160, 120, 24)
     assert m.stats["duration_s"] == 2.0  # 48 frames at 24 fps, decoded to the end
-    assert download.read_source(root, source.video_id) == source  # a re-run needs only the data
+    assert read_source(root, source.video_id) == source  # a re-run needs only the data
     assert src.exists()  # the user's file is copied, never moved
     again = download.run(root, Config(), source)  # done: the marker is not rewritten
     assert again.finished_at == m.finished_at

@@ -6,9 +6,8 @@ import pytest
 from models.metrics import SSCMetrics
 from storage.atomic import read_json
 from storage.config import load_config
-from storage.formats import UNKNOWN, read_recon, read_sample
+from storage.formats import UNKNOWN, read_recon, read_sample, similarity_matrix
 from tasks import align, clean, reconstruct, segment, voxelize
-from tasks.align import similarity_matrix
 from tasks.synth.occupancy import truth_occupancy
 from tests.support.truth_room import ready_clip, write_truth_room
 

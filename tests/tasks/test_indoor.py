@@ -89,11 +89,11 @@ def test_synthetic_gt_reads_the_tour_shot_flags(tmp_path: Path, root: DataRoot):
     assert out.status == "skipped" and out.reason == "outdoor: 2 of 2 frames outdoor"
 
 
-def test_missing_frame_file_fails_only_this_clip(tmp_path: Path, root: DataRoot):
+def test_a_missing_frame_file_makes_frames_not_done_so_indoor_waits(tmp_path: Path, root: DataRoot):
     make_clip(root, CLIP, _images(), [0, 5, 10])
     root.frame_path(CLIP, 1).unlink()
-    m = run(root, _places_cfg(tmp_path, root, outdoor=False), CLIP)
-    assert m.status == "failed" and "0001.jpg is missing" in m.reason
+    with pytest.raises(UpstreamNotDone, match="0001.jpg is missing"):
+        run(root, _places_cfg(tmp_path, root, outdoor=False), CLIP)
 
 
 def test_runs_only_after_frames(tmp_path: Path, root: DataRoot):

@@ -9,6 +9,7 @@ from models.reconstructors import synthetic
 from storage.atomic import write_json
 from storage.config import load_config
 from storage.formats import read_recon
+from storage.stages import run_item_stage
 from storage.truth import read_truth_frame, write_truth_frame
 from tasks import reconstruct
 from tests.support.truth_room import ready_clip, write_truth_room
@@ -72,6 +73,7 @@ def test_single_frame_clip_fails_with_reason(room):
     write_json(
         root.frames_index(cid), {"video_frames": [0], "width": 160, "height": 120, "scale": 1.0}
     )
+    run_item_stage(root, cfg, cid, "frames", lambda: None, force=True)  # a frames run wrote it
     marker = reconstruct.run(root, cfg, cid)
     assert marker.status == "failed" and "need ≥ 2" in marker.reason
     assert not root.recon_npz(cid).exists()

@@ -113,8 +113,8 @@ def test_synthetic_gt_without_truth_fails_with_a_reason(root: DataRoot):
     assert m.status == "failed" and "truth_dir" in m.reason
 
 
-def test_runs_only_after_align(root: DataRoot):
+def test_runs_only_after_frames_the_one_stage_it_reads(root: DataRoot):
     cfg = load_config(overrides=["segment.backend=synthetic-gt"], data=root.root)
-    make_clip(root, CLIP, _images(1), [0], done=("frames", "indoor"))
-    with pytest.raises(UpstreamNotDone, match="align"):
+    make_clip(root, CLIP, _images(1), [0], done=())
+    with pytest.raises(UpstreamNotDone, match="needs frames"):
         run(root, cfg, CLIP)

@@ -1,0 +1,57 @@
+"""`ytocc build` / `status` / `dataset` on damaged or misconfigured data folders (issue 14,
+cases 4, 5 and 6): one-line errors with exit code 2 for bad numbers; broken markers and stray
+folders are warnings, never tracebacks, and never frozen."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import _register, app
+from tests.support.tiny_dataset import build_root
+
+_register()
+
+
+@pytest.mark.parametrize("override", ["voxelize.voxel_size=0", "frames.per_clip=0",
+                                      "frames.per_clip=1", "run.max_workers=0",
+                                      "run.gpu_slots=-5", "voxelize.dims=[40,40,-1]"])  # fmt: skip
+@pytest.mark.parametrize("command", ["build", "status", "dataset x"])
+def test_case4_an_out_of_bounds_number_is_one_line_and_exit_2(root, override, command) -> None:
+    res = CliRunner().invoke(app, [*command.split(), "--data", str(root.root), "--set", override])
+    assert res.exit_code == 2, res.output
+    (line,) = res.output.strip().splitlines()
+    assert line.startswith(f"error: config: {override.split('=')[0]}")
+
+
+@pytest.mark.parametrize("text", ['{"stage": "voxelize", "item', "[]", '{"status": "ok"}'])
+def test_case5_broken_markers_are_warned_about_shown_and_not_frozen(root, text) -> None:
+    bad, good = build_root(root, {"vidA": 1, "vidB": 1})
+    marker = root.marker(bad, "voxelize")
+    marker.write_text(text)
+    res = CliRunner().invoke(app, ["status", "--data", str(root.root), "--json"])
+    assert res.exit_code == 0, res.output
+    assert f"ignoring marker {marker}" in res.output  # the warning names the file
+    lines = [line for line in res.output.splitlines() if line.startswith("{")]
+    rows = {r["item"]: r for r in map(json.loads, lines)}
+    assert rows[bad]["voxelize"] == "missing" and rows[bad]["reason"].startswith("voxelize")
+    assert rows[good]["voxelize"] == "ok"
+    res = CliRunner().invoke(app, ["dataset", "demo", "--data", str(root.root)])
+    assert res.exit_code == 0, res.output
+    assert "total: 2 samples, 1 clips, 1 videos" in res.output
+
+
+def test_case6_stray_folders_are_skipped_with_a_warning(root) -> None:
+    build_root(root, {"vidA": 1})
+    (root.clips / "copy of tour").mkdir()
+    (root.clips / "copy of tour" / "clip.json").write_text("{}")
+    (root.videos / "old backup").mkdir()
+    res = CliRunner().invoke(app, ["status", "--data", str(root.root)])
+    assert res.exit_code == 0, res.output
+    assert "warning: skipping" in res.output and "'copy of tour' is not a valid id" in res.output
+    assert "'old backup' is not a valid id" in res.output  # (once per folder and process)
+    res = CliRunner().invoke(app, ["dataset", "demo", "--data", str(root.root)])
+    assert res.exit_code == 0, res.output
+    assert "total: 2 samples, 1 clips, 1 videos" in res.output
