@@ -47,7 +47,7 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
                     "tests/models/test_untrusted_checkpoints.py"]),
     "dust3r": (["models/dust3r.py"],
                ["tests/models/test_dust3r.py", "tests/models/test_untrusted_checkpoints.py"]),
-    "embed": (["models/embed.py"], ["tests/models/test_embed.py"]),
+    "embed": (["models/embed.py"], ["tests/models/test_embed.py", "tests/models/test_backends.py"]),
 }  # fmt: skip
 
 

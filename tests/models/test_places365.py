@@ -122,3 +122,23 @@ def test_resizing_is_antialiased_like_the_official_pil_preprocessing():
     board = ((np.indices((768, 768)).sum(0) % 2) * 255).astype(np.uint8)
     x = preprocess(np.repeat(board[None, ..., None], 3, -1))
     assert float(x.std(dim=(2, 3)).max()) < 0.2
+
+
+def test_a_bare_state_dict_loads_and_other_objects_are_named_not_places365(tmp_path: Path):
+    state = {k: v for k, v in build_model("resnet18").state_dict().items()}
+    torch.save(state, tmp_path / "bare.pth")  # no {'state_dict': ...} wrapper, no 'module.'
+    assert set(read_checkpoint(tmp_path / "bare.pth")) == set(state)
+    for name, obj in (("list", [torch.zeros(1)]), ("strings", {"state_dict": {"a": "b"}})):
+        torch.save(obj, tmp_path / f"{name}.pth")
+        with pytest.raises(CheckpointError, match=r"\.pth: not a Places365 checkpoint \(no tensor"):
+            read_checkpoint(tmp_path / f"{name}.pth")
+
+
+def test_an_unreadable_checkpoint_names_the_file_and_the_first_line_of_the_cause(tmp_path: Path):
+    bad = tmp_path / "r18.pth.tar"
+    bad.write_bytes(b"\x80\x02garbage that is no pickle")
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(bad)
+    cause = str(info.value.__cause__).strip()
+    first = cause.splitlines()[0] if cause else type(info.value.__cause__).__name__
+    assert str(info.value) == f"{bad}: unreadable or truncated checkpoint ({first})"
