@@ -87,8 +87,8 @@ def test_data_root_is_the_argument_then_the_environment_then_data(tmp_path, monk
     assert DataRoot(tmp_path).relative(tmp_path / "clips" / "c" / "x.npz") == "clips/c/x.npz"
 
 
-def test_downstream_of_a_stage_is_it_and_every_stage_after_it() -> None:
-    assert downstream_of("clean") == ("clean", "align", "segment", "voxelize")
+def test_downstream_of_a_stage_is_it_and_every_stage_that_reads_it() -> None:
+    assert downstream_of("clean") == ("clean", "align", "voxelize")  # segment reads frames only
     assert downstream_of("download") == ALL_STAGES
     with pytest.raises(ValueError):
         downstream_of("polish")
