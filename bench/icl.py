@@ -31,8 +31,8 @@ from models import recon_metrics
 from models.geometry import backproject, transform_points
 from models.metrics import SSCMetrics
 from storage.config import Config
-from storage.formats import FREE, UNKNOWN
-from tasks.align import align_cloud, apply_to_poses, similarity_matrix
+from storage.formats import FREE, UNKNOWN, apply_to_poses, similarity_matrix
+from tasks.align import align_cloud
 from tasks.clean import clean_recon
 from tasks.voxelize import frame_grid
 

@@ -144,9 +144,8 @@ def world_from_truth(root: Any, clip: str, truth: Path, frames: list[int]) -> np
     aligned and true camera poses of its registered frames."""
     from models.recon_metrics import similarity_from_poses
     from storage.atomic import read_json
-    from storage.formats import read_recon
+    from storage.formats import apply_to_poses, read_recon, similarity_matrix
     from storage.truth import read_truth_frame, truth_folder
-    from tasks.align import apply_to_poses, similarity_matrix
 
     report = read_json(root.align_json(clip))
     recon = read_recon(root.recon_npz(clip))

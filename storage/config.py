@@ -256,7 +256,11 @@ class ColmapConfig(Section):
     )
     max_features: PositiveInt = Field(8192, description="SIFT features per frame at most.")
     min_registered_frac: float = Field(
-        0.9, ge=0, le=1, description="Fail the clip when SfM registers a smaller share of frames."
+        0.9,
+        ge=0,
+        le=1,
+        description="Fail the clip when SfM registers a smaller share of frames (0.9: a 22-frame "
+        "clip may lose 2 blurred frames; more means SfM split the clip or lost the scene).",
     )
     dense: Literal["auto", "patch-match", "plane-sweep"] = Field(
         "auto",

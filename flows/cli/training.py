@@ -7,6 +7,7 @@ needed); ``ytocc eval`` scores folders of NPZ grids with the SSC metrics directl
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Annotated
 
@@ -46,35 +47,56 @@ RgbOpt = Annotated[
 
 
 def _train_cfg(
-    data, config, set_, epochs, preset=None, *, datasets=(), checkpoint=None, embed=False
-):
-    """The train config, after the preflight: each (path, split, kind, rgb_root) of `datasets`
-    opens and holds samples, `checkpoint` is one, and with `embed` the DINOv2 weights are there.
-    `preset` names one of the paper's schedules. Any problem ends the command with exit 2 before
-    work starts."""
-    from flows.preflight import Check, dataset_check, weights_checks
+    data, config, set_, epochs, preset=None, *, datasets=(), checkpoint=None, embed=False,
+    network=False,
+):  # fmt: skip
+    """The train config (`preset` first, so --set keys win), after the preflight: each
+    (path, split, kind, rgb_root) of `datasets` opens and holds samples, `checkpoint` is one
+    (a folder of ours or a released .ckpt file), with `embed` the DINOv2 weights are there and
+    with `network` the occupancy network's pretrained backbone. Any problem ends the command
+    with exit 2 before work starts."""
+    from flows.preflight import Check, dataset_check, weights_check, weights_checks
 
     sets = ([f"train.preset={preset}"] if preset else []) + list(set_ or [])
     full = config_from(data, config, sets)
     checks = [dataset_check(str(p), split, kind, str(rgb) if rgb else None)
               for p, split, kind, rgb in datasets]  # fmt: skip
-    if checkpoint is not None and Path(checkpoint).suffix == ".ckpt":  # MonoScene's release
-        if not Path(checkpoint).is_file():
-            checks.append(Check(f"checkpoint {checkpoint}", False, f"{checkpoint}: no such file"))
-    elif checkpoint is not None:
-        from models.occupancy.checkpoint import CheckpointError, read_meta
-
-        try:
-            read_meta(checkpoint)
-        except CheckpointError as e:
-            checks.append(Check(f"checkpoint {checkpoint}", False, str(e)))
+    if checkpoint is not None:
+        checks.append(_checkpoint_check(Path(checkpoint)))
     if embed:
         checks += weights_checks(full, (), embed=True)
+    if network:
+        from models.occupancy.registry import weight_specs
+
+        try:
+            checks += [weights_check(s) for s in weight_specs(full.train.network,
+                                                               full.train.net_args)]  # fmt: skip
+        except ValueError as e:  # unknown network or backbone
+            checks.append(Check(f"network {full.train.network}", False, str(e)))
     preflight(checks)
     cfg = full.train
     if epochs is not None:
         cfg.epochs = epochs
     return cfg
+
+
+def _checkpoint_check(path: Path):
+    """Preflight line of a checkpoint: a finished folder of ours, or a torch ``.ckpt`` file."""
+    from flows.preflight import Check
+    from models.occupancy.checkpoint import CheckpointError, read_meta
+
+    name = f"checkpoint {path}"
+    if path.suffix == ".ckpt":
+        if not path.is_file():
+            return Check(name, False, "no such file")
+        if not zipfile.is_zipfile(path):
+            return Check(name, False, "not a torch checkpoint (not a zip archive)")
+        return Check(name, True, "released Lightning checkpoint")
+    try:
+        read_meta(path)
+    except CheckpointError as e:
+        return Check(name, False, str(e))
+    return Check(name, True, "checkpoint folder")
 
 
 def _summary_line(path: Path) -> str:
@@ -114,9 +136,8 @@ def pretrain_cmd(
     """Contrastive pretraining (DINOv2 superpixels ↔ supervoxels) without labels."""
     from flows.train import pretrain_flow
 
-    cfg = _train_cfg(
-        data, config, set_, epochs, preset, datasets=[(dataset, "train", kind, None)], embed=True
-    )
+    cfg = _train_cfg(data, config, set_, epochs, preset,
+                     datasets=[(dataset, "train", kind, None)], embed=True, network=True)  # fmt: skip
     try:
         ckpt = pretrain_flow(str(dataset), str(out), cfg, kind=kind)
     except _errors() as e:
@@ -146,7 +167,7 @@ def finetune_cmd(
     """Fine-tune on occupancy labels (the network's losses, or class-weighted cross-entropy)."""
     from flows.train import finetune_flow
 
-    cfg = _train_cfg(data, config, set_, epochs, preset, checkpoint=init,
+    cfg = _train_cfg(data, config, set_, epochs, preset, checkpoint=init, network=init is None,
                      datasets=[(dataset, "train", kind, rgb_root)])  # fmt: skip
     try:
         ckpt = finetune_flow(
@@ -233,7 +254,7 @@ def label_efficiency_cmd(
 
     sets = [(pretrain_dataset, "train", "auto", None), (finetune_dataset, "train", "auto", None),
             (finetune_dataset, eval_split, "auto", None)]  # fmt: skip
-    cfg = _train_cfg(data, config, set_, epochs, datasets=sets, embed=True)
+    cfg = _train_cfg(data, config, set_, epochs, datasets=sets, embed=True, network=True)
     try:
         rows = label_efficiency_flow(
             str(pretrain_dataset), str(finetune_dataset), str(out), cfg, eval_split=eval_split

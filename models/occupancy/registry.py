@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from models.backends import WeightSpec
 from models.occupancy.monoscene import MonoScene
 from models.occupancy.monoscene_lite import MonoSceneLite
 from models.occupancy.symphonies import Symphonies
@@ -62,6 +63,19 @@ def build_network(name: str, *, pretrained: bool = True, **kwargs: Any) -> nn.Mo
 def head_prefix(model: nn.Module) -> str:
     """State-dict prefix of `model`'s occupancy head."""
     return getattr(model, "head_prefix", HEAD_PREFIX)
+
+
+def weight_specs(name: str, net_args: dict[str, Any]) -> list[WeightSpec]:
+    """The preflight's view of :func:`required_weights`: located without loading anything."""
+    from models.backbones.registry import WEIGHTS_FILE
+    from models.weights import resolve_file
+
+    return [
+        WeightSpec("train", name, source, f"{name} image backbone",
+                   lambda source=source: resolve_file(source, WEIGHTS_FILE,
+                                                      what=f"{name} image backbone"))
+        for source, _ in required_weights(name, net_args)
+    ]  # fmt: skip
 
 
 def required_weights(name: str, net_args: dict[str, Any]) -> list[tuple[str, str]]:

@@ -199,9 +199,24 @@ def test_an_unreadable_released_checkpoint_is_one_clear_error(tmp_path, prefect_
         ["train", "evaluate", "--checkpoint", str(tmp_path / "bad.ckpt"), "--dataset",
          str(tmp_path / "nyu"), "--split", "test", "--out", str(tmp_path / "m.json")],
     )  # fmt: skip
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # the preflight refuses it before any work
     assert "error: " in res.output and "bad.ckpt: not a torch checkpoint" in res.output
     assert "Traceback" not in res.output
+
+
+def test_preflight_names_a_missing_backbone_with_its_download_command(
+    tmp_path, prefect_harness, folders, monkeypatch
+):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    _register()
+    res = CliRunner().invoke(
+        app,
+        ["train", "finetune", "--dataset", str(folders / "occ"), "--out", str(tmp_path / "ft"),
+         "--preset", "monoscene-nyu", "--set", "train.device=cpu"],
+    )  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert "monoscene image backbone" in res.output
+    assert "download timm/tf_efficientnet_b7.ns_jft_in1k model.safetensors" in res.output
 
 
 def test_symphonies_fails_with_its_install_line(tmp_path, prefect_harness, folders):

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 
-from flows.demo import HOUSES
+from flows.demo import HOUSES, VARIANTS
 from tests.support.browser import Browser, find_chromium
 from tests.support.processes import base_env, prefect_server
 
@@ -86,11 +86,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
         demo = json.loads((out / "demo.json").read_text())
         runs = post(api, "/flow_runs/filter", {"flows": {"name": {"any_": ["build"]}}})
-        assert len(runs) == len(HOUSES), [r["name"] for r in runs]  # one build per house
-        house = HOUSES[0].name
-        (run,) = [r for r in runs if f"/{house}/" in r["parameters"]["sources"][0]]
+        # one build per house and demo variant; the first variant's first house is looked at
+        assert len(runs) == len(HOUSES) * len(VARIANTS), [r["name"] for r in runs]
+        house, variant = HOUSES[0].name, VARIANTS[0].name
+        (run,) = [r for r in runs if f"/{house}/" in r["parameters"]["sources"][0]
+                  and Path(r["parameters"]["data"]).name == variant]  # fmt: skip
         arts = post(api, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}}})  # fmt: skip
-        built = demo["variants"]["data"]["houses"][house]
+        built = demo["variants"][variant]["houses"][house]
         yield Served(api, api.removesuffix("/api"), home, demo, built, run, arts)
 
 

@@ -103,3 +103,22 @@ def test_outdoor_score_is_the_mean_flag_of_the_top_k_classes():
     np.testing.assert_allclose(outdoor_scores(probs, outdoor, top_k=1), [0.0, 1.0])
     top = top_classes(probs, ("a", "b", "c", "d", "e"), k=2)
     assert [n for n, _ in top[0]] == ["a", "b"] and top[1][0] == ("b", 0.6)
+
+
+def test_classify_batches_agree_and_no_images_give_no_rows(tmp_path: Path):
+    model = load_classifier(str(places365_checkpoint(tmp_path)), "resnet18", device="cpu")
+    images = np.random.default_rng(0).integers(0, 255, (3, 64, 80, 3), dtype=np.uint8)
+    one_batch = classify(model, images, batch_size=16)
+    assert one_batch.shape == (3, NUM_SCENES) and np.allclose(one_batch.sum(1), 1, atol=1e-4)
+    assert np.allclose(classify(model, images, batch_size=2), one_batch, atol=1e-5)
+    empty = classify(model, images[:0])
+    assert empty.shape == (0, NUM_SCENES) and empty.dtype == np.float32
+
+
+def test_resizing_is_antialiased_like_the_official_pil_preprocessing():
+    """A 1-pixel checkerboard holds nothing a 256² image can show: resized with antialiasing
+    (as PIL does in the official demo) it is a flat grey; without, it aliases to full contrast
+    (per-channel std ≈ 2.2 after normalisation). 0.2 is a tenth of that."""
+    board = ((np.indices((768, 768)).sum(0) % 2) * 255).astype(np.uint8)
+    x = preprocess(np.repeat(board[None, ..., None], 3, -1))
+    assert float(x.std(dim=(2, 3)).max()) < 0.2

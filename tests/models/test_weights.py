@@ -29,3 +29,52 @@ def test_missing_hub_weights_name_the_id_the_file_and_how_to_fetch(monkeypatch, 
     assert "hf download" in msg and "huggingface-cli" not in msg  # the installed CLI is `hf`
     with pytest.raises(WeightsNotFound, match="does not exist"):
         resolve_dir(tmp_path / "nope.d")
+
+
+def test_a_missing_hub_folder_names_the_repo_and_the_exact_fetch_line(
+    monkeypatch, tmp_path
+) -> None:
+    """The hint is a line to paste: `hf download REPO --include PATTERN ...` (offline here)."""
+    from models.weights import fetch_command, hf_command
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(WeightsNotFound) as e:
+        resolve_dir(
+            "facebook/dinov2-small", what="DINOv2", allow_patterns=["*.json", "*.safetensors"]
+        )
+    msg = str(e.value)
+    line = f"{hf_command()} download facebook/dinov2-small --include '*.json' --include '*.safetensors'"
+    assert msg.startswith("DINOv2: Hub repo 'facebook/dinov2-small' is not in the local cache")
+    assert f"`{line}`" in msg and "set HF_HOME" in msg
+    assert fetch_command("o/r", "sub/f.pth") == f"{hf_command()} download o/r sub/f.pth"
+    with pytest.raises(WeightsNotFound, match=r"local path .*nope does not exist"):
+        resolve_dir("./nope")
+
+
+def test_a_repo_id_without_a_file_is_refused_before_any_download(tmp_path) -> None:
+    with pytest.raises(WeightsNotFound, match="'owner/repo' is not a file and names no file"):
+        resolve_file("owner/repo", what="weights")
+    assert split_spec("/owner/repo/") == ("/owner/repo/", None)
+
+
+def test_download_lines_use_a_tool_this_machine_has(monkeypatch, tmp_path) -> None:
+    import shutil
+
+    from models.weights import download_command
+
+    dest = tmp_path / "w" / "r18.pth.tar"
+    have = {"curl": "/usr/bin/curl", "wget": "/usr/bin/wget"}
+    monkeypatch.setattr(shutil, "which", lambda tool: have.get(tool))
+    assert (
+        download_command("http://x/r18.pth.tar", dest)
+        == f"curl -fL --create-dirs -o {dest} http://x/r18.pth.tar"
+    )
+    have.pop("curl")
+    assert (
+        download_command("http://x/a", dest)
+        == f"mkdir -p {dest.parent} && wget -O {dest} http://x/a"
+    )
+    have.pop("wget")
+    assert download_command("http://x/a", dest).endswith(
+        f"r.urlretrieve(*sys.argv[1:])' http://x/a {dest}"
+    )

@@ -51,3 +51,43 @@ def test_mismatched_or_missing_checkpoints_fail_clearly(tmp_path):
         load_weights(tmp_path / "ck", _net(0, dim=16))
     with pytest.raises(CheckpointError, match="not a checkpoint"):
         load_network(tmp_path / "nothing")
+
+
+def test_key_mismatches_name_the_missing_and_the_extra_keys(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = save_checkpoint(tmp_path / "ck", _net(0), _meta())
+    weights = load_file(str(folder / "model.safetensors"))
+    key = sorted(weights)[0]
+    weights["renamed.weight"] = weights.pop(key)
+    save_file(weights, str(folder / "model.safetensors"))
+    with pytest.raises(CheckpointError) as info:
+        load_weights(folder, _net(0))
+    msg = str(info.value)
+    assert f"missing ['{key}']" in msg and "extra ['renamed.weight']" in msg
+    assert str(folder / "model.safetensors") in msg
+
+
+def test_a_folder_missing_either_file_is_not_a_checkpoint(tmp_path):
+    from models.occupancy.checkpoint import read_meta
+
+    folder = save_checkpoint(tmp_path / "ck", _net(0), _meta())
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        read_meta(folder)  # the JSON alone: an interrupted save
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: missing"):
+        load_weights(folder, _net(0))
+
+
+def test_a_truncated_train_state_is_refused_naming_the_file_and_the_cause(tmp_path):
+    net = _net(0)
+    opt = torch.optim.AdamW(net.parameters())
+    folder = save_checkpoint(tmp_path / "ck", net, _meta(), {"optimizer": opt.state_dict()})
+    state = folder / "train_state.pt"
+    state.write_bytes(state.read_bytes()[:200])
+    with pytest.raises(CheckpointError) as info:
+        load_train_state(folder)
+    msg = str(info.value)
+    assert msg.startswith(f"{state}: refused") and not msg.endswith("None)")
+    cause = str(info.value.__cause__).strip().splitlines() or [type(info.value.__cause__).__name__]
+    assert msg.endswith(f"{cause[0]})")

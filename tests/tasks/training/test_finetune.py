@@ -156,3 +156,26 @@ def test_finetune_on_an_occscannet_folder_writes_checkpoint_and_metrics(tmp_path
     meta = json.loads((ckpt / "checkpoint.json").read_text())
     assert meta["label_fraction"] == 0.5 and meta["epoch"] == 1
     assert (tmp_path / "run" / "metrics.csv").is_file()
+
+
+@pytest.mark.slow
+def test_monoscene_finetunes_with_its_five_losses_and_evaluates(tmp_path):
+    """MonoScene (timm's tiny EfficientNet, 8-wide 3D net) through fine-tuning and evaluation."""
+    from tasks.training.evaluate import evaluate
+
+    write_occscannet(tmp_path / "occ", 2)
+    write_occscannet(tmp_path / "occ", 1, "val", first=2)
+    cfg = _cfg(preset="monoscene-nyu", epochs=1, net_args={
+        "backbone": "test_efficientnet", "backbone_weights": None, "feature": 8})  # fmt: skip
+    ckpt = finetune(tmp_path / "occ", tmp_path / "run", cfg, progress=False)
+    meta = json.loads((ckpt / "checkpoint.json").read_text())
+    assert meta["network"] == "monoscene"
+    assert meta["class_weights"][:2] == pytest.approx([0.05, 1.0])
+    row = meta["history"][0]
+    parts = {"loss_ce", "loss_sem_scal", "loss_geo_scal", "loss_relation", "loss_frustum"}
+    assert parts <= set(row) and all(np.isfinite(row[k]) for k in parts)
+    assert row["loss"] == pytest.approx(sum(row[k] for k in parts), rel=1e-4)
+    summary = evaluate(ckpt, tmp_path / "occ", tmp_path / "m.json", cfg, progress=False)
+    assert summary["samples"] == 1 and 0 <= summary["iou"] <= 100
+    model, _ = init_network(cfg, ckpt)  # from the fine-tuned weights, head re-initialised
+    assert model.head_prefix == "net_3d_decoder.ssc_head_1_4."

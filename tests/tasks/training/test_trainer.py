@@ -86,6 +86,7 @@ def test_loss_parts_reach_the_csv_and_json_logs(tmp_path):
     assert logged["last"]["loss"] == pytest.approx(2 * logged["last"]["loss_ce"])
     assert logged["epochs"] == hist
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0].endswith("loss_ce,loss_ce_again")
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))  # TensorBoard scalars
 
 
 def test_epoch_order_is_a_seeded_permutation():
