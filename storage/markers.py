@@ -70,11 +70,12 @@ def code_version() -> str:
         return "unknown"
 
 
-def params_hash(params: Mapping[str, Any], upstream: list[str] | tuple[str, ...] = ()) -> str:
-    """A stable hash of a stage's parameters chained with its upstream stages' keys.
-
-    Chaining makes a change upstream invalidate every stage downstream of it.
+def params_hash(params: Mapping[str, Any] | Any, upstream: list[str] | tuple[str, ...] = ()) -> str:
+    """A stable hash of a stage's parameters (a mapping or a pydantic model) chained with its
+    upstream stages' keys. Chaining makes a change upstream invalidate every stage downstream.
     """
+    if hasattr(params, "model_dump"):
+        params = params.model_dump(mode="json")
     payload = json.dumps(
         {"params": params, "upstream": list(upstream)}, sort_keys=True, default=str
     )
@@ -198,11 +199,13 @@ def run_stage(
     body: Callable[[], StageResult | dict[str, Any] | None],
     inputs: dict[str, str] | None = None,
     outputs: Callable[[], dict[str, list[int]]] | None = None,
+    force: bool = False,
 ) -> Marker:
     """Run `body`; record ok/skipped/failed with timing, memory, `inputs` and `outputs()`.
 
-    The caller has decided the stage must run (:meth:`storage.stages.Ledger.state`): the old
-    marker is removed first, so outputs being rewritten never count. `outputs` lists what the
+    Without `force`, an ok/skipped marker with the same `phash` is returned as is; the build
+    decides with the full predicate (:meth:`storage.stages.Ledger.state`) and passes `force`.
+    The old marker is removed first, so outputs being rewritten never count. `outputs` lists what the
     stage left on disk once `body` returns.
     :class:`StageFailure` and :class:`StageSkip` become markers and return normally (one item
     ends, the run goes on). :class:`TransientError` propagates untouched so a flow can retry it.
@@ -213,6 +216,10 @@ def run_stage(
     """
     import time
 
+    existing = read_marker(marker_path)
+    done = existing is not None and existing.status != "failed" and existing.params_hash == phash
+    if done and not force:  # callers that judge "done" themselves (the ledger) pass force
+        return existing  # type: ignore[return-value]
     Path(marker_path).unlink(missing_ok=True)
     started = _now()
     t0 = time.perf_counter()

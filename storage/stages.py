@@ -246,6 +246,7 @@ def run_item_stage(
             body=body,
             inputs=inputs,
             outputs=lambda: ledger.output_files(item_id, s),
+            force=True,  # the ledger decided
         )
     finally:
         ledger.forget(item_id)

@@ -123,7 +123,7 @@ def test_case8_the_flow_itself_runs_its_tasks_on_the_configured_runner(
 
     seen = {}
 
-    def capture(root, cfg, clips, dataset):
+    def capture(root, cfg, clips, dataset, *ended):
         seen["runner"] = FlowRunContext.get().task_runner
         return {"clips": [], "ok": 0, "dataset": None, "report": None}
 

@@ -155,7 +155,7 @@ def test_a_damaged_source_record_names_its_file(root, damage) -> None:
     path.parent.mkdir(parents=True)
     path.write_text(damage)
     with pytest.raises(StageFailure, match=r"^videos/v/source\.json: unreadable source record"):
-        __import__("tasks.sources").sources.read_source(root, "v")
+        read_source(root, "v")
 
 
 def test_a_page_entry_of_a_refused_scheme_fails_alone(web) -> None:

@@ -107,6 +107,7 @@ def test_a_damaged_alignment_fails_the_clip_with_a_reason(aligned_clip) -> None:
 
     root, cfg, cid = aligned_clip
     write_json(root.align_json(cid), read_json(root.align_json(cid)) | {"scale": float("nan")})
+    run_item_stage(root, cfg, cid, "align", lambda: None, force=True)  # as if align wrote it
     marker = voxelize.run(root, cfg, cid, force=True)
     assert marker.status == "failed" and "align.json: scale must be finite" in marker.reason
     assert not list(root.occ_dir(cid).glob("*.npz"))
