@@ -128,6 +128,8 @@ COMMAND_ARGS = {
     "segment-image": ["i.jpg", "--out", "o"],
     "align": ["a.npz", "b.npz", "--report", "r.json"],
     "clean": ["a.npz", "b.npz"],
+    "status": [],
+    "reconstruct-images": ["frames", "out.npz"],
 }
 
 

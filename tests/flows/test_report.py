@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flows.report import markdown_report, scale_sources
+from storage.config import Config
 from tests.support.tiny_dataset import align_provenance, build_root
 
 
@@ -13,5 +14,5 @@ def test_report_counts_measured_and_assumed_scales(root):
     table = scale_sources(root)
     got = {(r.scale, r.method): r.clips for r in table.itertuples()}
     assert got == {("measured", "ceiling"): 1, ("assumed", "wall-top"): 2, ("unknown", ""): 1}
-    text = markdown_report(root, [], None, 1.0)
+    text = markdown_report(root, Config(), [], None, 1.0)
     assert "## Scale" in text and "| assumed | wall-top | 2 |" in text

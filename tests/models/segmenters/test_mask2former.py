@@ -57,6 +57,6 @@ def test_missing_local_weights_say_where_they_were_looked_for(tmp_path: Path):
 
 def test_missing_hub_weights_name_the_id_and_how_to_fetch_them():
     with pytest.raises(
-        WeightsNotFound, match=r"facebook/mask2former-none.*huggingface-cli download"
+        WeightsNotFound, match=r"facebook/mask2former-none.*hf download facebook/mask2former-none"
     ):
         Mask2FormerSegmenter.load("facebook/mask2former-none", "cpu")
