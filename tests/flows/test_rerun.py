@@ -7,10 +7,13 @@ import pytest
 from flows.build import build_flow
 from flows.loopback import serve_directory
 from flows.rerun import rerun_flow, rerun_targets
-from storage.config import Config, load_config
+from storage.config import AlignConfig, Config, load_config
 from storage.markers import read_marker
 from tests.support.builds import overrides
 from tests.support.truth_room import write_room_tour
+
+
+GRAVITY_DEFAULT = AlignConfig().gravity_max_angle_deg
 
 
 @pytest.mark.slow
@@ -25,11 +28,13 @@ def test_failed_align_is_rerun_after_a_config_fix(prefect_harness, tmp_path, roo
     assert rerun_targets(root, load_config(overrides=broken)) == {clip: "align"}
     recon_before = root.marker(clip, "reconstruct").stat().st_mtime_ns
 
-    out = rerun_flow(str(root.root), None, overrides(site / "truth"), dataset="demo")  # server gone
+    # rerun starts from the last build's config (DATA/config.yaml); the fix is given on top
+    fix = [*overrides(site / "truth"), f"align.gravity_max_angle_deg={GRAVITY_DEFAULT}"]
+    out = rerun_flow(str(root.root), None, fix, dataset="demo")  # server gone
     assert out["targets"] == {clip: "align"} and out["ok"] == 1
     assert root.marker(clip, "reconstruct").stat().st_mtime_ns == recon_before
     assert read_marker(root.marker(clip, "voxelize")).status == "ok"
-    fixed = load_config(overrides=overrides(site / "truth"))
+    fixed = load_config(overrides=fix)
     assert rerun_targets(root, fixed) == {}
     assert rerun_targets(root, fixed, "segment") == {clip: "segment"}
 
