@@ -12,7 +12,6 @@ from storage.markers import read_marker
 from tests.support.builds import overrides
 from tests.support.truth_room import write_room_tour
 
-
 GRAVITY_DEFAULT = AlignConfig().gravity_max_angle_deg
 
 
