@@ -62,6 +62,18 @@ class Backend(Protocol):
         ...
 
 
+class WeightFree:
+    """Mixin for backends that load no learned weights (COLMAP, synthetic-gt, none)."""
+
+    @classmethod
+    def required_weights(cls, cfg: Config) -> list[WeightSpec]:
+        return []
+
+    @property
+    def weights_id(self) -> str | None:
+        return None
+
+
 class Reconstructor(Backend, Protocol):
     """Frames → camera and depth per frame, at the stored frame size."""
 

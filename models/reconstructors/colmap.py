@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from models.backends import WeightSpec
+from models.backends import WeightFree
 from models.reconstructors import colmap_sfm, patchmatch, planesweep
 from storage.config import ColmapConfig, Config
 from storage.frames import ClipFrames
@@ -147,21 +147,13 @@ def _agreeing_views(
     return planesweep.consistency(depth, sfm.K, poses, neighbours, opts.consistency_tolerance)
 
 
-class ColmapReconstructor:
+class ColmapReconstructor(WeightFree):
     """COLMAP SfM + dense depth (see the module docstring); needs no learned weights."""
 
     name: ClassVar[str] = "colmap"
 
     def __init__(self, cfg: Config) -> None:
         self.params = cfg.reconstruct.colmap
-
-    @classmethod
-    def required_weights(cls, cfg: Config) -> list[WeightSpec]:
-        return []
-
-    @property
-    def weights_id(self) -> None:
-        return None
 
     def reconstruct(self, clip: ClipFrames) -> dict[str, Any]:
         return reconstruct_images(clip.images, self.params)

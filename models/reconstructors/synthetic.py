@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from models.backends import WeightSpec
+from models.backends import WeightFree
 from storage.config import Config, SyntheticReconstructConfig
 from storage.frames import ClipFrames
 from storage.truth import read_truth_frame, synthetic_truth
@@ -76,7 +76,7 @@ def clip_seed(base: int, clip: str) -> int:
     return base * 1_000_003 + zlib.crc32(clip.encode())
 
 
-class SyntheticReconstructor:
+class SyntheticReconstructor(WeightFree):
     """The tour's truth, perturbed like a model's output (see the module docstring)."""
 
     name: ClassVar[str] = "synthetic-gt"
@@ -84,14 +84,6 @@ class SyntheticReconstructor:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.params = cfg.reconstruct.synthetic_gt
-
-    @classmethod
-    def required_weights(cls, cfg: Config) -> list[WeightSpec]:
-        return []
-
-    @property
-    def weights_id(self) -> None:
-        return None
 
     def reconstruct(self, clip: ClipFrames) -> dict[str, np.ndarray]:
         folder = synthetic_truth(self.cfg, "reconstruct")

@@ -10,26 +10,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from models.backends import WeightSpec
+from models.backends import WeightFree
 from storage.config import Config
 from storage.frames import ClipFrames
 
 
-class NoSceneFilter:
+class NoSceneFilter(WeightFree):
     """Outdoor score 0 for every frame (see the module docstring)."""
 
     name: ClassVar[str] = "none"
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-
-    @classmethod
-    def required_weights(cls, cfg: Config) -> list[WeightSpec]:
-        return []
-
-    @property
-    def weights_id(self) -> None:
-        return None
 
     def outdoor_scores(self, clip: ClipFrames) -> tuple[np.ndarray, list[str]]:
         return np.zeros(len(clip.video_frames)), []

@@ -13,26 +13,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from models.backends import WeightSpec
+from models.backends import WeightFree
 from storage.config import Config
 from storage.frames import ClipFrames
 
 
-class NoSegmenter:
+class NoSegmenter(WeightFree):
     """Labels 0 and regions -1 for every pixel (see the module docstring)."""
 
     name: ClassVar[str] = "none"
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-
-    @classmethod
-    def required_weights(cls, cfg: Config) -> list[WeightSpec]:
-        return []
-
-    @property
-    def weights_id(self) -> None:
-        return None
 
     def segment(self, clip: ClipFrames) -> list[tuple[np.ndarray, np.ndarray]]:
         h, w = clip.size

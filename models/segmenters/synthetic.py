@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from models.backends import WeightSpec
+from models.backends import WeightFree
 from storage.config import Config
 from storage.frames import ClipFrames
 from storage.truth import read_truth_frame, synthetic_truth
@@ -35,17 +35,13 @@ def truth_segment(labels: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray
     return resized, connected_regions(resized)
 
 
-class SyntheticSegmenter:
+class SyntheticSegmenter(WeightFree):
     """The tour's true labels (see the module docstring)."""
 
     name: ClassVar[str] = "synthetic-gt"
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-
-    @classmethod
-    def required_weights(cls, cfg: Config) -> list[WeightSpec]:
-        return []
 
     @property
     def weights_id(self) -> str:
