@@ -167,7 +167,19 @@ class FramesConfig(Section):
     jpeg_quality: int = Field(95, ge=1, le=100)
 
 
-class Places365Config(Section):
+class TorchRuntime(Section):
+    """Where a network runs; runtime knobs, kept out of stage keys."""
+
+    device: str = Field("auto", json_schema_extra=RUNTIME)
+    threads: int = Field(
+        0,
+        ge=0,
+        description="CPU threads for torch (0: torch's default).",
+        json_schema_extra=RUNTIME,
+    )
+
+
+class Places365Config(TorchRuntime):
     """The official Places365 scene classifier."""
 
     weights: str = Field(
@@ -180,13 +192,6 @@ class Places365Config(Section):
         10, ge=1, le=365, description="Classes averaged for a frame's outdoor score."
     )
     batch_size: PositiveInt = 16
-    device: str = Field("auto", json_schema_extra=RUNTIME)
-    threads: int = Field(
-        0,
-        ge=0,
-        description="CPU threads for torch (0: torch's default).",
-        json_schema_extra=RUNTIME,
-    )
 
 
 class SyntheticTruthConfig(Section):
@@ -387,18 +392,11 @@ class AlignConfig(Section):
     )
 
 
-class SegmenterModelConfig(Section):
+class SegmenterModelConfig(TorchRuntime):
     """A segmentation network's weights and how it runs."""
 
     weights: str = Field(description="Local path or HF id.")
     batch_size: PositiveInt = 4
-    device: str = Field("auto", json_schema_extra=RUNTIME)
-    threads: int = Field(
-        0,
-        ge=0,
-        description="CPU threads for torch (0: torch's default).",
-        json_schema_extra=RUNTIME,
-    )
 
 
 class Mask2FormerConfig(SegmenterModelConfig):
