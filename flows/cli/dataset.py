@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail, root_of
+from flows.cli.common import USAGE, ConfigOpt, DataOpt, SetOpt, app, config_from, fail, root_of
 
 
 @app.command()
@@ -42,9 +42,9 @@ def dataset(
         cfg.dataset.val_fraction = val_fraction
     try:
         if sanitize_id(name) != name:
-            fail(f"dataset name {name!r} may hold only letters, digits, '_' and '-'")
+            fail(f"dataset name {name!r} may hold only letters, digits, '_' and '-'", USAGE)
     except InvalidIdError as e:
-        fail(str(e))
+        fail(str(e), USAGE)
     with Progress(transient=True) as bar:
         job = bar.add_task(f"reading clips for {name}", total=None)
         try:

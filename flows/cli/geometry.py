@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail
+from flows.cli.common import USAGE, ConfigOpt, DataOpt, SetOpt, app, config_from, fail
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,38 +37,44 @@ def _read_cloud_npz(path: Path, need_labels: bool = False) -> dict[str, np.ndarr
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        fail(f"{path}: not a readable .npz ({type(e).__name__})")
+        fail(f"{path}: not a readable .npz ({type(e).__name__})", USAGE)
     pts = data.get("points")
     if pts is None or pts.ndim != 2 or pts.shape[1] != 3 or not _numeric(pts):
         got = "missing" if pts is None else f"{pts.dtype} {pts.shape}"
-        fail(f"{path}: needs numeric `points` of shape (N,3), got {got}")
+        fail(f"{path}: needs numeric `points` of shape (N,3), got {got}", USAGE)
     if not np.isfinite(pts).all(axis=1).any():
-        fail(f"{path}: no finite point among {len(pts)}")
+        fail(f"{path}: no finite point among {len(pts)}", USAGE)
     n = len(pts)
     if "labels" in data:
         labels = data["labels"]
         if not np.issubdtype(labels.dtype, np.integer):
             fail(
-                f"{path}: `labels` must be integers, got {labels.dtype} (cast with astype(np.uint8))"
+                f"{path}: `labels` must be integers, got {labels.dtype} (cast with astype(np.uint8))",
+                USAGE,
             )
         if labels.shape != (n,):
-            fail(f"{path}: `labels` must have shape ({n},), got {labels.shape}")
+            fail(f"{path}: `labels` must have shape ({n},), got {labels.shape}", USAGE)
         if n and (int(labels.min()) < 0 or int(labels.max()) > 11):
-            fail(f"{path}: labels outside 0..11 ({int(labels.min())}..{int(labels.max())})")
+            fail(f"{path}: labels outside 0..11 ({int(labels.min())}..{int(labels.max())})", USAGE)
     elif need_labels:
-        fail(f"{path}: needs `labels` (N,) with classes 1..11")
+        fail(f"{path}: needs `labels` (N,) with classes 1..11", USAGE)
     if "colors" in data:
         colors = data["colors"]
         if colors.shape != (n, 3) or not _numeric(colors):
-            fail(f"{path}: `colors` must be numeric ({n}, 3), got {colors.dtype} {colors.shape}")
+            fail(
+                f"{path}: `colors` must be numeric ({n}, 3), got {colors.dtype} {colors.shape}",
+                USAGE,
+            )
         if n and (colors.min() < 0 or colors.max() > 255):
-            fail(f"{path}: colors outside 0..255")
+            fail(f"{path}: colors outside 0..255", USAGE)
     cams = data.get("cam2world")
     if cams is not None:
         if cams.ndim != 3 or cams.shape[1:] != (4, 4) or not _numeric(cams):
-            fail(f"{path}: `cam2world` must be numeric (F,4,4), got {cams.dtype} {cams.shape}")
+            fail(
+                f"{path}: `cam2world` must be numeric (F,4,4), got {cams.dtype} {cams.shape}", USAGE
+            )
         if not np.isfinite(cams).all():
-            fail(f"{path}: `cam2world` holds non-finite values")
+            fail(f"{path}: `cam2world` holds non-finite values", USAGE)
     return data
 
 
@@ -89,7 +95,7 @@ def _triple(text: str | None, what: str, cast: type = float) -> tuple | None:
     except ValueError:
         parts = ()
     if len(parts) != 3:
-        fail(f"{what} must be three comma-separated numbers, got {text!r}")
+        fail(f"{what} must be three comma-separated numbers, got {text!r}", USAGE)
     return parts
 
 
@@ -178,12 +184,12 @@ def voxelize(
 
     grid = _triple(dims, "--dims", int)
     if min(grid) <= 0 or np.prod(grid, dtype=np.float64) >= 2**31:
-        fail(f"--dims must be positive with fewer than 2**31 voxels, got {dims}")
+        fail(f"--dims must be positive with fewer than 2**31 voxels, got {dims}", USAGE)
     if not (np.isfinite(size) and size > 0):
-        fail(f"--size must be a positive number of metres, got {size}")
+        fail(f"--size must be a positive number of metres, got {size}", USAGE)
     corner = _triple(origin, "--origin")
     if corner is not None and not np.isfinite(corner).all():
-        fail(f"--origin must be finite, got {origin}")
+        fail(f"--origin must be finite, got {origin}", USAGE)
     data = _read_cloud_npz(in_npz, need_labels=True)
     pts = np.asarray(data["points"], np.float64)
     finite = np.isfinite(pts).all(axis=1)
@@ -225,20 +231,20 @@ def _read_frames_dir(folder: Path) -> tuple[np.ndarray, list[int]]:
     from PIL import Image, UnidentifiedImageError
 
     if not folder.is_dir():
-        fail(f"{folder}: not a folder of frames")
+        fail(f"{folder}: not a folder of frames", USAGE)
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if len(paths) < 2:
-        fail(f"{folder}: {len(paths)} image(s) ({', '.join(IMAGE_SUFFIXES)}); need ≥ 2")
+        fail(f"{folder}: {len(paths)} image(s) ({', '.join(IMAGE_SUFFIXES)}); need ≥ 2", USAGE)
     images = []
     for p in paths:
         try:
             with Image.open(p) as im:
                 images.append(np.asarray(im.convert("RGB")))
         except (OSError, UnidentifiedImageError):
-            fail(f"{p}: not a readable image")
+            fail(f"{p}: not a readable image", USAGE)
         if images[-1].shape != images[0].shape:
             fail(f"{p}: {images[-1].shape[1]}×{images[-1].shape[0]} differs from {paths[0].name} "
-                 f"({images[0].shape[1]}×{images[0].shape[0]})")  # fmt: skip
+                 f"({images[0].shape[1]}×{images[0].shape[0]})", USAGE)  # fmt: skip
     stems = [p.stem for p in paths]
     numbers = [int(s) for s in stems] if all(s.isdigit() for s in stems) else range(len(paths))
     return np.stack(images), list(numbers)
@@ -261,7 +267,7 @@ def reconstruct_images(
 
     cfg = config_from(None, config, set_)
     if not out_npz.parent.is_dir():
-        fail(f"{out_npz}: its folder does not exist")
+        fail(f"{out_npz}: its folder does not exist", USAGE)
     images, numbers = _read_frames_dir(frames_dir)
     try:
         recon, result = reconstruct_frames(images_as_clip(images, frames_dir.name, numbers), cfg)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli.common import ConfigOpt, SetOpt, app, config_from, fail
+from flows.cli.common import USAGE, ConfigOpt, SetOpt, app, config_from, fail
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,7 +71,7 @@ def scene(
     try:
         model = load_classifier(weights or cfg.weights, arch or cfg.arch, device)
     except (WeightsNotFound, CheckpointError, ValueError) as e:
-        fail(str(e))
+        fail(str(e), USAGE)
     labels = scene_labels()
     counts = {"indoor": 0, "outdoor": 0, "unreadable": 0}
     for path in tqdm(images, desc="scene", unit="img", disable=len(images) < 8):
@@ -120,12 +120,14 @@ def segment_image(
     cfg = config_from(None, config, set_).segment
     name = backend or cfg.backend
     if name not in MODEL_BACKENDS:
-        fail(f"segment-image runs a model backend ({', '.join(MODEL_BACKENDS)}), not {name!r}")
+        fail(
+            f"segment-image runs a model backend ({', '.join(MODEL_BACKENDS)}), not {name!r}", USAGE
+        )
     spec = weights or getattr(cfg, cfg.subsection_name(name)).weights
     try:
         model = load_segmenter(name, spec, device)
     except (WeightsNotFound, ClassTableError, SanNotInstalled) as e:
-        fail(str(e))
+        fail(str(e), USAGE)
     bad = 0
     for path in tqdm(images, desc="segment", unit="img", disable=len(images) < 4):
         rgb = _load_rgb(path)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import ConfigOpt, DataOpt, SetOpt, app, config_from, fail, preflight
+from flows.cli.common import USAGE, ConfigOpt, DataOpt, SetOpt, app, config_from, fail, preflight
 
 train_app = typer.Typer(
     help="Pretrain, fine-tune and evaluate occupancy networks.", no_args_is_help=True
@@ -292,7 +292,7 @@ def eval_cmd(
     try:
         metrics = evaluate_dirs(pred_dir, gt_dir, "present" if present_only else "all")
     except (FormatError, ValueError) as e:
-        fail(str(e))
+        fail(str(e), USAGE)
         return
     summary = metrics.summary()
     write_metrics(summary, out)

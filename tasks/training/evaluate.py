@@ -49,7 +49,13 @@ def evaluate_dirs(
     pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str], average: Average = "all"
 ) -> SSCMetrics:
     """Metrics of ``pred`` NPZs against ``target`` NPZs of the same names (every GT needs one);
-    `average` as in :class:`models.metrics.SSCMetrics` (``all``: MonoScene's mIoU)."""
+    `average` as in :class:`models.metrics.SSCMetrics` (``all``: MonoScene's mIoU).
+
+    Raises FormatError naming the first folder or file that is missing or unreadable.
+    """
+    for folder, what in ((pred_dir, "prediction"), (gt_dir, "ground-truth")):
+        if not Path(folder).is_dir():
+            raise FormatError(f"{folder}: no such {what} folder")
     gt_files = sorted(Path(gt_dir).glob("*.npz"))
     if not gt_files:
         raise FormatError(f"{gt_dir}: no .npz ground-truth files")

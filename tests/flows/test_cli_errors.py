@@ -102,6 +102,23 @@ def test_a_bad_clip_argument_is_one_line(ytocc, tmp_path, command, clip) -> None
     assert code == 2 and clip in one_error_line(err)
 
 
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["eval", "{t}/no-pred", "{t}/no-gt", "--out", "{t}/m.json"], "no-pred"),
+        (["align", "{t}/no.npz", "{t}/out.npz", "--report", "{t}/r.json"], "no.npz"),
+        (["clean", "{t}/no.npz", "{t}/out.npz"], "no.npz"),
+        (["voxelize", "{t}/no.npz", "{t}/out.npz"], "no.npz"),
+        (["reconstruct-images", "{t}/no-frames", "{t}/r.npz"], "no-frames"),
+        (["dataset", "../foo", "--data", "{t}/data"], "../foo"),
+    ],
+)
+def test_a_bad_path_or_name_argument_exits_2_with_one_line(ytocc, tmp_path, args, names) -> None:
+    """README exit-code table: a bad argument or path is a usage error (2), on every command."""
+    code, _, err = ytocc(*[a.format(t=tmp_path) for a in args])
+    assert code == 2 and names in one_error_line(err)
+
+
 def test_unknown_stage_and_nothing_to_build_are_usage_errors(ytocc, tmp_path) -> None:
     data = str(tmp_path / "data")
     code, _, err = ytocc("stage", "nonsense", fake_clip(tmp_path / "data"), "--data", data)

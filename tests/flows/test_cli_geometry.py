@@ -115,7 +115,7 @@ def test_voxelize_rejects_labels_outside_range(tmp_path: Path):
     np.savez(src, points=np.zeros((3, 3), np.float32), labels=np.array([1, 2, 40], np.uint8))
     out = tmp_path / "out.npz"
     result = runner.invoke(app, ["voxelize", str(src), str(out)])
-    assert result.exit_code != 0 and "labels outside 0..11" in result.output
+    assert result.exit_code == 2 and "labels outside 0..11" in result.output
     assert not out.exists()
 
 

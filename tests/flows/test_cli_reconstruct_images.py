@@ -38,7 +38,7 @@ def _frames(folder: Path, sizes: list[tuple[int, int]]) -> Path:
 def test_bad_frame_folders_end_with_one_error_line(tmp_path: Path, make, message: str) -> None:
     folder = make(tmp_path / "frames")
     result = runner.invoke(app, ["reconstruct-images", str(folder), str(tmp_path / "r.npz")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.count("\n") == 1 and result.output.startswith("error: ")
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r.npz").exists()
@@ -48,7 +48,7 @@ def test_an_unreadable_image_is_named(tmp_path: Path) -> None:
     folder = _frames(tmp_path / "frames", [(40, 60), (40, 60)])
     (folder / "0002.jpg").write_bytes(b"not a jpeg")
     result = runner.invoke(app, ["reconstruct-images", str(folder), str(tmp_path / "r.npz")])
-    assert result.exit_code == 1 and "0002.jpg: not a readable image" in result.output
+    assert result.exit_code == 2 and "0002.jpg: not a readable image" in result.output
 
 
 def test_a_clip_colmap_cannot_reconstruct_fails_with_the_reason(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def test_scene_without_weights_is_one_clear_error(tmp_path: Path):
     result = runner.invoke(
         app, ["scene", str(_image(tmp_path / "a.jpg")), "--weights", str(tmp_path / "missing")]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # missing weights: a preflight-class error
     assert "error:" in result.output and "resnet18_places365.pth.tar" in result.output
     assert "Traceback" not in result.output
 
@@ -77,7 +77,7 @@ def test_segment_image_refuses_synthetic_gt(tmp_path: Path):
         app, ["segment-image", str(_image(tmp_path / "a.jpg")), "--backend", "synthetic-gt",
               "--out", str(tmp_path / "o")],
     )  # fmt: skip
-    assert result.exit_code == 1 and "model backend" in result.output
+    assert result.exit_code == 2 and "model backend" in result.output
 
 
 def test_scene_reports_an_unreadable_image_and_goes_on(tmp_path: Path):
@@ -97,5 +97,5 @@ def test_segment_image_with_san_missing_prints_the_install_line(tmp_path: Path):
         app, ["segment-image", str(_image(tmp_path / "a.jpg")), "--backend", "san",
               "--out", str(tmp_path / "o")],
     )  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "detectron2" in result.stderr and "Traceback" not in result.output

@@ -90,7 +90,7 @@ def test_missing_prediction_and_wrong_shape_name_the_file(tmp_path):
     (tmp_path / "pred" / "b.npz").unlink()
     _register()
     res = CliRunner().invoke(app, ["eval", str(tmp_path / "pred"), str(tmp_path / "gt")])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # a bad input folder is a usage error
     assert "b.npz: missing" in res.output
 
 
