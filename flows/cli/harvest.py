@@ -49,7 +49,8 @@ def status(
     set_: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per item.")] = False,
 ) -> None:
-    """Items × stages: ok, skipped, failed, or stale (with why) under the config builds use."""
+    """Items × stages: ok, skipped, failed, or stale (with why), judged under the last build's
+    config (DATA/config.yaml) unless --config/--set say otherwise."""
     from storage.manifest import status_table, summary_text  # no Prefect import: fast
 
     cfg = config_from(data, config, set_, last_build=True)

@@ -50,7 +50,9 @@ def _echo_result(out: dict) -> None:
     typer.echo(f"{out['ok']} of {len(out['clips'])} items ok")
     if out.get("halted"):
         fail(f"build stopped: {out['halted']}; free space or fix permissions, then run it again")
-    typer.echo(f"dataset: {out['dataset']}\nreport:  {out['report']}")
+    typer.echo(f"dataset: {out['dataset'] or 'not frozen'}")
+    if out["report"]:
+        typer.echo(f"report:  {out['report']}")
     if out["exit_code"]:
         raise typer.Exit(out["exit_code"])
 

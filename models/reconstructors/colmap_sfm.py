@@ -9,6 +9,7 @@ Pan et al., "Global Structure-from-Motion Revisited", ECCV 2024.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pycolmap
+
+# COLMAP logs every step at INFO through glog (hundreds of lines per clip on stderr); keep its
+# warnings and errors. GLOG_minloglevel=0 in the environment brings the rest back.
+pycolmap.logging.minloglevel = int(os.environ.get("GLOG_minloglevel", pycolmap.logging.WARNING))  # noqa: SIM112 (glog spells it so)
 
 
 @dataclass

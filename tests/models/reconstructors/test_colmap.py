@@ -54,11 +54,15 @@ def test_dense_is_plane_sweep_without_cuda() -> None:
     assert colmap.dense_method(ColmapConfig(dense="plane-sweep")) == "plane-sweep"
 
 
-def test_too_few_registered_frames_fail_with_the_count(subset: dict[str, np.ndarray]) -> None:
+def test_too_few_registered_frames_fail_with_the_count(
+    subset: dict[str, np.ndarray], capfd
+) -> None:
     noise = np.random.default_rng(0).integers(0, 256, (3, *subset["images"].shape[1:]), np.uint8)
     images = np.concatenate([subset["images"][:5], noise])  # 5 of 8 can register
     with pytest.raises(StageFailure, match=r"registered 5 of 8 frames \(62% < 90%\)"):
         colmap.reconstruct_images(images, ColmapConfig(threads=2))
+    # COLMAP's per-step INFO lines (glog: "I1130 13:10:00.123 ...") stay off the console
+    assert not [ln for ln in capfd.readouterr().err.splitlines() if ln.startswith("I")]
 
 
 def test_unrelated_images_fail_with_a_reason() -> None:
