@@ -77,11 +77,13 @@ def evaluate_model(
     batch_size: int = 1,
     progress: bool = True,
     amp: bool = False,
+    average: Average = "all",
 ) -> SSCMetrics:
-    """Metrics of the model's argmax predictions over a dataset of sample dicts."""
+    """Metrics of the model's argmax predictions over a dataset of sample dicts; `average` as in
+    :class:`models.metrics.SSCMetrics` (``all``: MonoScene's mIoU over the 11 classes)."""
     device = next(model.parameters()).device
     model.eval()
-    metrics = SSCMetrics()
+    metrics = SSCMetrics(average)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
     for batch in tqdm(
         DataLoader(dataset, batch_size=batch_size), desc="eval", disable=not progress

@@ -57,7 +57,8 @@ def test_finetuning_from_scratch_overfits_four_samples(tmp_path):
         progress=False,
     )
     assert hist[-1]["loss"] < 0.1 * hist[0]["loss"]
-    assert evaluate_model(model, ds, 4, progress=False).miou() >= 90.0
+    # the tiny room holds a few of the 11 classes: overfitting is judged on the classes present
+    assert evaluate_model(model, ds, 4, progress=False, average="present").miou() >= 90.0
 
 
 def test_head_is_reinitialised_and_everything_else_loaded(tmp_path):
