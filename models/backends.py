@@ -74,6 +74,17 @@ class WeightFree:
         return None
 
 
+class ReadsTruth(WeightFree):
+    """Mixin for synthetic-gt backends: they read the tour's truth, which names their output."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    @property
+    def weights_id(self) -> str:
+        return str(self.cfg.truth_dir)
+
+
 class Reconstructor(Backend, Protocol):
     """Frames → camera and depth per frame, at the stored frame size."""
 

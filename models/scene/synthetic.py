@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from models.backends import WeightFree
+from models.backends import ReadsTruth
 from storage.config import Config
 from storage.frames import ClipFrames
 from storage.markers import StageFailure
@@ -27,17 +27,10 @@ def truth_scores(video_frames: list[int], truth_dir_cfg: Config) -> np.ndarray:
     return outdoor[inside.argmax(axis=1)].astype(np.float64)
 
 
-class SyntheticScenes(WeightFree):
+class SyntheticScenes(ReadsTruth):
     """Outdoor = the frame lies in a shot the tour marks outdoor."""
 
     name: ClassVar[str] = "synthetic-gt"
-
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-
-    @property
-    def weights_id(self) -> str:
-        return str(self.cfg.truth_dir)
 
     def outdoor_scores(self, clip: ClipFrames) -> tuple[np.ndarray, list[str]]:
         return truth_scores(clip.video_frames, self.cfg), []

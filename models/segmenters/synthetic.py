@@ -10,8 +10,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from models.backends import WeightFree
-from storage.config import Config
+from models.backends import ReadsTruth
 from storage.frames import ClipFrames
 from storage.truth import read_truth_frame, synthetic_truth
 
@@ -35,17 +34,10 @@ def truth_segment(labels: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray
     return resized, connected_regions(resized)
 
 
-class SyntheticSegmenter(WeightFree):
+class SyntheticSegmenter(ReadsTruth):
     """The tour's true labels (see the module docstring)."""
 
     name: ClassVar[str] = "synthetic-gt"
-
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-
-    @property
-    def weights_id(self) -> str:
-        return str(self.cfg.truth_dir)
 
     def segment(self, clip: ClipFrames) -> list[tuple[np.ndarray, np.ndarray]]:
         folder = synthetic_truth(self.cfg, "segment")
