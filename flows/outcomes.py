@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.plan import outcome
+
+__all__ = ["DONE", "describe", "exit_code", "outcome"]
+
 DONE = ("ok", "skipped")
 """Statuses that count as done for the exit code."""
-
-
-def outcome(item: str, stage: str | None, status: str, reason: str) -> dict[str, Any]:
-    """Where one item ended in this run (`stage` None: before any stage, e.g. a refused source)."""
-    return {"clip": item, "stage": stage, "status": status, "reason": reason}
 
 
 def describe(o: dict[str, Any]) -> str:

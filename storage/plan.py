@@ -17,7 +17,8 @@ from storage.stages import Ledger
 
 
 def outcome(clip: str, stage: str | None, status: str, reason: str) -> dict[str, Any]:
-    """Where one clip ended (in a build, or as the markers say)."""
+    """Where one item ended (in a run, or as the markers say); `stage` None: before any stage,
+    e.g. a refused source."""
     return {"clip": clip, "stage": stage, "status": status, "reason": reason}
 
 
