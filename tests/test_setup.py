@@ -26,8 +26,17 @@ def fake_bin(tmp_path: Path) -> Path:
     return bin_
 
 
+def outer_env() -> dict[str, str]:
+    """This process's environment without the outer make's variables.
+
+    Under `make test` MAKELEVEL and MAKEFLAGS are set, and a nested make would then print
+    "Entering directory" lines and inherit the outer make's flags.
+    """
+    return {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}}
+
+
 def run(args: list[str], bin_: Path, **env: str) -> subprocess.CompletedProcess:
-    full = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", **env}
+    full = {**outer_env(), "PATH": f"{bin_}:{os.environ['PATH']}", **env}
     return subprocess.run(args, cwd=REPO, env=full, capture_output=True, text=True, timeout=60)
 
 
@@ -77,7 +86,9 @@ def test_make_demo_stops_before_building_the_venv(fake_bin: Path, tmp_path) -> N
 
 
 def test_make_test_checks_the_test_packages_and_ci_calls_make_test() -> None:
-    dry = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True)
+    dry = subprocess.run(
+        ["make", "-n", "test"], cwd=REPO, env=outer_env(), capture_output=True, text=True
+    )
     lines = dry.stdout.splitlines()
     assert lines[0] == ".ci/system-deps test"
     assert "make test" in (REPO / ".ci" / "run").read_text().splitlines()
