@@ -94,6 +94,14 @@ def test_sparse_graph_above_the_complete_limit():
     assert dust3r.pair_graph(3, cfg, sparse=True) == cfg.sparse_graph
 
 
+def test_network_size_keeps_the_long_side_in_patches():
+    """The long side becomes `image_size`, the short one the nearest multiple of 16, never 0."""
+    assert dust3r.network_size(480, 640, 512) == (384, 512)  # landscape
+    assert dust3r.network_size(640, 480, 512) == (512, 384)  # portrait: the height is long
+    assert dust3r.network_size(100, 300, 512) == (176, 512)  # 170.7 rounds to 11 patches
+    assert dust3r.network_size(10, 1000, 224) == (16, 224)  # a sliver keeps one patch
+
+
 def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """s, R, t minimising |dst - (s R src + t)|."""
     ms, md = src.mean(0), dst.mean(0)
