@@ -34,12 +34,15 @@ RESULT = Path("out/mutate/result.json")
 
 # set → (files mutated, the fast tests that exercise them)
 SETS: dict[str, tuple[list[str], list[str]]] = {
-    "markers": (["storage/markers.py"], ["tests/storage/test_markers.py", "tests/storage/test_stages.py"]),
-    "stages": (["storage/stages.py"], ["tests/storage/test_stages.py"]),
+    "markers": (["storage/markers.py"], ["tests/storage/test_markers.py", "tests/storage/test_stages.py",
+                                          "tests/storage/test_ledger.py"]),
+    "stages": (["storage/stages.py", "storage/graph.py"],
+               ["tests/storage/test_stages.py", "tests/storage/test_ledger.py", "tests/storage/test_graph.py"]),
     "atomic": (["storage/atomic.py"], ["tests/storage/test_atomic.py", "tests/storage/test_markers.py"]),
     "locks": (["storage/locks.py"], ["tests/storage/test_locks.py"]),
     "ids": (["storage/ids.py"], ["tests/storage/test_ids.py", "tests/storage/test_layout.py"]),
-    "layout": (["storage/layout.py"], ["tests/storage/test_layout.py", "tests/storage/test_stages.py"]),
+    "layout": (["storage/layout.py"], ["tests/storage/test_layout.py", "tests/storage/test_stages.py",
+                                        "tests/storage/test_ledger.py"]),
     "sources": (["tasks/sources.py"], ["tests/tasks/test_sources.py"]),
     "places365": (["models/places365.py", "models/weights.py"],
                   ["tests/models/test_places365.py", "tests/models/test_weights.py",
@@ -79,6 +82,7 @@ def prepare(work: Path, files: list[str], tests: list[str]) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
     for pkg in (*PACKAGES, "tests"):
         shutil.copytree(REPO / pkg, work / pkg, ignore=ignore)
+    shutil.copy2(REPO / "README.md", work / "README.md")  # tests that read the README
     (work / "pyproject.toml").write_text(
         "[tool.pytest.ini_options]\n"
         'addopts = "-p no:cacheprovider"\n'
@@ -87,6 +91,7 @@ def prepare(work: Path, files: list[str], tests: list[str]) -> None:
         "[tool.mutmut]\n"
         f"source_paths = {_toml_list([p + '/' for p in PACKAGES])}\n"
         f"only_mutate = {_toml_list(files)}\n"
+        'also_copy = ["README.md"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         'pytest_add_cli_args = ["-q", "-x", "-m", "not slow"]\n'
     )

@@ -95,6 +95,8 @@ def test_a_lock_file_is_made_with_its_folders_and_mode_0644(tmp_path) -> None:
     assert lock.stat().st_mode & 0o777 == 0o644
     info = json.loads(lock.read_text())
     assert info["host"] == socket.gethostname() and info["pid"] == os.getpid()
+    # the wall clock of the lock, taken a moment ago: 60 s covers a stalled CI, while a wrong
+    # clock or unit (0, monotonic, milliseconds) is off by days or more
     assert abs(info["started"] - time.time()) < 60
 
 
