@@ -55,6 +55,8 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
                 "tests/models/test_dust3r.py::test_checkpoint_args_are_parsed_without_eval",
                 "tests/models/test_dust3r.py::test_sparse_graph_above_the_complete_limit",
                 "tests/models/test_dust3r.py::test_network_size_keeps_the_long_side_in_patches",
+                "tests/models/test_dust3r.py::test_each_official_format_loads_the_same_weights_in_eval_mode",
+                "tests/models/test_dust3r.py::test_a_folder_without_config_json_is_a_clear_error",
                 "tests/models/test_untrusted_checkpoints.py"]),
     "embed": (["models/embed.py"], ["tests/models/test_embed.py", "tests/models/test_backends.py"]),
 }  # fmt: skip
@@ -66,7 +68,8 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
 # checkpoint parsing that must refuse what they should.
 ONLY: dict[str, list[str]] = {
     "dust3r": [f"models.dust3r.x_{f}*" for f in
-               ("backend", "parse_model_args", "load_checkpoint", "network_size", "pair_graph")],
+               ("backend", "parse_model_args", "load_checkpoint", "read_model", "network_size",
+                "pair_graph")],
 }  # fmt: skip
 DETECTED = ("killed", "timeout", "segfault")
 
