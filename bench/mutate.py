@@ -68,7 +68,7 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
 # checkpoint parsing that must refuse what they should.
 ONLY: dict[str, list[str]] = {
     "dust3r": [f"models.dust3r.x_{f}*" for f in
-               ("backend", "parse_model_args", "load_checkpoint", "read_model", "network_size",
+               ("backend", "parse_model_args", "load_checkpoint", "load_model", "network_size",
                 "pair_graph")],
 }  # fmt: skip
 DETECTED = ("killed", "timeout", "segfault")
@@ -76,6 +76,27 @@ DETECTED = ("killed", "timeout", "segfault")
 
 def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def undecorate(path: Path) -> None:
+    """Rewrite `path`'s decorated module-level functions as plain ones re-bound after their
+    definition (``@a @b def f`` → ``def f`` + ``f = a(b(f))``): the same module, but mutmut 3
+    leaves decorated functions alone, and the loaders (``lru_cache``), atomic writes and locks
+    (``contextmanager``) are decorated. Only the scratch copy is rewritten."""
+    import libcst as cst
+
+    body: list[cst.CSTNode] = []
+    for stmt in cst.parse_module(path.read_text()).body:
+        if not (isinstance(stmt, cst.FunctionDef) and stmt.decorators):
+            body.append(stmt)
+            continue
+        bound: cst.BaseExpression = cst.Name(stmt.name.value)
+        for deco in reversed(stmt.decorators):
+            bound = cst.Call(func=deco.decorator, args=[cst.Arg(bound)])
+        rebind = cst.Assign(targets=[cst.AssignTarget(cst.Name(stmt.name.value))], value=bound)
+        body += [stmt.with_changes(decorators=[]), cst.SimpleStatementLine(body=[rebind])]
+    module = cst.parse_module(path.read_text())
+    path.write_text(module.with_changes(body=body).code)
 
 
 def prepare(work: Path, files: list[str], tests: list[str]) -> None:
@@ -86,6 +107,8 @@ def prepare(work: Path, files: list[str], tests: list[str]) -> None:
     for pkg in (*PACKAGES, "tests"):
         shutil.copytree(REPO / pkg, work / pkg, ignore=ignore)
     shutil.copy2(REPO / "README.md", work / "README.md")  # tests that read the README
+    for f in files:
+        undecorate(work / f)
     (work / "pyproject.toml").write_text(
         "[tool.pytest.ini_options]\n"
         'addopts = "-p no:cacheprovider"\n'
