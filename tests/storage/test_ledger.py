@@ -263,3 +263,21 @@ def test_clearing_markers_counts_what_it_removed_and_warns_for_a_folder_pointing
     err = capsys.readouterr().err
     assert err.startswith(f"warning: not clearing {stages / 'download.json'}: ")
     assert "resolves outside the data root" in err
+
+
+def test_a_stage_made_stale_by_what_it_reads_says_which_and_keeps_its_marker(done) -> None:
+    root, cfg = done
+    voxelize = read_marker(root.marker(CLIP, "voxelize"))
+    (root.occ_path(CLIP, 0)).write_bytes(b"edited")
+    st = Ledger(root, cfg).state(CLIP, "voxelize")
+    rel = root.relative(root.occ_path(CLIP, 0))
+    assert st == StageState(
+        CLIP, "voxelize", "stale", f"output {rel} changed since it was written", voxelize
+    )
+    align = read_marker(root.marker(CLIP, "align"))
+    run_item_stage(root, cfg, CLIP, "clean", writer(root, "clean"), force=True)
+    st = Ledger(root, cfg).state(CLIP, "align")
+    assert st == StageState(CLIP, "align", "stale", "clean re-ran since", align)
+    _fail(root, cfg, CLIP, "clean", "no points left")
+    st = Ledger(root, cfg).state(CLIP, "align")
+    assert st == StageState(CLIP, "align", "stale", "reads clean, which is failed", align)
