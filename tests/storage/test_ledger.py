@@ -281,3 +281,21 @@ def test_a_stage_made_stale_by_what_it_reads_says_which_and_keeps_its_marker(don
     _fail(root, cfg, CLIP, "clean", "no points left")
     st = Ledger(root, cfg).state(CLIP, "align")
     assert st == StageState(CLIP, "align", "stale", "reads clean, which is failed", align)
+
+
+def test_a_video_has_the_video_stages_and_a_clip_the_clip_stages(done) -> None:
+    root, cfg = done
+    ledger = Ledger(root, cfg)
+    assert tuple(ledger.states("v", "video")) == ("download", "shots")
+    assert tuple(ledger.states(CLIP)) == CLIP_STAGES
+    assert all(st.item == "v" and st.state == "ok" for st in ledger.states("v", "video").values())
+
+
+def test_running_a_video_stage_forgets_what_was_known_of_its_clips(done) -> None:
+    """The ledger memoises states; re-running a video's stage drops them for the video and
+    each of its clips, so the same ledger sees the clips' stages go stale."""
+    root, cfg = done
+    ledger = Ledger(root, cfg)
+    assert ledger.state(CLIP, "frames").state == "ok"
+    run_item_stage(root, cfg, "v", "shots", lambda: None, force=True, ledger=ledger)
+    assert ledger.state(CLIP, "frames").why == "shots re-ran since"
