@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage.markers import (
+    Marker,
     StageFailure,
     StageResult,
     StageSkip,
@@ -123,6 +124,18 @@ def test_params_hash_is_stable_ordered_and_chained() -> None:
     assert params_hash({"a": 2, "b": [1, 2]}) != h
     assert params_hash({"a": 1, "b": [1, 2]}, ["up"]) != h  # an upstream hash chains in
     assert params_hash({"path": Path("/x/y")}) == params_hash({"path": "/x/y"})
+
+
+def test_keys_and_fingerprints_are_pinned_so_existing_data_roots_stay_done() -> None:
+    """Every marker of every existing data root holds a key and its inputs' fingerprints: a
+    changed hash format (field names, key order, length) would make all of them stale at once,
+    re-running every stage of every clip after an upgrade. Values computed once and pinned."""
+    assert params_hash({"b": 1, "a": [1, 2]}, ["k1", "k2"]) == "48ef0ea7a8b6f595"
+    outputs = {"clips/v-000/b.npz": [2, 20], "clips/v-000/a.npz": [1, 10]}
+    for listed in (outputs, dict(reversed(outputs.items()))):  # in any order
+        m = Marker("clean", "v-000", "ok", params_hash="0123456789abcdef", run="r1",
+                   outputs=listed)  # fmt: skip
+        assert m.fingerprint() == "3d5c0fa6b02b8ae6"
 
 
 def test_read_marker_of_nothing_is_none_and_unknown_keys_are_ignored(tmp_path) -> None:
