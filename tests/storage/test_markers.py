@@ -151,3 +151,29 @@ def test_params_hash_of_a_known_input_is_pinned() -> None:
     """A changed hash format re-runs every stage of every existing data root: change this
     value only on purpose (and say so in the release notes)."""
     assert params_hash({"a": 1}, ["up"]) == "0aba80563019f00f"
+
+
+def test_a_broken_marker_says_exactly_what_is_wrong(tmp_path) -> None:
+    """The warning a damaged marker gets (``read_marker``) tells the user what to look at."""
+    from storage.markers import load_marker
+
+    long_junk = "{" + "x" * 200
+    cases = {
+        '{"stage": "clean"': "unreadable (JSONDecodeError: Expecting ',' delimiter: "
+                             "line 1 column 18 (char 17))",
+        long_junk: "unreadable (JSONDecodeError: Expecting property name enclosed in double "
+                   "quotes: line 1 column 2 (char 1))",
+        "[1, 2]": "holds a JSON list, not an object",
+        '{"status": "ok"}': "lacks stage, item",
+        '{"stage": "clean", "item": "v", "status": "done"}': "has unknown status 'done'",
+        '{"stage": "clean", "item": "v", "status": "ok", "wall_s": "1"}':
+            "has fields of the wrong type (wall_s)",
+    }  # fmt: skip
+    for text, problem in cases.items():
+        (tmp_path / "m.json").write_text(text)
+        assert load_marker(tmp_path / "m.json") == (None, problem), text
+    folder = tmp_path / ("d" * 90) / "m.json"  # a folder where the marker should be
+    folder.mkdir(parents=True)
+    marker, problem = load_marker(folder)
+    assert marker is None and problem.startswith("unreadable (IsADirectoryError: [Errno 21] ")
+    assert len(problem) == len("unreadable (IsADirectoryError: )") + 80  # its message cut at 80
