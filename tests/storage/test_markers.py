@@ -177,3 +177,17 @@ def test_a_broken_marker_says_exactly_what_is_wrong(tmp_path) -> None:
     marker, problem = load_marker(folder)
     assert marker is None and problem.startswith("unreadable (IsADirectoryError: [Errno 21] ")
     assert len(problem) == len("unreadable (IsADirectoryError: )") + 80  # its message cut at 80
+
+
+def test_a_marker_with_only_the_required_fields_loads(tmp_path) -> None:
+    """Markers written before ``inputs``/``outputs`` existed (or by hand) still load."""
+    from storage.markers import load_marker
+
+    (tmp_path / "m.json").write_text('{"stage": "clean", "item": "v-000", "status": "ok"}')
+    marker, problem = load_marker(tmp_path / "m.json")
+    assert problem is None and (marker.stage, marker.item, marker.status) == (
+        "clean",
+        "v-000",
+        "ok",
+    )
+    assert marker.outputs == {} and marker.inputs == {}
