@@ -169,6 +169,9 @@ def test_a_broken_marker_says_exactly_what_is_wrong(tmp_path) -> None:
         '{"stage": "clean", "item": "v", "status": "ok", "wall_s": "1"}':
             "has fields of the wrong type (wall_s)",
     }  # fmt: skip
+    cases['{"stage": "clean", "item": "v", "status": "ok", "outputs": {"a": [1]}}'] = (
+        "has malformed outputs"
+    )
     for text, problem in cases.items():
         (tmp_path / "m.json").write_text(text)
         assert load_marker(tmp_path / "m.json") == (None, problem), text
@@ -191,3 +194,14 @@ def test_a_marker_with_only_the_required_fields_loads(tmp_path) -> None:
         "ok",
     )
     assert marker.outputs == {} and marker.inputs == {}
+
+
+def test_reading_a_broken_marker_warns_once_naming_the_file_and_the_problem(
+    tmp_path, capsys
+) -> None:
+    path = tmp_path / "m.json"
+    path.write_text("[1, 2]")
+    assert read_marker(path) is None
+    assert capsys.readouterr().err == (
+        f"warning: ignoring marker {path}: holds a JSON list, not an object\n"
+    )
