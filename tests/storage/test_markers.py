@@ -205,3 +205,13 @@ def test_reading_a_broken_marker_warns_once_naming_the_file_and_the_problem(
     assert capsys.readouterr().err == (
         f"warning: ignoring marker {path}: holds a JSON list, not an object\n"
     )
+
+
+def test_peak_memory_is_the_processes_peak_in_mib(tmp_path) -> None:
+    """``peak_mem_mb``: the process's peak resident memory (Linux reports KiB) in MiB."""
+    import resource
+
+    m = _run(tmp_path / "m.json", lambda: None)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # rounded to 0.1 MiB when written; the peak only grows, and nothing allocates in between
+    assert peak_mib - 0.06 <= m.peak_mem_mb <= peak_mib + 0.05
