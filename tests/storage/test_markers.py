@@ -215,3 +215,21 @@ def test_peak_memory_is_the_processes_peak_in_mib(tmp_path) -> None:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # rounded to 0.1 MiB when written; the peak only grows, and nothing allocates in between
     assert peak_mib - 0.06 <= m.peak_mem_mb <= peak_mib + 0.05
+
+
+def test_without_force_a_finished_run_under_the_same_key_is_returned_as_is(tmp_path) -> None:
+    """``run_stage``'s own shortcut (callers that do not judge "done" themselves): an ok or
+    skipped marker under the same key is kept; a failed one, or another key, runs again."""
+    path, ran = tmp_path / "m.json", []
+    first = _run(path, lambda: ran.append(1))
+    assert _run(path, lambda: ran.append(2)) == first and ran == [1]
+    _run(path, lambda: ran.append(3), phash="h2")
+    assert ran == [1, 3]
+
+    def fail():
+        ran.append(4)
+        raise StageFailure("bad")
+
+    _run(path, fail, phash="h3")
+    _run(path, lambda: ran.append(5), phash="h3")
+    assert ran == [1, 3, 4, 5]
