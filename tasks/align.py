@@ -468,26 +468,6 @@ def scale_basis(scale_method: str, cfg: AlignConfig) -> str:
     }[scale_method]
 
 
-def check_report(report: dict[str, Any], where: str = "align.json") -> dict[str, Any]:
-    """`report` when its similarity is usable (rotation a 3×3 rotation, translation 3 finite
-    numbers, scale finite > 0); StageFailure naming `where` and the field otherwise."""
-    try:
-        r = np.asarray(report["rotation"], np.float64)
-        t = np.asarray(report["translation"], np.float64)
-        s = float(report["scale"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise StageFailure(f"{where}: no usable rotation/translation/scale ({e})") from None
-    if r.shape != (3, 3) or not np.isfinite(r).all() or np.abs(r.T @ r - np.eye(3)).max() > 1e-4:
-        raise StageFailure(f"{where}: rotation is not a 3×3 rotation")
-    if np.linalg.det(r) < 0:
-        raise StageFailure(f"{where}: rotation is a reflection (det < 0)")
-    if t.shape != (3,) or not np.isfinite(t).all():
-        raise StageFailure(f"{where}: translation must be 3 finite numbers")
-    if not (np.isfinite(s) and s > 0):
-        raise StageFailure(f"{where}: scale must be finite and positive, got {s}")
-    return report
-
-
 def align(root: DataRoot, clip: str, cfg: AlignConfig) -> StageResult:
     """Write the clip's align.json from its cleaned cloud and cameras."""
     cloud = read_cloud(root.cloud_npz(clip))

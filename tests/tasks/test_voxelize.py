@@ -102,7 +102,7 @@ def test_geometry_only_samples_mark_occupied_254_and_a_segmenter_upgrades_them(
 
 
 def test_a_damaged_alignment_fails_the_clip_with_a_reason(aligned_clip) -> None:
-    """Every field's check: tests/tasks/test_align.py::test_check_report_names_the_bad_field."""
+    """Every field's check: tests/storage/test_formats.py::test_read_align_names_the_bad_field."""
     from storage.atomic import read_json, write_json
 
     root, cfg, cid = aligned_clip
