@@ -27,9 +27,11 @@ def chain(root, tmp_path):
 
 
 def test_every_stage_ends_ok_and_tags_the_backend(chain) -> None:
-    root, _, cid, _, markers = chain
+    root, _, cid, truth, markers = chain
     assert [m.status for m in markers] == ["ok"] * 5, [m.reason for m in markers]
-    assert markers[0].backend == "synthetic-gt"
+    reconstruct_m, segment_m = markers[0], markers[3]
+    for m in (reconstruct_m, segment_m):  # both read the truth, which names what they produced
+        assert (m.backend, m.weights) == ("synthetic-gt", str(truth))
     assert len(list(root.occ_dir(cid).glob("*.npz"))) == N
 
 
