@@ -1,9 +1,10 @@
 """align stage: a similarity taking the reconstruction to a metric, z-up, Manhattan frame.
 
 1. Up prior: the cameras' mean up vector (−y of OpenCV cameras); without cameras, the cloud's
-   least-variance axis. 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample; the floor
-   is the lowest well-supported plane within ``gravity_max_angle_deg`` of the prior below every
-   camera (bed and table tops are level too),
+   least-variance axis. 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample (inlier
+   distance: the larger of ``ransac_distance_factor`` × spacing and 3 × the cloud's surface
+   noise, ``models.surface_noise``); the floor is the lowest well-supported plane within
+   ``gravity_max_angle_deg`` of the prior below every camera (bed and table tops are level too),
    the ceiling the largest such plane above them. 3. Yaw snapped to the dominant wall directions
    (the 4θ circular mean of horizontal normals) so walls fall on voxel faces. 4. Scale so that
    floor→ceiling is ``wall_height_m``; a ceiling only glimpsed above the walls' visible top is
@@ -22,6 +23,7 @@ import numpy as np
 from prefect import task
 
 from models.geometry import cloud_spacing, distinct_mask
+from models.surface_noise import surface_noise
 from storage.config import AlignConfig, Config
 from storage.formats import read_cloud, read_recon, write_align
 from storage.layout import DataRoot
@@ -40,6 +42,9 @@ CAMERAS_ABOVE_FLOOR = 0.25
 """Least median camera height above a floor, as a share of the height of the walls on it."""
 MIN_GLIMPSE = 30
 """Fewest level points a glimpsed ceiling sheet must hold."""
+NOISE_SIGMAS = 3.0
+"""Plane distance in surface-noise RMS units when that exceeds the spacing rule: ±3σ holds
+99.7 % of a surface's points (multi-view-stereo clouds are 1-2 spacings thick)."""
 
 
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -358,7 +363,8 @@ def align_cloud(
     cams = (
         None if cam2world is None or not len(cam2world) else cam2world[:, :3, 3].astype(np.float64)
     )
-    distance = cfg.ransac_distance_factor * spacing
+    noise = surface_noise(sample, spacing)  # the data's own surface thickness
+    distance = max(cfg.ransac_distance_factor * spacing, NOISE_SIGMAS * noise)
     planes = find_planes(sample, distance, cfg.ransac_iterations)
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     up_source = "cameras"
@@ -452,6 +458,7 @@ def align_cloud(
             "up_prior_angle_deg": float(np.degrees(np.arccos(np.clip(up @ prior, -1, 1)))),
             "manhattan_deg": manhattan_res,
             "planes": len(planes),
+            "plane_distance": float(distance * scale),
         },
     }
 
