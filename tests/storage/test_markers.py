@@ -233,3 +233,17 @@ def test_without_force_a_finished_run_under_the_same_key_is_returned_as_is(tmp_p
     _run(path, fail, phash="h3")
     _run(path, lambda: ran.append(5), phash="h3")
     assert ran == [1, 3, 4, 5]
+
+
+def test_a_failed_stage_records_none_of_what_it_left_as_its_outputs(tmp_path) -> None:
+    """Half-written files of a failed run are never recorded as the stage's outputs."""
+    half = tmp_path / "half.npz"
+
+    def body():
+        half.write_bytes(b"half")
+        raise StageFailure("ran out of frames")
+
+    m = run_stage(tmp_path / "m.json", stage="clean", item="v-000", phash="h", body=body,
+                  outputs=lambda: {"half.npz": [4, half.stat().st_mtime_ns]})  # fmt: skip
+    assert m.status == "failed" and m.outputs == {}
+    assert read_marker(tmp_path / "m.json").outputs == {}
