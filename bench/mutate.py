@@ -60,6 +60,11 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
                 "tests/models/test_dust3r.py::test_network_size_keeps_the_long_side_in_patches",
                 "tests/models/test_dust3r.py::test_each_official_format_loads_the_same_weights_in_eval_mode",
                 "tests/models/test_dust3r.py::test_a_folder_without_config_json_is_a_clear_error",
+                "tests/models/test_dust3r.py::test_checkpoint_args_as_a_dict_and_a_network_that_does_not_fit",
+                "tests/models/test_dust3r.py::test_the_network_is_put_on_the_device_asked_for",
+                "tests/models/test_dust3r.py::test_missing_weights_name_what_was_looked_for_and_how_to_fetch_it",
+                "tests/models/test_dust3r.py::test_checkpoint_args_naming_another_call_are_refused_with_their_text",
+                "tests/models/test_dust3r.py::test_without_any_dust3r_package_the_error_says_what_to_install",
                 "tests/models/test_untrusted_checkpoints.py"]),
     "embed": (["models/embed.py"], ["tests/models/test_embed.py", "tests/models/test_backends.py"]),
 }  # fmt: skip

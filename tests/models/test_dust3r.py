@@ -119,6 +119,67 @@ def test_a_folder_without_config_json_is_a_clear_error(tiny_weights, tmp_path):
         assert str(err.value) == f"DUSt3R weights: {folder} has no config.json (HF format)"
 
 
+def test_checkpoint_args_as_a_dict_and_a_network_that_does_not_fit(tmp_path):
+    """Official files hold ``args`` as a Namespace, others as a dict: both load; weights that
+    miss a key or carry an extra one are refused, never half-loaded."""
+    net = getattr(dust3r.backend()["model"], dust3r.MODEL_CLASS)(**dust3r.parse_model_args(TINY))
+    state = net.state_dict()
+    torch.save({"args": {"model": TINY}, "model": state}, tmp_path / "dict.pth")
+    got = dust3r.load_checkpoint(tmp_path / "dict.pth").state_dict()
+    assert all(torch.equal(got[k], v) for k, v in state.items())
+    first = next(iter(state))
+    for name, bad in (("missing", {k: v for k, v in state.items() if k != first}),
+                      ("extra", {**state, "head.extra": torch.zeros(1)})):  # fmt: skip
+        torch.save({"args": {"model": TINY}, "model": bad}, tmp_path / f"{name}.pth")
+        with pytest.raises(RuntimeError, match="Missing key|Unexpected key"):
+            dust3r.load_checkpoint(tmp_path / f"{name}.pth")
+
+
+def test_the_network_is_put_on_the_device_asked_for(tiny_weights):
+    net = dust3r.load_model(str(tiny_weights["pth"]), "meta")  # a device without memory
+    assert {p.device.type for p in net.parameters()} == {"meta"}
+
+
+def test_missing_weights_name_what_was_looked_for_and_how_to_fetch_it(tmp_path, monkeypatch):
+    """A missing .pth names the DUSt3R checkpoint; an uncached Hub id names the weights and
+    the ``hf download`` line fetching just the HF files (config and safetensors)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(WeightsNotFound) as err:
+        dust3r.load_model(str(tmp_path / "nope.pth"), "cpu")
+    assert str(err.value).startswith("DUSt3R checkpoint: ")
+    with pytest.raises(WeightsNotFound) as err:
+        dust3r.load_model("naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt", "cpu")
+    msg = str(err.value)
+    assert msg.startswith("DUSt3R weights: Hub repo 'naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt' ")
+    assert "download naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt --include config.json " in msg
+    assert "--include '*.safetensors'" in msg
+
+
+def test_checkpoint_args_naming_another_call_are_refused_with_their_text():
+    long_call = "Other(" + "x=1, " * 30 + ")"
+    for expr in ("os.system('rm -rf /')", "[1, 2]", long_call):
+        with pytest.raises(ValueError) as err:
+            dust3r.parse_model_args(expr)
+        assert str(err.value) == (
+            f"checkpoint args name no AsymmetricCroCo3DStereo(...) call: {expr[:80]!r}"
+        )
+
+
+def test_without_any_dust3r_package_the_error_says_what_to_install(monkeypatch):
+    import importlib
+
+    def missing(name, *a, **k):
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    with pytest.raises(ImportError) as err:
+        dust3r.backend()
+    assert str(err.value) == (
+        "neither `dust3r` nor `mini_dust3r` is installed (pip install mini-dust3r)"
+    )
+
+
 def test_network_size_keeps_the_long_side_in_patches():
     """The long side becomes `image_size`, the short one the nearest multiple of 16, never 0."""
     assert dust3r.network_size(480, 640, 512) == (384, 512)  # landscape
