@@ -111,17 +111,8 @@ def undecorate(path: Path) -> None:
     path.write_text(module.with_changes(body=body).code)
 
 
-def prepare(work: Path, files: list[str], tests: list[str]) -> None:
-    """A fresh scratch copy of the packages and tests with a mutmut config for one set."""
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
-    for pkg in (*PACKAGES, "tests"):
-        shutil.copytree(REPO / pkg, work / pkg, ignore=ignore)
-    shutil.copy2(REPO / "README.md", work / "README.md")  # tests that read the README
-    for f in files:
-        undecorate(work / f)
-    (work / "mutated.json").write_text(json.dumps({f: _digest(REPO / f) for f in files}))
+def write_config(work: Path, files: list[str], tests: list[str]) -> None:
+    """The scratch copy's pytest and mutmut settings: mutate `files`, test with `tests`."""
     (work / "pyproject.toml").write_text(
         "[tool.pytest.ini_options]\n"
         'addopts = "-p no:cacheprovider"\n'
@@ -134,6 +125,20 @@ def prepare(work: Path, files: list[str], tests: list[str]) -> None:
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         'pytest_add_cli_args = ["-q", "-x", "-m", "not slow"]\n'
     )
+
+
+def prepare(work: Path, files: list[str], tests: list[str]) -> None:
+    """A fresh scratch copy of the packages and tests with a mutmut config for one set."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
+    for pkg in (*PACKAGES, "tests"):
+        shutil.copytree(REPO / pkg, work / pkg, ignore=ignore)
+    shutil.copy2(REPO / "README.md", work / "README.md")  # tests that read the README
+    for f in files:
+        undecorate(work / f)
+    (work / "mutated.json").write_text(json.dumps({f: _digest(REPO / f) for f in files}))
+    write_config(work, files, tests)
 
 
 def mutmut(work: Path, *args: str, timeout_s: float | None = None) -> subprocess.CompletedProcess:
@@ -201,6 +206,7 @@ def recheck_set(name: str, work: Path, last: dict, timeout_s: float) -> dict:
     shutil.rmtree(work / "tests")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
     shutil.copytree(REPO / "tests", work / "tests", ignore=ignore)
+    write_config(work, files, tests)
     (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # map the new tests too
     t0 = time.perf_counter()
     done = mutmut(work, "run", "--max-children", "1", *last["survivors"], timeout_s=timeout_s)
