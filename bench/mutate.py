@@ -52,6 +52,8 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
                    "tests/models/test_untrusted_checkpoints.py"]),
     "checkpoint": (["models/occupancy/checkpoint.py"],
                    ["tests/models/occupancy/test_checkpoint.py",
+                    "tests/models/occupancy/test_monoscene.py::test_checkpoints_that_do_not_fit_are_named",
+                    "tests/models/occupancy/test_monoscene.py::test_foreign_classes_in_a_checkpoint_are_refused",
                     "tests/models/test_untrusted_checkpoints.py"]),
     "dust3r": (["models/dust3r.py"],
                ["tests/models/test_dust3r.py::test_missing_weights_is_a_clear_error",

@@ -91,3 +91,29 @@ def test_a_truncated_train_state_is_refused_naming_the_file_and_the_cause(tmp_pa
     assert msg.startswith(f"{state}: refused") and not msg.endswith("None)")
     cause = str(info.value.__cause__).strip().splitlines() or [type(info.value.__cause__).__name__]
     assert msg.endswith(f"{cause[0]})")
+
+
+def test_checkpoint_meta_reads_our_folder_and_a_released_lightning_file(tmp_path):
+    """What fine-tuning and ``ytocc eval`` ask of a checkpoint before loading it: our folder's
+    JSON, or a released MonoScene ``.ckpt``'s arguments read from its shapes (+ overrides)."""
+    from models.occupancy.checkpoint import checkpoint_meta, is_lightning, read_meta
+    from tests.models.occupancy.monoscene_official import (
+        monoscene_table,
+        write_lightning_checkpoint,
+    )
+
+    folder = save_checkpoint(tmp_path / "ours", _net(0), _meta())
+    assert not is_lightning(folder) and checkpoint_meta(folder) == read_meta(folder)
+    ckpt = tmp_path / "monoscene.ckpt"
+    write_lightning_checkpoint(ckpt, monoscene_table(feature=8, width=1.0, depth=1.0,
+                                                     scene=(16, 8, 16)))  # fmt: skip
+    assert is_lightning(ckpt)
+    meta = checkpoint_meta(ckpt, backbone="tf_efficientnet_b0")
+    assert meta["network"] == "monoscene" and meta["net_args"]["backbone"] == "tf_efficientnet_b0"
+    assert meta["net_args"]["feature"] == 8
+
+
+def test_a_loaded_network_is_on_the_device_asked_for(tmp_path):
+    folder = save_checkpoint(tmp_path / "ours", _net(0), _meta())
+    net = load_network(folder, "meta")  # a device without memory
+    assert {p.device.type for p in net.parameters()} == {"meta"}
