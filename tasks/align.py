@@ -1,13 +1,15 @@
 """align stage: a similarity taking the reconstruction to a metric, z-up, Manhattan frame.
 
-1. Up prior: the cameras' mean up vector (−y of OpenCV cameras); without cameras, the cloud's
-   least-variance axis. 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample; the floor
+1. Up prior: the cameras' mean up vector (−y of OpenCV cameras); without cameras, the normal
+   of the largest plane bounding the scene near the cloud's least-variance axis (`scene_axis`),
+   its sign from the scene (`up_sign`). 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample; the floor
    is the lowest well-supported plane within ``gravity_max_angle_deg`` of the prior below every
    camera (bed and table tops are level too),
    the ceiling the largest such plane above them. 3. Yaw snapped to the dominant wall directions
    (the 4θ circular mean of horizontal normals) so walls fall on voxel faces. 4. Scale so that
    floor→ceiling is ``wall_height_m``; a ceiling only glimpsed above the walls' visible top is
-   found as a sheet of level points at one height over the full cloud (``floor+ceiling-glimpse``);
+   found as a sheet of level points at one height over the full cloud, when it has a ceiling's
+   evidence (`glimpse_objection`; ``floor+ceiling-glimpse``);
    with no ceiling seen, the top of the walls (99th height percentile, ``floor+wall-top``)
    stands for it, and failing that a 1.6 m camera height (``floor+camera-height``).
    5. Floor at z = 0, cameras centred on x = y = 0.
@@ -40,6 +42,11 @@ CAMERAS_ABOVE_FLOOR = 0.25
 """Least median camera height above a floor, as a share of the height of the walls on it."""
 MIN_GLIMPSE = 30
 """Fewest level points a glimpsed ceiling sheet must hold."""
+SCENE_AXIS_CONE_DEG = 60.0
+"""Widest angle between the least-variance axis and the normal of a plane taken as level when
+there are no cameras: every direction is within 54.7° of one of three orthogonal axes, so the
+cone always holds the nearest Manhattan axis, and a second only when the prior lies between
+two (ICL-NUIM: 50° from the floor's, 40° from a wall's); walls 90° off stay out."""
 CEILING_OVER_CAMERAS = 1.25
 """Least ceiling height over the highest camera's, both above the floor: hand-held cameras stay
 under ~1.8 m and rooms are ≥ 2.3 m high (0.78, so ≥ 1.28); 1.25 leaves a little margin."""
@@ -76,6 +83,32 @@ def up_prior(points: np.ndarray, cam2world: np.ndarray | None) -> np.ndarray:
             return up / np.linalg.norm(up)
     _, vecs = np.linalg.eigh(np.cov((points - points.mean(axis=0)).T))
     return vecs[:, 0]
+
+
+def scene_axis(sample: np.ndarray, prior: np.ndarray, planes: list[Plane],
+               distance: float) -> np.ndarray:  # fmt: skip
+    """The up axis (sign undecided) of a scene filmed without camera poses.
+
+    `prior` is the cloud's least-variance axis: rooms are wider than tall, but on a room corner
+    (floor and two walls, ICL-NUIM) it lies between the floor's normal and a wall's, 50° off.
+    Of the planes (`find_planes`), those that bound the scene (under 2 % of `sample` more than
+    3 × `distance` beyond them on one side; a table or a cabinet front has the scene on both
+    sides) are floor, ceiling or walls; the largest of them within ``SCENE_AXIS_CONE_DEG`` of
+    the prior is level, its normal the axis: a video sees the floor at the bottom of nearly
+    every frame (cameras 1-1.8 m up, held level or pitched down) while each wall is seen only
+    from some frames. The prior itself when no bounding plane lies in that cone (four walls
+    around a hidden floor: their normals are 90° from it).
+    """
+    best: tuple[int, np.ndarray] | None = None
+    cone = np.cos(np.radians(SCENE_AXIS_CONE_DEG))
+    for n, h, inl in planes:
+        if abs(n @ prior) < cone or (best is not None and len(inl) <= best[0]):
+            continue
+        d = sample @ n - h
+        beyond = min(float((d > 3 * distance).mean()), float((d < -3 * distance).mean()))
+        if beyond < 0.02 and is_surface(sample, n, h, distance):
+            best = (len(inl), n)
+    return prior if best is None else best[1]
 
 
 def subsample(index: np.ndarray, most: int, seed: int = 0) -> np.ndarray:
@@ -451,7 +484,8 @@ def align_cloud(
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     up_source = "cameras"
     if cams is None:
-        prior, up_source = up_sign(sample, prior, planes, distance, cos_max)
+        axis = scene_axis(sample, prior, planes, distance)
+        prior, up_source = up_sign(sample, axis, planes, distance, cos_max)
     level = []
     for n, h, inl in planes:
         if abs(n @ prior) >= cos_max and is_surface(sample, n, h, distance):
