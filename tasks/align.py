@@ -2,9 +2,11 @@
 
 1. Up prior: the cameras' mean up vector (−y of OpenCV cameras); without cameras, the normal
    of the largest plane bounding the scene near the cloud's least-variance axis (`scene_axis`),
-   its sign from the scene (`up_sign`). 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample; the floor
-   is the lowest well-supported plane within ``gravity_max_angle_deg`` of the prior below every
-   camera (bed and table tops are level too),
+   its sign from the scene (`up_sign`). 2. Planes by RANSAC (Open3D ``segment_plane``) on a
+   subsample (inlier distance: the larger of ``ransac_distance_factor`` × spacing and 3 × the
+   cloud's surface noise, ``models.surface_noise``); the floor is the lowest well-supported
+   plane within ``gravity_max_angle_deg`` of the prior below every camera (bed and table tops
+   are level too),
    the ceiling the largest such plane above them. 3. Yaw snapped to the dominant wall directions
    (the 4θ circular mean of horizontal normals) so walls fall on voxel faces. 4. Scale so that
    floor→ceiling is ``wall_height_m``; a ceiling only glimpsed above the walls' visible top is
@@ -24,6 +26,7 @@ import numpy as np
 from prefect import task
 
 from models.geometry import cloud_spacing, distinct_mask
+from models.surface_noise import surface_noise
 from storage.config import AlignConfig, Config
 from storage.formats import read_cloud, read_recon, write_align
 from storage.layout import DataRoot
@@ -55,6 +58,9 @@ GLIMPSE_ABOVE = 0.1
 GLIMPSE_SPAN = 0.1
 """Least span of a ceiling glimpse over the scene's width: a strip along the top of the view
 crosses a good part of the room (a 1 m strip of a 5 m room is 0.2)."""
+NOISE_SIGMAS = 3.0
+"""Plane distance in surface-noise RMS units when that exceeds the spacing rule: ±3σ holds
+99.7 % of a surface's points (multi-view-stereo clouds are 1-2 spacings thick)."""
 
 
 Plane = tuple[np.ndarray, float, np.ndarray]
@@ -479,7 +485,8 @@ def align_cloud(
     cams = (
         None if cam2world is None or not len(cam2world) else cam2world[:, :3, 3].astype(np.float64)
     )
-    distance = cfg.ransac_distance_factor * spacing
+    noise = surface_noise(sample, spacing)  # the data's own surface thickness
+    distance = max(cfg.ransac_distance_factor * spacing, NOISE_SIGMAS * noise)
     planes = find_planes(sample, distance, cfg.ransac_iterations)
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     up_source = "cameras"
@@ -584,6 +591,7 @@ def align_cloud(
             "up_prior_angle_deg": float(np.degrees(np.arccos(np.clip(up @ prior, -1, 1)))),
             "manhattan_deg": manhattan_res,
             "planes": len(planes),
+            "plane_distance": float(distance * scale),
         },
     }
 
