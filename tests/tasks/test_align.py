@@ -94,8 +94,7 @@ def test_a_real_room_without_a_visible_ceiling_never_gets_a_measured_scale(
 
     pts, cams = icl_cloud(stride=4, noise=noise)
     pts = pts if cut is None else pts[pts[:, 2] < cut]
-    cfg = AlignConfig(ransac_distance_factor=6)  # plane sweep's noise: bench_reconstruct's 6
-    rep = align_cloud(pts, cams if with_cameras else None, cfg)
+    rep = align_cloud(pts, cams if with_cameras else None, AlignConfig())
     assert rep["scale_source"] == "assumed" and rep["ceiling_z"] is None, rep["method"]
 
 
@@ -173,8 +172,7 @@ def test_without_cameras_a_real_room_corner_finds_its_floor(seed: int) -> None:
 
     pts, _ = icl_cloud(stride=4, noise=0.01 * (seed % 2), seed=seed)
     sim = random_similarity(seed)
-    cfg = AlignConfig(ransac_distance_factor=6 if seed % 2 else 2)  # plane-sweep-like noise: 6
-    rep = align_cloud(transform_points(sim, pts), None, cfg)
+    rep = align_cloud(transform_points(sim, pts), None, AlignConfig())
     # true depth and poses good to 0.07°, the floor refitted to ~10⁴ inliers (measured 0.04°,
     # 0.3° with the noise); 2° leaves RANSAC's subsample room and still tells a floor from a
     # wall (90°) or the least-variance axis (50°)
