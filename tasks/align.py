@@ -272,18 +272,28 @@ def on_walls(points: np.ndarray, sample: np.ndarray, walls: list[Plane]) -> np.n
 
 
 def ceiling_objection(plane: Plane, sample: np.ndarray, walls: list[Plane], up: np.ndarray,
-                      floor_h: float | None, cams: np.ndarray | None) -> str | None:  # fmt: skip
-    """Why level `plane` above the cameras is no ceiling, or None: half of it or more lies on
-    the walls' surfaces (`on_walls`: the band where a cut view ends them, thickened by noise),
-    or, with `floor_h` and `cams` known, it is under ``CEILING_OVER_CAMERAS`` × the highest
-    camera's height above the floor."""
+                      distance: float, floor_h: float | None = None,
+                      cams: np.ndarray | None = None) -> str | None:  # fmt: skip
+    """Why level `plane` (normal `up`) is no ceiling, or None. A ceiling is where the walls end:
+    no wall's visible top (99.9th height percentile of its inliers) is more than 2 × `distance`
+    above it; nothing lies above it but stray noise (under ``GLIMPSE_ABOVE`` × its points; a
+    shelf or a pelmet has the wall behind it rising on); under half of it lies on the walls'
+    surfaces (`on_walls`: the band where a cut view ends them, thickened by noise); and, with
+    `floor_h` and `cams` known, it is ≥ ``CEILING_OVER_CAMERAS`` × the highest camera's height
+    above the floor."""
+    heights = sample @ up
+    c = float(np.median(heights[plane[2]]))
+    if any(float(np.percentile(heights[i], 99.9)) > c + 2 * distance for _, _, i in walls):
+        return "a wall rises above it"
+    above = int((heights > c + 3 * distance).sum())
+    if above > GLIMPSE_ABOVE * len(plane[2]):
+        return f"{above} points lie above it ({len(plane[2])} on it)"
     share = float(on_walls(sample[plane[2]], sample, walls).mean())
     if share >= 0.5:
         return f"{share:.0%} of it lies on the walls' surfaces"
-    if floor_h is not None and cams is not None:
-        height = float(np.median(sample[plane[2]] @ up)) - floor_h
-        if height < CEILING_OVER_CAMERAS * (float((cams @ up).max()) - floor_h):
-            return "it is barely above the cameras"
+    over = None if floor_h is None or cams is None else float((cams @ up).max()) - floor_h
+    if over is not None and c - floor_h < CEILING_OVER_CAMERAS * over:
+        return "it is barely above the cameras"
     return None
 
 
@@ -509,9 +519,7 @@ def align_cloud(
     else:  # the lowest level plane, and the highest when it bounds the scene
         level.sort(key=lambda p: p[1])
         floors, ceilings = level[:1], [p for p in level[1:][-1:] if bounds_above(p)]
-    ceilings = [
-        p for p in ceilings if ceiling_objection(p, sample, walls, p[0], None, None) is None
-    ]
+    ceilings = [p for p in ceilings if ceiling_objection(p, sample, walls, p[0], distance) is None]
     found = search_level(sample, prior, cams, distance, cfg, above=False)
     floors += [found] if found is not None else []  # greedy RANSAC often misses a glimpsed floor
     objections = [floor_objection(p, sample, walls, cams, distance, bool(ceilings)) for p in floors]
@@ -530,9 +538,8 @@ def align_cloud(
     floor = min(floors, key=lambda p: p[1])  # the lowest: beds and tables are level too
 
     def is_ceiling(p: Plane | None) -> bool:
-        return (
-            p is not None and ceiling_objection(p, sample, walls, floor[0], floor[1], cams) is None
-        )
+        why = p is None or ceiling_objection(p, sample, walls, floor[0], distance, floor[1], cams)
+        return why is None
 
     ceilings = [p for p in ceilings if is_ceiling(p)]
     ceiling = max(ceilings, key=lambda p: len(p[2])) if ceilings else None

@@ -61,6 +61,30 @@ def test_a_glimpsed_ceiling_sets_the_scale_where_wall_tops_would_not() -> None:
     assert rep["method"] == "floor+wall-top" and rep["scale"] > 1.05
 
 
+def _board(x: tuple[float, float], y: tuple[float, float], z: float) -> np.ndarray:
+    """A level board's surface at 3 cm spacing with 3 mm noise (a shelf, a pelmet, a lamp)."""
+    u, v = np.meshgrid(np.arange(*x, 0.03), np.arange(*y, 0.03))
+    board = np.c_[u.ravel(), v.ravel(), np.full(u.size, z)]
+    return board + np.random.default_rng(1).normal(0, 0.003, board.shape)
+
+
+@pytest.mark.parametrize(
+    "name, board",
+    [
+        ("shelf under the wall seen to the ceiling", ((2.0, 3.0), (3.7, 4.0), 2.5)),
+        ("pelmet where the view cuts the walls", ((0.5, 1.5), (3.85, 4.0), 2.3)),
+        ("lamp in the middle of the room", ((2.3, 2.6), (1.8, 2.1), 2.5)),
+    ],
+)
+def test_a_level_board_above_the_cameras_is_no_ceiling(name: str, board: tuple) -> None:
+    """The glimpsed room without its ceiling strip, plus a level board above the cameras: the
+    shelf and the pelmet were taken as the ceiling (`floor+ceiling`, a measured 2.5 or 2.3 m
+    scaled to 2.8) although a wall rises above them; the scale is the walls' (assumed)."""
+    pts, cams = glimpsed_room(sliver=False)
+    rep = align_cloud(np.concatenate([pts, _board(*board)]), cams, AlignConfig())
+    assert rep["method"] == "floor+wall-top" and rep["scale_source"] == "assumed", name
+
+
 def test_a_wider_glimpse_seen_through_noise_is_measured() -> None:
     """The far metre of the ceiling seen beyond the walls' visible top (2.3 m), the whole room
     under a random similarity: a real glimpse stays a measured scale."""
