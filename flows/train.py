@@ -3,7 +3,10 @@
 They only compose the plain functions of ``tasks/training/pretrain.py``, ``tasks/training/finetune.py`` and
 ``tasks/training/evaluate.py``; checkpoints (resumable) and per-epoch CSVs live under the output folder,
 so re-running a killed flow continues where it stopped. Each flow leaves a Markdown artifact;
-evaluation also a table artifact ``per-class-iou`` (each class's IoU, mIoU, IoU).
+pretraining and fine-tuning a run summary (epochs, samples/s, the loss curve, and for
+pretraining the contrastive retrieval accuracy against its chance level) and a table artifact
+of every epoch (``pretrain-epochs``, ``finetune-epochs``); evaluation a table artifact
+``per-class-iou`` (each class's IoU, mIoU, IoU).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from storage.atomic import write_json, write_text
+from storage.atomic import read_json, write_json, write_text
 from storage.config import TrainConfig
 from tasks.training.evaluate import (
     evaluate_task,
@@ -34,14 +37,67 @@ def _artifact(key: str, markdown: str) -> None:
     create_markdown_artifact(markdown=markdown, key=key)
 
 
+def _num(v: Any, digits: int = 4) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}g}"
+
+
+def run_summary(title: str, history: list[dict[str, Any]], ckpt: str) -> str:
+    """Markdown of a training run: what ran, the loss curve, throughput, per-epoch table.
+
+    `history` is ``metrics.json``'s per-epoch rows (loss, loss_<part>, lr, samples_per_s,
+    skipped_batches, and pretraining's top1 / chance_top1 / pairs).
+    """
+    first, last = history[0], history[-1]
+    best = min(history, key=lambda r: r["loss"])
+    seconds = sum(r["seconds"] for r in history)
+    lines = [
+        f"### {title}",
+        "",
+        f"- epochs: {last['epoch']} (this run's history: {len(history)}), checkpoint `{ckpt}`",
+        f"- loss: {_num(first['loss'])} (epoch {first['epoch']}) → {_num(last['loss'])} "
+        f"(epoch {last['epoch']}), best {_num(best['loss'])} (epoch {best['epoch']})"
+        + (f", {100 * (last['loss'] / first['loss'] - 1):+.1f} %" if first["loss"] else ""),
+        f"- throughput: {_num(sum(r['samples_per_s'] for r in history) / len(history))} "
+        f"samples/s (mean of epochs), {seconds:.1f} s in all",
+    ]
+    if "top1" in last:
+        lines.append(
+            f"- contrastive retrieval top-1 (supervoxel → its superpixel among the batch's): "
+            f"{100 * first['top1']:.1f} % → {100 * last['top1']:.1f} % "
+            f"(chance {100 * last['chance_top1']:.1f} %, {last['pairs']:.0f} pairs per batch)"
+        )
+    skipped = sum(r.get("skipped_batches", 0) for r in history)
+    if skipped:
+        lines.append(f"- {skipped} batches skipped (no matched pair or no training signal)")
+    cols = [k for k in dict.fromkeys(k for r in history for k in r) if k != "seconds"]
+    lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_num(r.get(k)) for k in cols) + " |" for r in history]
+    return "\n".join(lines) + "\n"
+
+
+def _run_artifacts(kind: str, title: str, ckpt: Path) -> None:
+    """The run summary (Markdown, key `kind`) and every epoch (table, key `kind`-epochs)."""
+    history = read_json(ckpt.parent / "metrics.json")["epochs"]
+    _artifact(kind, run_summary(title, history, str(ckpt)))
+    create_table_artifact(
+        table=history, key=f"{kind}-epochs", description=f"{title}: one row per epoch"
+    )
+
+
 @flow(name="pretrain", log_prints=True)
 def pretrain_flow(
-    dataset: str, out: str, cfg: TrainConfig | None = None, kind: DatasetKind = "auto"
+    dataset: str,
+    out: str,
+    cfg: TrainConfig | None = None,
+    kind: DatasetKind = "auto",
+    init: str | None = None,
 ) -> str:
-    """Contrastive pretraining on a dataset folder; returns the checkpoint folder."""
+    """Contrastive pretraining on a dataset folder (from checkpoint `init` if given); returns
+    the checkpoint folder."""
     cfg = cfg or TrainConfig()
-    ckpt = pretrain_task(dataset, out, cfg, kind=kind)
-    _artifact("pretrain", f"Pretrained on `{dataset}` for {cfg.epochs} epochs → `{ckpt}`")
+    ckpt = pretrain_task(dataset, out, cfg, kind=kind, init=init)
+    start = f" from `{init}`" if init else ""
+    _run_artifacts("pretrain", f"Pretraining on `{dataset}`{start}", Path(ckpt))
     return str(ckpt)
 
 
@@ -60,10 +116,8 @@ def finetune_flow(
     ckpt = finetune_task(
         dataset, out, cfg, init=init, label_fraction=label_fraction, kind=kind, rgb_root=rgb_root
     )
-    _artifact(
-        "finetune",
-        f"Fine-tuned on {label_fraction:.0%} of `{dataset}` from `{init or 'scratch'}` → `{ckpt}`",
-    )
+    title = f"Fine-tuning on {label_fraction:.0%} of `{dataset}` from `{init or 'scratch'}`"
+    _run_artifacts("finetune", title, Path(ckpt))
     return str(ckpt)
 
 

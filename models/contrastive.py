@@ -90,3 +90,11 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
         raise ValueError("InfoNCE needs at least one matched superpixel/supervoxel pair")
     logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
     return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
+
+
+@torch.no_grad()
+def retrieval_top1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Share (0-d tensor in [0, 1]) of rows of `a` (M, D) whose most cosine-similar row of `b`
+    is their match b[i]: the retrieval accuracy InfoNCE trains for (chance level 1/M)."""
+    sim = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T
+    return (sim.argmax(dim=1) == torch.arange(a.shape[0], device=a.device)).float().mean()

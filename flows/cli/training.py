@@ -40,6 +40,14 @@ PresetOpt = Annotated[
         help="Schedule preset: paper-pretrain, paper-finetune, monoscene-nyu (--set keys win).",
     ),
 ]
+InitOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--init",
+        help="Start from a checkpoint: a run's folder (…/last) or MonoScene's released Lightning "
+        ".ckpt (read weights-only). Fine-tuning re-initialises its head.",
+    ),
+]
 RgbOpt = Annotated[
     Path | None,
     typer.Option("--rgb-root", help="NYUv2 only: folder holding NYU{split}/*_color.jpg."),
@@ -81,22 +89,24 @@ def _train_cfg(
 
 
 def _checkpoint_check(path: Path):
-    """Preflight line of a checkpoint: a finished folder of ours, or a torch ``.ckpt`` file."""
+    """Preflight line of a checkpoint: a finished folder of ours, or a released Lightning
+    ``.ckpt`` that reads weights-only and holds a MonoScene state dict (tensors memory-mapped,
+    not read, so a multi-GB file is checked in moments)."""
     from flows.preflight import Check
-    from models.occupancy.checkpoint import CheckpointError, read_meta
+    from models.occupancy.checkpoint import CheckpointError, checkpoint_meta, is_lightning
 
     name = f"checkpoint {path}"
-    if path.suffix == ".ckpt":
+    if is_lightning(path):
         if not path.is_file():
             return Check(name, False, "no such file")
         if not zipfile.is_zipfile(path):
             return Check(name, False, "not a torch checkpoint (not a zip archive)")
-        return Check(name, True, "released Lightning checkpoint")
     try:
-        read_meta(path)
+        meta = checkpoint_meta(path)
     except CheckpointError as e:
         return Check(name, False, str(e))
-    return Check(name, True, "checkpoint folder")
+    what = "released Lightning checkpoint" if is_lightning(path) else "checkpoint folder"
+    return Check(name, True, f"{what} of {meta['network']}")
 
 
 def _summary_line(path: Path) -> str:
@@ -126,6 +136,7 @@ def _errors():
 def pretrain_cmd(
     dataset: DatasetOpt,
     out: OutOpt = Path("runs/pretrain"),
+    init: InitOpt = None,
     kind: KindOpt = "auto",
     epochs: EpochsOpt = None,
     preset: PresetOpt = None,
@@ -136,10 +147,12 @@ def pretrain_cmd(
     """Contrastive pretraining (DINOv2 superpixels ↔ supervoxels) without labels."""
     from flows.train import pretrain_flow
 
-    cfg = _train_cfg(data, config, set_, epochs, preset,
-                     datasets=[(dataset, "train", kind, None)], embed=True, network=True)  # fmt: skip
+    cfg = _train_cfg(data, config, set_, epochs, preset, checkpoint=init, embed=True,
+                     network=init is None, datasets=[(dataset, "train", kind, None)])  # fmt: skip
     try:
-        ckpt = pretrain_flow(str(dataset), str(out), cfg, kind=kind)
+        ckpt = pretrain_flow(
+            str(dataset), str(out), cfg, kind=kind, init=str(init) if init else None
+        )
     except _errors() as e:
         fail(str(e))
         return
@@ -150,9 +163,7 @@ def pretrain_cmd(
 def finetune_cmd(
     dataset: DatasetOpt,
     out: OutOpt = Path("runs/finetune"),
-    init: Annotated[
-        Path | None, typer.Option("--init", help="Pretrained checkpoint (head re-initialised).")
-    ] = None,
+    init: InitOpt = None,
     label_fraction: Annotated[
         float, typer.Option("--label-fraction", help="Share of labelled samples (seeded subset).")
     ] = 1.0,

@@ -4,8 +4,8 @@ A checkpoint folder holds ``model.safetensors`` (the network), ``train_state.pt`
 scheduler, gradient-scaler and RNG state; loaded with ``weights_only=True``) and
 ``checkpoint.json`` (network name and arguments, epoch, config, metrics). Every file is written
 atomically; the JSON last, so a folder without it is an interrupted save and is ignored.
-:func:`load_network` also takes MonoScene's released Lightning ``.ckpt`` files
-(:mod:`models.occupancy.lightning`).
+:func:`load_network`, :func:`checkpoint_meta` and :func:`load_weights` also take MonoScene's
+released Lightning ``.ckpt`` files (:mod:`models.occupancy.lightning`), read weights-only.
 """
 
 from __future__ import annotations
@@ -58,6 +58,21 @@ def read_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return read_json(path)
 
 
+def is_lightning(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` names a Lightning ``.ckpt`` file (else a checkpoint folder of ours)."""
+    return Path(path).suffix == ".ckpt"
+
+
+def checkpoint_meta(path: str | os.PathLike[str], **overrides: Any) -> dict[str, Any]:
+    """The meta of a checkpoint folder, or {"network", "net_args"} of a released ``.ckpt``
+    (its arguments from the state dict's shapes, then `overrides`, e.g. a smaller backbone)."""
+    if is_lightning(path):
+        from models.occupancy.lightning import lightning_meta
+
+        return lightning_meta(path, **overrides)
+    return read_meta(path)
+
+
 def load_network(
     path: str | os.PathLike[str], device: str | torch.device = "cpu", **overrides: Any
 ) -> nn.Module:
@@ -67,7 +82,7 @@ def load_network(
     are MonoScene arguments, e.g. a smaller backbone in tests). No pretrained backbone weights
     are looked up: the checkpoint holds them.
     """
-    if Path(path).suffix == ".ckpt":
+    if is_lightning(path):
         from models.occupancy.lightning import load_lightning_checkpoint
 
         return load_lightning_checkpoint(path, device, **overrides)
@@ -82,12 +97,19 @@ def load_weights(
 ) -> list[str]:
     """Load a checkpoint's weights into `model` (all, or all but the head); returns skipped keys.
 
+    `folder` is a checkpoint folder or a released Lightning ``.ckpt`` (its ``state_dict``).
     Any other missing or unexpected key, or a shape that differs, is a :class:`CheckpointError`.
     """
-    path = Path(folder) / MODEL_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing")
-    weights = load_file(str(path))
+    if is_lightning(folder):
+        from models.occupancy.lightning import read_lightning
+
+        path = Path(folder)
+        weights = read_lightning(path)["state_dict"]
+    else:
+        path = Path(folder) / MODEL_FILE
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing")
+        weights = load_file(str(path))
     head = head_prefix(model)
     skipped = sorted(k for k in weights if skip_head and k.startswith(head))
     weights = {k: v for k, v in weights.items() if k not in skipped}

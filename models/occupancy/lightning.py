@@ -6,6 +6,9 @@ tensors, numbers, strings and containers only. Lightning's own classes that such
 (``AttributeDict`` containers, callback classes used as dict keys) are let in as inert
 stand-ins of the same name whose instances are plain dicts; any other class in the file is refused with its
 name. Only ``state_dict`` is used; it must match :class:`MonoScene`'s names and shapes exactly.
+MonoScene's LightningModule holds the network itself, so its keys are ``net_rgb.*`` and
+``net_3d_decoder.*``; a module that wraps the network as ``self.model`` saves ``model.net_rgb.*``,
+and that common prefix is dropped.
 """
 
 from __future__ import annotations
@@ -35,8 +38,25 @@ def _inert(qualified: str) -> type:
     )
 
 
-def read_lightning(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checkpoint dict of a Lightning ``.ckpt``, loaded weights-only (see module doc)."""
+WRAPPER_PREFIX = "model."
+"""Prefix of every key when a LightningModule wraps the network as ``self.model``."""
+
+
+def official_names(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` with the ``model.`` prefix dropped when every key has it, else unchanged."""
+    if state and all(k.startswith(WRAPPER_PREFIX) for k in state):
+        return {k[len(WRAPPER_PREFIX) :]: v for k, v in state.items()}
+    return state
+
+
+def read_lightning(path: str | os.PathLike[str], *, mmap: bool = False) -> dict[str, Any]:
+    """The checkpoint dict of a Lightning ``.ckpt``, loaded weights-only (see module doc).
+
+    ``state_dict`` comes with MonoScene's names (:func:`official_names`). ``mmap=True`` maps
+    the tensors instead of reading them (cheap: for a preflight or reading shapes only).
+    Raises :class:`CheckpointError` (naming the file) for a missing, unreadable, unsafe or
+    state-dict-less file.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -53,11 +73,15 @@ def read_lightning(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     try:
         with torch.serialization.safe_globals([_inert(g) for g in unsafe]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except (RuntimeError, OSError, ValueError, EOFError) as e:
         raise CheckpointError(f"{path}: unreadable checkpoint ({e})") from e
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path}: no 'state_dict' in the checkpoint")
+    odd = [k for k, v in ckpt["state_dict"].items() if not isinstance(v, torch.Tensor)]
+    if odd:
+        raise CheckpointError(f"{path}: 'state_dict' holds non-tensors under {odd[:3]}")
+    ckpt["state_dict"] = official_names(ckpt["state_dict"])
     return ckpt
 
 
@@ -69,6 +93,8 @@ def net_args_of(state: dict[str, torch.Tensor]) -> dict[str, Any]:
         classes = int(state[head + "conv_classes.weight"].shape[0])
     except KeyError as e:
         raise CheckpointError(f"not a MonoScene state dict (no {e.args[0]})") from e
+    except IndexError as e:  # a 0-d tensor where a weight belongs
+        raise CheckpointError(f"not a MonoScene state dict ({head}* are not weights)") from e
     prior = "net_3d_decoder.CP_mega_voxels.context_prior_logits."
     relations = {k[len(prior) :].split(".")[0] for k in state if k.startswith(prior)}
     return {
@@ -77,6 +103,23 @@ def net_args_of(state: dict[str, torch.Tensor]) -> dict[str, Any]:
         "context_prior": bool(relations),
         "n_relations": len(relations) or 4,
     }
+
+
+def lightning_meta(path: str | os.PathLike[str], **overrides: Any) -> dict[str, Any]:
+    """{"network": "monoscene", "net_args": ...} that rebuild the network of a released ``.ckpt``.
+
+    The arguments come from the state dict's shapes (read memory-mapped), then `overrides`.
+    """
+    args = _net_args(path, read_lightning(path, mmap=True)["state_dict"])
+    return {"network": "monoscene", "net_args": {**args, **overrides}}
+
+
+def _net_args(path: str | os.PathLike[str], state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """:func:`net_args_of`, its error naming the file."""
+    try:
+        return net_args_of(state)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from e
 
 
 def load_lightning_checkpoint(
@@ -90,7 +133,7 @@ def load_lightning_checkpoint(
     from models.occupancy.monoscene import MonoScene
 
     state = read_lightning(path)["state_dict"]
-    args = {**net_args_of(state), **overrides, "backbone_weights": None}
+    args = {**_net_args(path, state), **overrides, "backbone_weights": None}
     with torch.device("meta"):  # no init work: every tensor comes from the checkpoint
         model = MonoScene(**args)
     load_state_strict(model, state, str(path))

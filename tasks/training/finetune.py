@@ -16,11 +16,10 @@ from prefect import task
 from torch import nn
 from torch.utils.data import Dataset
 
-from models.occupancy.checkpoint import load_weights, read_meta
 from models.occupancy.monoscene import NYU_CLASS_WEIGHTS
 from storage.config import TrainConfig
 from storage.formats import NUM_CLASSES, OCCUPIED, UNKNOWN, FormatError
-from tasks.training.trainer import DatasetKind, fit, new_network, open_dataset, subset
+from tasks.training.trainer import DatasetKind, fit, init_network, open_dataset, subset
 
 N_LABELS = NUM_CLASSES + 1
 
@@ -66,19 +65,6 @@ def occupancy_step(weights: torch.Tensor):
     return step
 
 
-def init_network(cfg: TrainConfig, init: str | os.PathLike[str] | None) -> tuple[nn.Module, dict]:
-    """The network to fine-tune and its meta: from `init` (all but the head) or fresh."""
-    if init is None:
-        model, args = new_network(cfg)
-        return model, {"network": cfg.network, "net_args": args}
-    meta = read_meta(init)
-    args = dict(meta["net_args"])
-    cfg = cfg.model_copy(update={"network": meta["network"], "net_args": args})
-    model, args = new_network(cfg, args.get("feature_dim"), pretrained=False)
-    load_weights(init, model, skip_head=True)
-    return model, {"network": meta["network"], "net_args": args}
-
-
 def finetune(
     dataset: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -96,7 +82,7 @@ def finetune(
     data = subset(
         open_dataset(dataset, split, kind, cfg.image_hw, rgb_root), label_fraction, cfg.seed
     )
-    model, net_meta = init_network(cfg, init)
+    model, net_meta = init_network(cfg, init, skip_head=True)
     weights = torch.from_numpy(class_weights(class_counts(data), cfg.class_weighting))
     meta = {
         "kind": "finetune",

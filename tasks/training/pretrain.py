@@ -5,7 +5,9 @@ where a frame has none or when configured), ρ by depth back-projection, supervo
 vote; InfoNCE (τ = cfg.temperature) over all matched pairs of the batch. Any registered network
 works (the method is model-agnostic): one whose feature width is an argument is built with the
 embedder's width; for any other a 1×1×1 projection to that width is trained with it (kept in
-the train state, not in the weights fine-tuning loads).
+the train state, not in the weights fine-tuning loads). Pretraining starts from random weights
+(with the backbone's pretrained ones) or from a checkpoint (``init``: a folder of ours or
+MonoScene's released ``.ckpt``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ from prefect import task
 from skimage.segmentation import slic
 from torch import nn
 
-from models.contrastive import info_nce, matched_features, pixel_to_voxel, supervoxels
+from models.contrastive import (
+    info_nce,
+    matched_features,
+    pixel_to_voxel,
+    retrieval_top1,
+    supervoxels,
+)
 from models.device import pick_device
 from models.embed import embed_dim, load_embedder, pixel_features
 from storage.config import TrainConfig
 from storage.formats import FormatError
-from tasks.training.trainer import DatasetKind, fit, new_network, open_dataset
+from tasks.training.trainer import DatasetKind, fit, init_network, open_dataset
 
 
 def superpixels(image: np.ndarray, regions: np.ndarray, cfg: TrainConfig) -> np.ndarray:
@@ -83,7 +91,9 @@ def projection(feature_dim: int, embed_width: int) -> nn.Module:
 
 
 def contrastive_step(embedder: nn.Module, cfg: TrainConfig, project: nn.Module | None = None):
-    """A training step: batch → InfoNCE loss over the batch's matched pairs (None if none).
+    """A training step: batch → {"loss": InfoNCE over the batch's matched pairs, "metrics":
+    {"top1": supervoxel→superpixel retrieval accuracy, "chance_top1": 1/pairs, "pairs": pairs}}
+    (None if the batch has no pair).
 
     `project` maps the network's voxel features to the embedder's width (identity if None).
     """
@@ -111,7 +121,11 @@ def contrastive_step(embedder: nn.Module, cfg: TrainConfig, project: nn.Module |
         ]
         sp = torch.cat([p[0] for p in pairs])
         sv = torch.cat([p[1] for p in pairs])
-        return info_nce(sv, sp, cfg.temperature) if len(sp) else None
+        if not len(sp):
+            return None
+        n = torch.tensor(float(len(sp)))
+        metrics = {"top1": retrieval_top1(sv, sp), "chance_top1": 1 / n, "pairs": n}
+        return {"loss": info_nce(sv, sp, cfg.temperature), "metrics": metrics}
 
     return step
 
@@ -123,20 +137,25 @@ def pretrain(
     *,
     kind: DatasetKind = "auto",
     split: str = "train",
+    init: str | os.PathLike[str] | None = None,
     resume: bool = True,
     progress: bool = True,
 ) -> Path:
-    """Pretrain the configured network on a dataset folder; returns the checkpoint folder."""
+    """Pretrain on a dataset folder; returns the checkpoint folder.
+
+    The network is the configured one, fresh, or the one checkpoint `init` holds with all its
+    weights (see :func:`tasks.training.trainer.init_network`).
+    """
     data = open_dataset(dataset, split, kind, cfg.image_hw)
     embedder = load_embedder(cfg.embed_weights, str(pick_device(cfg.device)))
     width = embed_dim(embedder)
-    model, net_args = new_network(cfg, width)
+    model, net_meta = init_network(cfg, init, skip_head=False, feature_dim=width)
     project = projection(int(model.feature_dim), width)
     meta = {
         "kind": "pretrain",
-        "network": cfg.network,
-        "net_args": net_args,
+        **net_meta,
         "dataset": str(dataset),
+        "init": str(init) if init else None,
         "config": cfg.model_dump(mode="json"),
     }
     fit(

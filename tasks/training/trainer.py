@@ -31,6 +31,8 @@ from tqdm import tqdm
 from models.device import pick_device
 from models.occupancy.checkpoint import (
     META_FILE,
+    checkpoint_meta,
+    is_lightning,
     load_train_state,
     load_weights,
     read_meta,
@@ -42,9 +44,11 @@ from storage.config import TrainConfig
 from storage.formats import FormatError
 
 DatasetKind = Literal["auto", "ytocc", "nyuv2", "occscannet"]
-Step = Callable[[nn.Module, dict[str, Any]], torch.Tensor | dict[str, torch.Tensor] | None]
-"""batch → loss (or {"loss": total, part: value, ...}), or None for a batch without training
-signal (skipped and counted)."""
+Step = Callable[[nn.Module, dict[str, Any]], torch.Tensor | dict[str, Any] | None]
+"""batch → loss (or {"loss": total, part: value, ..., "metrics": {name: value}}), or None for a
+batch without training signal (skipped and counted). Parts are logged per epoch as
+``loss_<part>``, metrics (monitored, not trained on) under their own names; both are means over
+the epoch's batches."""
 LAST = "last"
 
 
@@ -117,6 +121,32 @@ def new_network(
     return build_network(cfg.network, pretrained=pretrained, **args), args
 
 
+def init_network(
+    cfg: TrainConfig,
+    init: str | os.PathLike[str] | None,
+    *,
+    skip_head: bool,
+    feature_dim: int | None = None,
+) -> tuple[nn.Module, dict]:
+    """The network to train and its {"network", "net_args"}: fresh (``cfg.network``,
+    `feature_dim` wide where the width is an argument), or rebuilt from checkpoint `init` and
+    loaded (all weights, or all but the head with `skip_head`).
+
+    `init` is a checkpoint folder of ours or MonoScene's released Lightning ``.ckpt`` (read
+    weights-only; ``cfg.net_args`` then override the arguments its shapes imply, e.g. the
+    backbone). A file that is unsafe, unreadable or does not fit is a CheckpointError naming it.
+    """
+    if init is None:
+        model, args = new_network(cfg, feature_dim)
+        return model, {"network": cfg.network, "net_args": args}
+    meta = checkpoint_meta(init, **(cfg.net_args if is_lightning(init) else {}))
+    args = dict(meta["net_args"])
+    cfg = cfg.model_copy(update={"network": meta["network"], "net_args": args})
+    model, args = new_network(cfg, args.get("feature_dim"), pretrained=False)
+    load_weights(init, model, skip_head=skip_head)
+    return model, {"network": meta["network"], "net_args": args}
+
+
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -155,7 +185,7 @@ def _amp(cfg: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, bo
     return torch.float16, True
 
 
-def _as_parts(out: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _as_parts(out: torch.Tensor | dict[str, Any]) -> dict[str, Any]:
     return out if isinstance(out, dict) else {"loss": out}
 
 
@@ -166,14 +196,18 @@ class _Epoch:
         s = state or {}
         self.batches = int(s.get("batches", 0))
         self.sums: dict[str, float] = dict(s.get("sums", {}))
+        self.metric_sums: dict[str, float] = dict(s.get("metric_sums", {}))
         self.steps = int(s.get("steps", 0))
         self.seen = int(s.get("seen", 0))
         self.skipped = int(s.get("skipped", 0))
         self.seconds = float(s.get("seconds", 0.0))
 
-    def add(self, parts: dict[str, torch.Tensor], n: int) -> None:
+    def add(self, parts: dict[str, Any], n: int) -> None:
         for k, v in parts.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v.detach())
+            if k != "metrics":
+                self.sums[k] = self.sums.get(k, 0.0) + float(v.detach())
+        for k, v in parts.get("metrics", {}).items():
+            self.metric_sums[k] = self.metric_sums.get(k, 0.0) + float(v)
         self.steps += 1
         self.seen += n
 
@@ -282,12 +316,13 @@ def fit(
             "samples_per_s": round(ep.seen / max(secs, 1e-9), 3),
             "skipped_batches": ep.skipped,
             **{f"loss_{k}": v / ep.steps for k, v in ep.sums.items() if k != "loss"},
+            **{k: v / ep.steps for k, v in ep.metric_sums.items()},
         }
         history.append(row)
         _write_logs(out, history)
         if tb is not None:
             for k, v in row.items():
-                if k.startswith("loss") or k in ("lr", "samples_per_s"):
+                if k.startswith("loss") or k in ("lr", "samples_per_s", *ep.metric_sums):
                     tb.add_scalar(k, v, epoch + 1)
         _save(out, model, extra, opt, sched, scaler, meta, epoch + 1, history, None)
     if tb is not None:

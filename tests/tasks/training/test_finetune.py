@@ -16,10 +16,9 @@ from tasks.training.finetune import (
     class_counts,
     class_weights,
     finetune,
-    init_network,
     occupancy_step,
 )
-from tasks.training.trainer import fit, label_subset, new_network
+from tasks.training.trainer import fit, init_network, label_subset, new_network
 from tests.models.occupancy.tiny import TINY_NET
 from tests.support.tiny_training import RoomDataset, write_occscannet
 
@@ -70,7 +69,7 @@ def test_head_is_reinitialised_and_everything_else_loaded(tmp_path):
         pre,
         {"network": "monoscene-lite", "net_args": {"feature_dim": 8, **TINY_NET}},
     )
-    model, meta = init_network(cfg, tmp_path / "pre")
+    model, meta = init_network(cfg, tmp_path / "pre", skip_head=True)
     fresh, _ = new_network(cfg)
     assert meta["net_args"]["feature_dim"] == 8
     for k, v in model.state_dict().items():
@@ -178,5 +177,7 @@ def test_monoscene_finetunes_with_its_five_losses_and_evaluates(tmp_path):
     assert row["loss"] == pytest.approx(sum(row[k] for k in parts), rel=1e-4)
     summary = evaluate(ckpt, tmp_path / "occ", tmp_path / "m.json", cfg, progress=False)
     assert summary["samples"] == 1 and 0 <= summary["iou"] <= 100
-    model, _ = init_network(cfg, ckpt)  # from the fine-tuned weights, head re-initialised
+    model, _ = init_network(
+        cfg, ckpt, skip_head=True
+    )  # from the fine-tuned weights, head re-initialised
     assert model.head_prefix == "net_3d_decoder.ssc_head_1_4."
