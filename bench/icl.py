@@ -15,11 +15,11 @@ for the attribution) and scoring one clip's reconstruction the way the build wou
   aligned cloud) against the grid voxelized the same way, at the same origin, from the TRUE depth
   and poses mapped into the aligned world. Two of them:
 
-  - ``iou`` (the headline, the reconstruction's quality): align's rotation and floor, but the
-    true scale (one scale fit, as ATE and AbsRel have): how well the reconstructed geometry
-    fills the true voxels;
+  - ``iou_true_scale`` (the headline, the reconstruction's quality): align's rotation and
+    floor, but the true scale (AbsRel's scale fit): how well the reconstructed geometry fills
+    the true voxels; ``occupied_precision`` / ``occupied_recall`` say which way it misses;
   - ``iou_pipeline_scale``: with align's own scale, what the build's samples get. Here that
-    scale is assumed (no ceiling in view, ``scale_source``), ``scale_err_pct`` off, and 8 cm
+    scale can only be assumed (no ceiling in view), ``scale_err_pct`` off, and 8 cm
     voxels then cut a room of the wrong size: the gap between the two is the assumed scale's,
     not the reconstruction's.
 """
@@ -114,7 +114,7 @@ def evaluate(
     grids, out["samples"] = occupancy_iou(recon, truth, cloud, metric, unscaled, cfg)
     c = grids.confusion
     tp, fp, fn = c[1:, 1:].sum(), c[0, 1:].sum(), c[1:, 0].sum()
-    out["iou"] = grids.iou()
+    out["iou_true_scale"] = grids.iou()
     # which way the misses go: occupied voxels predicted that are free (precision) or true
     # occupied voxels not predicted, unknown counted as free (recall)
     out["occupied_precision"] = float(100 * tp / max(tp + fp, 1))
