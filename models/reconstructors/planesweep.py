@@ -14,7 +14,10 @@ the last, and a coarser level fills only the pixels the finer ones left without 
 window spans twice the scene, so it finds texture on walls a finer window sees as flat); the
 consistency check then judges every depth alike. Measured on the ICL living room (README):
 depth coverage 50 → 61 %, occupancy IoU unchanged (recall up, precision down as much) for 35 %
-more CPU, so it is off by default.
+more CPU, so it is off by default. Neighbours stay ranked by shared sparse points (views of the
+same surfaces): ranking by a wide-baseline weight instead (Goesele et al., ICCV 2007) picked the
+far end of a consecutive-frame clip and lost IoU (65 → 59, both with two levels) to occlusion
+and fewer shared views.
 Method: Collins, "A space-sweep approach to true multi-image matching", CVPR 1996; ZNCC and the
 geometric consistency check as in Schönberger et al., "Pixelwise View Selection for Unstructured
 Multi-View Stereo", ECCV 2016 (COLMAP's PatchMatch), vectorised with OpenCV warps and box filters.
