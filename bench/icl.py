@@ -95,22 +95,21 @@ def evaluate(
     cloud, _ = clean_recon(recon, truth["images"], cfg.clean)
     report = align_cloud(cloud["points"], recon["cam2world"], cfg.align)
     poses = apply_to_poses(report, recon["cam2world"])
-    T = recon_metrics.similarity_from_poses(poses[reg], truth["cam2world"][reg])
-    s = float(np.cbrt(np.linalg.det(T[:3, :3])))
+    # truth → aligned world: rotation from the poses, scale from AbsRel's fit (the median depth
+    # ratio over ~10⁶ pixels), not from the camera centres (22 points on a path as short as
+    # 40 cm, 1-2 % off: 3-6 cm at 3 m, most of a voxel); ATE keeps its own Sim(3)
+    s = report["scale"] / scale  # aligned units per metre
+    T = recon_metrics.similarity_from_poses(poses[reg], truth["cam2world"][reg], s)
     up = T[:3, 2] / s
     out["tilt_deg"] = float(np.degrees(np.arccos(np.clip(up[2], -1.0, 1.0))))
     out["scale_err_pct"] = 100 * abs(s - 1)
     out["align_method"] = report["method"]
     out["scale_source"] = report["scale_source"]  # "assumed" here: no ceiling in view
     # align's scale replaced by the true one: the reconstruction's own occupancy quality,
-    # apart from the assumed scale (no ceiling in view here). The scale fit is AbsRel's (the
-    # median depth ratio over ~10⁶ pixels), not the camera centres' (22 points on a path as
-    # short as 40 cm, 1-2 % off: 3-6 cm at 3 m, most of a voxel)
-    s_depth = report["scale"] / scale  # aligned units per metre
-    T_depth = recon_metrics.similarity_from_poses(poses[reg], truth["cam2world"][reg], s_depth)
-    metric = dict(report, scale=report["scale"] / s_depth,
-                  translation=(np.asarray(report["translation"]) / s_depth).tolist())  # fmt: skip
-    unscaled = np.diag([1 / s_depth, 1 / s_depth, 1 / s_depth, 1.0]) @ T_depth
+    # apart from the assumed scale (no ceiling in view here)
+    metric = dict(report, scale=report["scale"] / s,
+                  translation=(np.asarray(report["translation"]) / s).tolist())  # fmt: skip
+    unscaled = np.diag([1 / s, 1 / s, 1 / s, 1.0]) @ T
     grids, out["samples"] = occupancy_iou(recon, truth, cloud, metric, unscaled, cfg)
     c = grids.confusion
     tp, fp, fn = c[1:, 1:].sum(), c[0, 1:].sum(), c[1:, 0].sum()
