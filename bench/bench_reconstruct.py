@@ -98,10 +98,6 @@ CLIPS = {"stride5-from0": (0, 5), "stride5-from10": (10, 5), "stride1-from0": (0
 consecutive frames (~2 cm apart, the short-baseline case)."""
 TARGETS = {"registered_frac": (">=", 0.95), "ate_pct": ("<=", 2.0), "depth_abs_rel": ("<=", 0.10),
            "tilt_deg": ("<=", 1.0), "iou": (">=", 60.0), "reconstruct_s": ("<=", 90.0)}  # fmt: skip
-ALIGN_DISTANCE_FACTOR = 6.0
-"""align.ransac_distance_factor for MVS clouds: the default 2 × point spacing (5 mm here) is
-thinner than plane-sweep depth noise (±0.8 % IQR, ~1 cm at 1.5 m), so no plane passes align's
-surface test; 6 × spacing (3 cm) does (README, COLMAP section)."""
 
 
 def colmap_icl(frames: int = 22) -> dict[str, Any]:
@@ -119,7 +115,6 @@ def colmap_icl(frames: int = 22) -> dict[str, Any]:
     torch.set_num_threads(2)
     cfg = Config()
     cfg.reconstruct.colmap.threads = 2
-    cfg.align.ransac_distance_factor = ALIGN_DISTANCE_FACTOR
     clips: dict[str, Any] = {}
     for name, (start, stride) in CLIPS.items():
         ids = list(range(start, start + frames * stride, stride))

@@ -13,8 +13,15 @@ for the attribution) and scoring one clip's reconstruction the way the build wou
 - occupancy IoU (SSC convention, occupied vs free over voxels the truth knows; unknown in the
   prediction counts as free, i.e. a miss) of each frame's grid (voxelize's ``frame_grid`` on the
   aligned cloud) against the grid voxelized the same way, at the same origin, from the TRUE depth
-  and poses mapped into the aligned world; ``iou_true_scale`` is the same with align's (here
-  assumed) scale replaced by the true one, the reconstruction's share of the result.
+  and poses mapped into the aligned world. Two of them:
+
+  - ``iou`` (the headline, the reconstruction's quality): align's rotation and floor, but the
+    true scale (one scale fit, as ATE and AbsRel have): how well the reconstructed geometry
+    fills the true voxels;
+  - ``iou_pipeline_scale``: with align's own scale, what the build's samples get. Here that
+    scale is assumed (no ceiling in view, ``scale_source``), ``scale_err_pct`` off, and 8 cm
+    voxels then cut a room of the wrong size: the gap between the two is the assumed scale's,
+    not the reconstruction's.
 """
 
 from __future__ import annotations
@@ -95,13 +102,13 @@ def evaluate(
     out["scale_err_pct"] = 100 * abs(s - 1)
     out["align_method"] = report["method"]
     out["scale_source"] = report["scale_source"]  # "assumed" here: no ceiling in view
-    out["iou"], out["samples"] = occupancy_iou(recon, truth, cloud, report, T, cfg)
-    # the same grids with align's scale replaced by the true one: the reconstruction's own
-    # occupancy quality, apart from the assumed scale (no ceiling in view here)
+    # align's scale replaced by the true one: the reconstruction's own occupancy quality,
+    # apart from the assumed scale (no ceiling in view here)
     metric = dict(report, scale=report["scale"] / s,
                   translation=(np.asarray(report["translation"]) / s).tolist())  # fmt: skip
     unscaled = np.diag([1 / s, 1 / s, 1 / s, 1.0]) @ T
-    out["iou_true_scale"], _ = occupancy_iou(recon, truth, cloud, metric, unscaled, cfg)
+    out["iou"], out["samples"] = occupancy_iou(recon, truth, cloud, metric, unscaled, cfg)
+    out["iou_pipeline_scale"], _ = occupancy_iou(recon, truth, cloud, report, T, cfg)
     return out
 
 

@@ -54,7 +54,7 @@ class Variant:
 
 VARIANTS = (
     Variant("data"),
-    Variant("colmap", ("reconstruct.backend=colmap", "align.ransac_distance_factor=6")),
+    Variant("colmap", ("reconstruct.backend=colmap",)),
 )
 """The first variant is the one trained and evaluated on (synthetic-gt reconstruct: the
 reference); ``colmap`` reconstructs the same videos with COLMAP (a real algorithm, no weights).

@@ -374,7 +374,10 @@ class AlignConfig(Section):
         description="Voxel lattice walls are centred in (the voxel size; 0 leaves x-y as is).",
     )
     ransac_distance_factor: float = Field(
-        2.0, gt=0, description="Plane inlier distance, × median spacing."
+        2.0,
+        gt=0,
+        description="Plane inlier distance, × median spacing (widened to 3 × the cloud's "
+        "measured surface noise when that is larger: multi-view-stereo depth).",
     )
     ransac_iterations: PositiveInt = 2000
     gravity_max_angle_deg: float = Field(

@@ -176,22 +176,32 @@ p + translation; metric, z-up, floor at z = 0); the align stage adds ``method``,
 
 
 def _check_align(path: Any, report: Any) -> dict[str, Any]:
+    """`report` when its similarity is usable; FormatError naming `path` and the bad field:
+    rotation a 3×3 rotation (finite, orthonormal, det +1, not a reflection), translation 3
+    finite numbers, scale finite and > 0."""
     if not isinstance(report, dict):
         raise FormatError(f"{path}: not a JSON object")
-    for key, shape in ALIGN_SPEC.items():
+    fields = {}
+    for key in ALIGN_SPEC:
         if key not in report:
             raise FormatError(f"{path}: key {key!r} missing")
         try:
-            a = np.asarray(report[key], np.float64)
+            fields[key] = np.asarray(report[key], np.float64)
         except (TypeError, ValueError) as e:
-            raise FormatError(f"{path}: {key} is not numeric ({e})") from e
-        if a.shape != shape or not np.isfinite(a).all():
-            raise FormatError(f"{path}: {key} must be finite of shape {shape}, got {a.shape}")
-    if not report["scale"] > 0:
-        raise FormatError(f"{path}: scale {report['scale']} is not positive")
-    r = np.asarray(report["rotation"], np.float64)
-    if np.abs(r.T @ r - np.eye(3)).max() > 1e-4 or np.linalg.det(r) < 0:
-        raise FormatError(f"{path}: rotation is not a 3×3 rotation (orthonormal, det > 0)")
+            raise FormatError(f"{path}: {key} is not numeric ({e})") from None
+    r, t, s = fields["rotation"], fields["translation"], fields["scale"]
+    if r.shape != (3, 3) or not np.isfinite(r).all():
+        raise FormatError(f"{path}: rotation is not a 3×3 rotation (shape {r.shape}, finite)")
+    if np.abs(r.T @ r - np.eye(3)).max() > 1e-4:
+        raise FormatError(f"{path}: rotation is not a 3×3 rotation (not orthonormal)")
+    if np.linalg.det(r) < 0:
+        raise FormatError(f"{path}: rotation is a reflection (det < 0)")
+    if t.shape != (3,) or not np.isfinite(t).all():
+        raise FormatError(
+            f"{path}: translation must be 3 finite numbers, got {report['translation']}"
+        )
+    if s.shape != () or not (np.isfinite(s) and s > 0):
+        raise FormatError(f"{path}: scale must be finite and positive, got {report['scale']}")
     return report
 
 

@@ -1,9 +1,10 @@
 """align stage: a similarity taking the reconstruction to a metric, z-up, Manhattan frame.
 
 1. Up prior: the cameras' mean up vector (−y of OpenCV cameras); without cameras, the cloud's
-   least-variance axis. 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample; the floor
-   is the lowest well-supported plane within ``gravity_max_angle_deg`` of the prior below every
-   camera (bed and table tops are level too),
+   least-variance axis. 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample (inlier
+   distance: the larger of ``ransac_distance_factor`` × spacing and 3 × the cloud's surface
+   noise, ``models.surface_noise``); the floor is the lowest well-supported plane within
+   ``gravity_max_angle_deg`` of the prior below every camera (bed and table tops are level too),
    the ceiling the largest such plane above them. 3. Yaw snapped to the dominant wall directions
    (the 4θ circular mean of horizontal normals) so walls fall on voxel faces. 4. Scale so that
    floor→ceiling is ``wall_height_m``; a ceiling only glimpsed above the walls' visible top is
@@ -22,6 +23,7 @@ import numpy as np
 from prefect import task
 
 from models.geometry import cloud_spacing, distinct_mask
+from models.surface_noise import surface_noise
 from storage.config import AlignConfig, Config
 from storage.formats import read_cloud, read_recon, write_align
 from storage.layout import DataRoot
@@ -40,6 +42,21 @@ CAMERAS_ABOVE_FLOOR = 0.25
 """Least median camera height above a floor, as a share of the height of the walls on it."""
 MIN_GLIMPSE = 30
 """Fewest level points a glimpsed ceiling sheet must hold."""
+CEILING_OVER_CAMERAS = 1.25
+"""Least ceiling height over the highest camera's, both above the floor: hand-held cameras stay
+under ~1.8 m and rooms are ≥ 2.3 m high (0.78, so ≥ 1.28); 1.25 leaves a little margin."""
+GLIMPSE_ABOVE = 0.1
+"""Most points above a ceiling glimpse, as a share of its own: its stray noise, not a surface."""
+GLIMPSE_SPAN = 0.1
+"""Least span of a ceiling glimpse over the scene's width: a strip along the top of the view
+crosses a good part of the room (a 1 m strip of a 5 m room is 0.2)."""
+NOISE_SIGMAS = 3.0
+"""Plane distance in surface-noise RMS units when that exceeds the spacing rule: ±3σ holds
+99.7 % of a surface's points (multi-view-stereo clouds are 1-2 spacings thick)."""
+
+
+Plane = tuple[np.ndarray, float, np.ndarray]
+"""A plane: unit normal n, offset h (n·p = h), indices of its inliers in the sample."""
 
 
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -162,32 +179,112 @@ def search_level(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, di
     return max(level, key=lambda p: len(p[2])) if above else min(level, key=lambda p: p[1])
 
 
-def ceiling_glimpse(points: np.ndarray, up: np.ndarray, wall_top: float, distance: float,
-                    cfg: AlignConfig) -> float | None:  # fmt: skip
-    """Height of a ceiling seen only as a sliver above the walls' visible top, or None.
+def ceiling_glimpse(points: np.ndarray, sample: np.ndarray, up: np.ndarray, walls: list[Plane],
+                    floor_z: float, cams: np.ndarray | None, distance: float,
+                    cfg: AlignConfig) -> tuple[float | None, str]:  # fmt: skip
+    """Height (along `up`) of a ceiling seen only as a sliver, or None; and why not.
 
-    Level-normal points above the wall top are mostly wall edge noise, spread over heights; a
-    glimpsed ceiling is a sheet of them at one height. The highest-count window of ±`distance`
-    above the wall-top band is the ceiling when it holds ≥ ``MIN_GLIMPSE`` points and ≥ 3× the
-    median window (the dense-on-itself test of `is_surface`, along the height).
+    Level-normal points high in the scene are mostly noise at the visible top of walls and
+    furniture (where the view cuts them): any level band of them is not yet a ceiling. The
+    candidate is the densest ±`distance` band of level-normal points of `points` (≥
+    ``MIN_GLIMPSE``, and ≥ 3× as many as within the next `distance` on either side: dense on
+    itself and sparse beside, as in `is_surface`) at or above every wall's visible top; it is a ceiling only with the evidence
+    of one (`glimpse_objection`): above the cameras by a room's margin, nothing above it, off
+    the walls' own surfaces, its normals consistently level, and spanning part of the room.
+    `sample` holds the `walls`' inliers; `cams` (F,3) camera centres or None.
     """
     heights = points @ up
-    near = np.flatnonzero(heights >= wall_top - 2 * distance)
+    tops = [float(np.percentile(sample[i] @ up, 99.9)) for _, _, i in walls]
+    start = max(tops) - 2 * distance if tops else float(np.percentile(heights, 99.0))
+    if cams is not None:  # below CEILING_OVER_CAMERAS × the cameras' height it is no ceiling
+        start = max(start, floor_z + CEILING_OVER_CAMERAS * (float((cams @ up).max()) - floor_z))
+    near = np.flatnonzero(heights >= start - distance)
     if len(near) < MIN_GLIMPSE:
-        return None
+        return None, "nothing above the walls' visible top"
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
-    h = np.sort(heights[near][np.abs(level_normals(points[near], distance) @ up) >= cos_max])
-    if len(h) < MIN_GLIMPSE or h[-1] < wall_top + 2 * distance:
-        return None
-    centres = np.arange(wall_top + 2 * distance, h[-1] + distance / 2, distance / 2)
-    counts = np.searchsorted(h, centres + distance, "right") - np.searchsorted(
-        h, centres - distance, "left"
-    )
+    normals = level_normals(points[near], distance)
+    level = np.abs(normals @ up) >= cos_max
+    h = np.sort(heights[near][level])
+    if len(h) < MIN_GLIMPSE or h[-1] < start:
+        return None, "no level points above the walls' visible top"
+    centres = np.arange(start, h[-1] + distance / 2, distance / 2)
+
+    def within(r: float) -> np.ndarray:  # level points within ±r of each centre
+        return np.searchsorted(h, centres + r, "right") - np.searchsorted(h, centres - r, "left")
+
+    counts = within(distance)
     best = int(np.argmax(counts))
-    if counts[best] < max(MIN_GLIMPSE, 3 * float(np.median(counts))):
-        return None
+    beside = within(2 * distance)[best] - counts[best]
+    if counts[best] < max(MIN_GLIMPSE, 3 * beside):
+        return None, "no level sheet above the walls' visible top"
     c = centres[best]
-    return float(np.median(h[(h >= c - distance) & (h <= c + distance)]))
+    band = np.abs(heights[near] - c) <= distance
+    c = float(np.median(heights[near][band & level]))
+    why = glimpse_objection(points[near], normals, band & level, band, heights, c, sample, up,
+                            walls, distance, cos_max)  # fmt: skip
+    return (None, why) if why else (c, "")
+
+
+def on_walls(points: np.ndarray, sample: np.ndarray, walls: list[Plane]) -> np.ndarray:
+    """Mask of (N,3) `points` on a wall's surface: within 2σ of its plane, σ the robust
+    thickness (1.4826 × MAD) of its inliers in `sample` (noise at a wall's visible top scatters
+    about its plane as the wall's points do: 95 % within 2σ)."""
+    on = np.zeros(len(points), bool)
+    for n, h, inl in walls:
+        d = sample[inl] @ n - h
+        sigma = 1.4826 * float(np.median(np.abs(d - np.median(d))))
+        on |= np.abs(points @ n - h) <= max(2 * sigma, 1e-12)
+    return on
+
+
+def ceiling_objection(plane: Plane, sample: np.ndarray, walls: list[Plane], up: np.ndarray,
+                      floor_h: float | None, cams: np.ndarray | None) -> str | None:  # fmt: skip
+    """Why level `plane` above the cameras is no ceiling, or None: half of it or more lies on
+    the walls' surfaces (`on_walls`: the band where a cut view ends them, thickened by noise),
+    or, with `floor_h` and `cams` known, it is under ``CEILING_OVER_CAMERAS`` × the highest
+    camera's height above the floor."""
+    share = float(on_walls(sample[plane[2]], sample, walls).mean())
+    if share >= 0.5:
+        return f"{share:.0%} of it lies on the walls' surfaces"
+    if floor_h is not None and cams is not None:
+        height = float(np.median(sample[plane[2]] @ up)) - floor_h
+        if height < CEILING_OVER_CAMERAS * (float((cams @ up).max()) - floor_h):
+            return "it is barely above the cameras"
+    return None
+
+
+def glimpse_objection(near: np.ndarray, normals: np.ndarray, sheet: np.ndarray, band: np.ndarray,
+                      heights: np.ndarray, c: float, sample: np.ndarray, up: np.ndarray,
+                      walls: list[Plane], distance: float, cos_max: float) -> str | None:  # fmt: skip
+    """Why the level sheet `near[sheet]` at height `c` is no ceiling, or None.
+
+    - Nothing above it: a ceiling bounds the room, so above it lies only its own stray noise
+      (under ``GLIMPSE_ABOVE`` × its points); a band cut from a wall or curtain that goes on
+      rising has that surface's points above it.
+    - Off the walls' surfaces (`on_walls`): noise at a wall's visible top scatters about the
+      wall's plane; a ceiling runs from the walls into the room. Under half of it may lie there.
+    - Level normals dominate its band (≥ half of the points at its height off the walls, where
+      noise has random normals and a wall's horizontal ones).
+    - It spans ≥ ``GLIMPSE_SPAN`` of the scene's horizontal extent (5–95 % ranges): a glimpse
+      runs along the top of the view; a lamp or a beam is a spot.
+    """
+    pts, n_sheet = near[sheet], int(sheet.sum())
+    above = int((heights > c + 3 * distance).sum())
+    if above > GLIMPSE_ABOVE * n_sheet:
+        return f"{above} points lie above the level band at its height ({n_sheet} points)"
+    on_wall = on_walls(near, sample, walls)
+    if on_wall[sheet].mean() >= 0.5:
+        return f"{on_wall[sheet].mean():.0%} of the level band lies on a wall's surface"
+    off = band & ~on_wall
+    share = float(sheet[off].sum() / max(off.sum(), 1))
+    if share < 0.5:
+        return f"only {share:.0%} of the points at its height face up or down"
+    horizontal = np.linalg.svd(np.eye(3) - np.outer(up, up))[0][:, :2]  # two axes ⟂ up
+    span = np.ptp(np.percentile(pts @ horizontal, [5, 95], axis=0), axis=0)
+    extent = np.ptp(np.percentile(sample @ horizontal, [5, 95], axis=0), axis=0)
+    if span.max() < GLIMPSE_SPAN * extent.max():
+        return f"it spans {span.max() / extent.max():.0%} of the scene's width"
+    return None
 
 
 def manhattan_yaw(points: np.ndarray, rotation: np.ndarray, spacing: float) -> tuple[float, float]:
@@ -223,10 +320,6 @@ def lattice_shift(xy: np.ndarray, lattice: float) -> np.ndarray:
         phase = np.exp(2j * np.pi * xy[wall, axis] / lattice).mean()
         shift[axis] = (0.5 - (np.angle(phase) % (2 * np.pi)) / (2 * np.pi)) * lattice
     return shift
-
-
-Plane = tuple[np.ndarray, float, np.ndarray]
-"""A plane: unit normal n, offset h (n·p = h), indices of its inliers in the sample."""
 
 
 def check_inputs(points: np.ndarray, cam2world: np.ndarray | None) -> np.ndarray:
@@ -358,7 +451,8 @@ def align_cloud(
     cams = (
         None if cam2world is None or not len(cam2world) else cam2world[:, :3, 3].astype(np.float64)
     )
-    distance = cfg.ransac_distance_factor * spacing
+    noise = surface_noise(sample, spacing)  # the data's own surface thickness
+    distance = max(cfg.ransac_distance_factor * spacing, NOISE_SIGMAS * noise)
     planes = find_planes(sample, distance, cfg.ransac_iterations)
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     up_source = "cameras"
@@ -380,6 +474,9 @@ def align_cloud(
     else:  # the lowest level plane, and the highest when it bounds the scene
         level.sort(key=lambda p: p[1])
         floors, ceilings = level[:1], [p for p in level[1:][-1:] if bounds_above(p)]
+    ceilings = [
+        p for p in ceilings if ceiling_objection(p, sample, walls, p[0], None, None) is None
+    ]
     found = search_level(sample, prior, cams, distance, cfg, above=False)
     floors += [found] if found is not None else []  # greedy RANSAC often misses a glimpsed floor
     objections = [floor_objection(p, sample, walls, cams, distance, bool(ceilings)) for p in floors]
@@ -396,10 +493,17 @@ def align_cloud(
             f"{'cameras’' if cams is not None else 'scene’s'} up{why})"
         )
     floor = min(floors, key=lambda p: p[1])  # the lowest: beds and tables are level too
+
+    def is_ceiling(p: Plane | None) -> bool:
+        return (
+            p is not None and ceiling_objection(p, sample, walls, floor[0], floor[1], cams) is None
+        )
+
+    ceilings = [p for p in ceilings if is_ceiling(p)]
     ceiling = max(ceilings, key=lambda p: len(p[2])) if ceilings else None
     if ceiling is None:
         ceiling = search_level(sample, floor[0], cams, distance, cfg, above=True)
-        ceiling = ceiling if ceiling is not None and bounds_above(ceiling) else None
+        ceiling = ceiling if is_ceiling(ceiling) and bounds_above(ceiling) else None
     up = floor[0]
     r_up = rotation_between(up, np.array([0.0, 0.0, 1.0]))
     yaw, manhattan_res = (
@@ -415,7 +519,7 @@ def align_cloud(
     else:
         wall_pts = [inl for _, _, inl in walls]
         top = float(np.percentile(z[np.concatenate(wall_pts)] if wall_pts else z, 99.0))
-        glimpse = ceiling_glimpse(pts, rotation[2], top, distance, cfg)
+        glimpse, _ = ceiling_glimpse(pts, sample, rotation[2], walls, floor_z, cams, distance, cfg)
         top, scale_method = (top, "wall-top") if glimpse is None else (glimpse, "ceiling-glimpse")
         if cams is not None:
             cam_h = float(np.median(cams @ rotation[2])) - floor_z
@@ -452,6 +556,7 @@ def align_cloud(
             "up_prior_angle_deg": float(np.degrees(np.arccos(np.clip(up @ prior, -1, 1)))),
             "manhattan_deg": manhattan_res,
             "planes": len(planes),
+            "plane_distance": float(distance * scale),
         },
     }
 
@@ -466,26 +571,6 @@ def scale_basis(scale_method: str, cfg: AlignConfig) -> str:
         "camera-height": f"assumed: no ceiling or wall tops seen, cameras taken as "
         f"{CAMERA_HEIGHT_M:.2f} m above the floor",
     }[scale_method]
-
-
-def check_report(report: dict[str, Any], where: str = "align.json") -> dict[str, Any]:
-    """`report` when its similarity is usable (rotation a 3×3 rotation, translation 3 finite
-    numbers, scale finite > 0); StageFailure naming `where` and the field otherwise."""
-    try:
-        r = np.asarray(report["rotation"], np.float64)
-        t = np.asarray(report["translation"], np.float64)
-        s = float(report["scale"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise StageFailure(f"{where}: no usable rotation/translation/scale ({e})") from None
-    if r.shape != (3, 3) or not np.isfinite(r).all() or np.abs(r.T @ r - np.eye(3)).max() > 1e-4:
-        raise StageFailure(f"{where}: rotation is not a 3×3 rotation")
-    if np.linalg.det(r) < 0:
-        raise StageFailure(f"{where}: rotation is a reflection (det < 0)")
-    if t.shape != (3,) or not np.isfinite(t).all():
-        raise StageFailure(f"{where}: translation must be 3 finite numbers")
-    if not (np.isfinite(s) and s > 0):
-        raise StageFailure(f"{where}: scale must be finite and positive, got {s}")
-    return report
 
 
 def align(root: DataRoot, clip: str, cfg: AlignConfig) -> StageResult:

@@ -3,8 +3,9 @@
 Grid placement rule: axis-aligned in the aligned world (walls on voxel faces after the
 Manhattan yaw); x-y centred on the median x-y of what frame k sees, snapped to the 0.08 m
 lattice; z from half a voxel under the floor (z = 0) to 2.84 m, so floor and a 2.8 m ceiling
-fall inside. Occupied voxels hold the clip's cleaned points that frame k sees (projected into
-it within a depth tolerance); the label is the class with most points (ties → smaller id), an
+fall inside. Occupied voxels hold ≥ ``voxelize.min_points`` distinct points of the clip's
+cleaned cloud (exact and near-duplicates, as in merged clouds, count once: `distinct_points`)
+that frame k sees (projected into it within a depth tolerance); the label is the class with most points (ties → smaller id), an
 occupied voxel with no labelled point is unknown (255), or 254 (occupied, no class) when the
 clip was segmented with `segment.backend: none` (geometry-only samples). Voxels frame k sees through are free
 (0): the centre projects into the frame and its pixel's ray goes at least one voxel further
@@ -16,7 +17,14 @@ from __future__ import annotations
 import numpy as np
 from prefect import task
 
-from models.geometry import majority_grid, project, ray_free_space, transform_points
+from models.geometry import (
+    cloud_spacing,
+    distinct_mask,
+    majority_grid,
+    project,
+    ray_free_space,
+    transform_points,
+)
 from storage.config import Config, VoxelConfig
 from storage.formats import (
     FREE,
@@ -52,6 +60,13 @@ def visible_from(points: np.ndarray, depth: np.ndarray, K: np.ndarray, cam2world
     d = np.zeros(len(points))
     d[inside] = depth[v[inside], u[inside]]
     return inside & (d > 0) & (np.abs(z - d) <= np.maximum(abs_tol, rel_tol * d))
+
+
+def distinct_points(points: np.ndarray) -> np.ndarray:
+    """Keep-mask of (N,3) `points` holding one of each group of exact or near-duplicates (within
+    the cloud's own duplicate tolerance, `models.geometry.cloud_spacing`), the first one: a
+    merged cloud then counts each surface sample once towards ``voxelize.min_points``."""
+    return distinct_mask(points, cloud_spacing(points).tolerance)
 
 
 def grid_origin(seen: np.ndarray, voxel_size: float, dims: tuple[int, int, int]) -> np.ndarray:
@@ -110,7 +125,9 @@ def voxelize(root: DataRoot, clip: str, cfg: VoxelConfig) -> StageResult:
     segmenter = read_marker(root.clip_marker(clip, "segment"))
     geometry_only = segmenter is not None and segmenter.backend == "none"
     unlabelled = OCCUPIED if geometry_only else UNKNOWN
-    points = transform_points(similarity_matrix(report), cloud["points"])
+    distinct = distinct_points(cloud["points"])
+    points = transform_points(similarity_matrix(report), cloud["points"][distinct])
+    labels = labels[distinct]
     poses = apply_to_poses(report, recon["cam2world"])
     written, skipped, occ, free = 0, [], [], []
     for old in root.occ_dir(clip).glob("*.npz"):

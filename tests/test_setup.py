@@ -92,3 +92,18 @@ def test_make_test_checks_the_test_packages_and_ci_calls_make_test() -> None:
     lines = dry.stdout.splitlines()
     assert lines[0] == ".ci/system-deps test"
     assert "make test" in (REPO / ".ci" / "run").read_text().splitlines()
+
+
+def test_every_target_builds_the_venv_on_first_use(tmp_path) -> None:
+    venv = tmp_path / "fresh-venv"
+    for target in ("demo", "test", "test-fast", "bench", "ui"):
+        dry = subprocess.run(["make", "-n", target, f"VENV={venv}"], cwd=REPO, env=outer_env(),
+                             capture_output=True, text=True)  # fmt: skip
+        assert f"-m venv {venv}" in dry.stdout, (target, dry.stdout)
+
+
+def test_exactly_one_opencv_is_installed_and_it_is_the_headless_one() -> None:
+    from importlib.metadata import distributions
+
+    names = {(d.metadata["Name"] or "").lower() for d in distributions()}
+    assert {n for n in names if n.startswith("opencv")} == {"opencv-python-headless"}

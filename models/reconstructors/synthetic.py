@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from models.backends import WeightFree
+from models.backends import ReadsTruth
 from storage.config import Config, SyntheticReconstructConfig
 from storage.frames import ClipFrames
 from storage.truth import read_truth_frame, synthetic_truth
@@ -76,13 +76,13 @@ def clip_seed(base: int, clip: str) -> int:
     return base * 1_000_003 + zlib.crc32(clip.encode())
 
 
-class SyntheticReconstructor(WeightFree):
+class SyntheticReconstructor(ReadsTruth):
     """The tour's truth, perturbed like a model's output (see the module docstring)."""
 
     name: ClassVar[str] = "synthetic-gt"
 
     def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
+        super().__init__(cfg)
         self.params = cfg.reconstruct.synthetic_gt
 
     def reconstruct(self, clip: ClipFrames) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ def test_weight_free_build_gives_geometry_only_samples(prefect_harness, tmp_path
     site = tmp_path / "site"
     make_tour(site, TourSpec(rooms=1, seconds_per_room=3.0, width=480, height=270, seed=0))
     overrides = ["reconstruct.backend=colmap", "indoor.backend=none", "segment.backend=none",
-                 "align.ransac_distance_factor=6", "frames.per_clip=12"]  # fmt: skip
+                 "frames.per_clip=12"]  # fmt: skip
     with serve_directory(site) as url:
         out = build_flow([f"{url}/tour.mp4"], str(root.root), None, overrides, "geo")
     assert out["ok"] >= 1, out["clips"]

@@ -127,6 +127,30 @@ def test_unknown_stage_and_nothing_to_build_are_usage_errors(ytocc, tmp_path) ->
     assert code == 2 and "nothing to build" in one_error_line(err)
 
 
+@pytest.mark.parametrize(
+    ("args", "says", "help_of"),
+    [
+        (["build", "--no-such-option"], "No such option: --no-such-option", "ytocc build"),
+        (["align"], "Missing argument", "ytocc align"),
+        (["no-such-command"], "No such command 'no-such-command'", "ytocc"),
+        (["train", "pretrain", "--epochs", "many"], "Invalid value for '--epochs'",
+         "ytocc train pretrain"),
+        (["build", "--data"], "'--data' requires an argument", None),
+    ],
+)  # fmt: skip
+def test_command_line_usage_errors_are_one_line_naming_the_help(ytocc, args, says, help_of):
+    code, out, err = ytocc(*args)
+    line = one_error_line(err)
+    assert code == 2 and says in line and out == ""
+    if help_of:  # Click knew which command it was parsing: the line names that command's help
+        assert line.endswith(f"(see '{help_of} --help')")
+
+
+def test_a_command_group_alone_shows_its_help_with_exit_2(ytocc) -> None:
+    code, out, err = ytocc("train")
+    assert code == 2 and "pretrain" in out + err and "Traceback" not in out + err
+
+
 COMMAND_ARGS = {
     "harvest": ["http://127.0.0.1:9/x.mp4"],
     "build": [],

@@ -55,3 +55,39 @@ def test_case6_stray_folders_are_skipped_with_a_warning(root) -> None:
     res = CliRunner().invoke(app, ["dataset", "demo", "--data", str(root.root)])
     assert res.exit_code == 0, res.output
     assert "total: 2 samples, 1 clips, 1 videos" in res.output
+
+
+def test_stage_runs_one_clip_stage_by_hand_keeps_done_work_and_redoes_it_with_force(
+    root, tmp_path
+) -> None:
+    """README: `ytocc stage NAME CLIP...` runs one clip stage by hand (upstream must be done)."""
+    from storage.config import load_config
+    from storage.markers import read_marker
+    from tests.support.truth_room import ready_clip, write_truth_room
+
+    truth = tmp_path / "truth"
+    write_truth_room(truth, 4)
+    sets = [f"truth_dir={truth}", "reconstruct.backend=synthetic-gt", "clean.min_points=50"]
+    cid = ready_clip(root, load_config(overrides=sets), truth, 4)
+    args = ["--data", str(root.root)] + [a for s in sets for a in ("--set", s)]
+
+    def stage(*names: str) -> tuple[int, list[dict]]:
+        res = CliRunner().invoke(app, ["stage", *names, *args])
+        rows = [json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith("{")]
+        return res.exit_code, rows
+
+    code, rows = stage("clean", cid)  # its upstream (reconstruct) is not done: blocked, exit 1
+    assert code == 1 and rows[0]["status"] == "blocked" and "reconstruct" in rows[0]["reason"]
+    assert not root.marker(cid, "clean").exists()
+
+    code, rows = stage("reconstruct", cid)
+    assert (code, rows) == (0, [{"clip": cid, "status": "ok", "reason": ""}])
+    first = read_marker(root.marker(cid, "reconstruct"))
+    assert root.recon_npz(cid).exists() and first.backend == "synthetic-gt"
+
+    # the marker's outputs hold recon.npz's size and mtime in ns: equal iff it was not rewritten
+    assert stage("reconstruct", cid)[0] == 0  # done: kept, not redone
+    assert read_marker(root.marker(cid, "reconstruct")).outputs == first.outputs
+    assert stage("reconstruct", cid, "--force")[0] == 0  # --force redoes it
+    assert read_marker(root.marker(cid, "reconstruct")).outputs != first.outputs
+    assert stage("clean", cid)[0] == 0 and read_marker(root.marker(cid, "clean")).status == "ok"

@@ -112,6 +112,8 @@ def assert_real_png(png: bytes, path: Path) -> None:
     with Image.open(path) as im:
         im.load()
         assert im.size == (1400, 1000)
+        # a blank (one-colour) page has std 0 and a page of text and tables tens of levels:
+        # 10 of 255 tells them apart without judging the layout
         assert max(ImageStat.Stat(im.convert("RGB")).stddev) > 10, f"{path} is blank"
 
 

@@ -94,6 +94,39 @@ def test_sparse_graph_above_the_complete_limit():
     assert dust3r.pair_graph(3, cfg, sparse=True) == cfg.sparse_graph
 
 
+def test_each_official_format_loads_the_same_weights_in_eval_mode(tiny_weights):
+    """A .pth checkpoint, an HF folder and that folder's .safetensors file are one network."""
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        want = torch.load(tiny_weights["pth"], weights_only=True)["model"]
+    specs = (tiny_weights["pth"], tiny_weights["hf"], tiny_weights["hf"] / "model.safetensors")
+    for spec in specs:
+        net = dust3r.read_model(str(spec), "cpu")
+        assert not net.training, spec
+        got = net.state_dict()
+        assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want), spec
+
+
+def test_a_folder_without_config_json_is_a_clear_error(tiny_weights, tmp_path):
+    """An HF folder needs its config.json: without it, one error naming the folder."""
+    folder = tmp_path / "no-config"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(
+        (tiny_weights["hf"] / "model.safetensors").read_bytes()
+    )
+    for spec in (folder, folder / "model.safetensors"):
+        with pytest.raises(WeightsNotFound) as err:
+            dust3r.read_model(str(spec), "cpu")
+        assert str(err.value) == f"DUSt3R weights: {folder} has no config.json (HF format)"
+
+
+def test_network_size_keeps_the_long_side_in_patches():
+    """The long side becomes `image_size`, the short one the nearest multiple of 16, never 0."""
+    assert dust3r.network_size(480, 640, 512) == (384, 512)  # landscape
+    assert dust3r.network_size(640, 480, 512) == (512, 384)  # portrait: the height is long
+    assert dust3r.network_size(100, 300, 512) == (176, 512)  # 170.7 rounds to 11 patches
+    assert dust3r.network_size(10, 1000, 224) == (16, 224)  # a sliver keeps one patch
+
+
 def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """s, R, t minimising |dst - (s R src + t)|."""
     ms, md = src.mean(0), dst.mean(0)

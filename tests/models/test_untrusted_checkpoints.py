@@ -40,6 +40,15 @@ class Payload:
         return builtins.exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
 
 
+@pytest.fixture(autouse=True, params=["default", "opted-out"])
+def torch_default(request, monkeypatch) -> None:
+    """Every test also runs with torch's opt-out of weights-only loading set, which flips the
+    default of a ``torch.load`` that leaves ``weights_only`` unset (a user's environment, or an
+    older torch, may do so): a loader must pass ``weights_only=True`` itself."""
+    if request.param == "opted-out":
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
+
 @pytest.fixture
 def marker(tmp_path: Path) -> Path:
     return tmp_path / "payload-ran"

@@ -135,3 +135,57 @@ def test_npz_is_compressed_unless_asked_not_to(tmp_path) -> None:
         assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
     with zipfile.ZipFile(tmp_path / "s.npz") as z:
         assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+
+
+def test_a_folder_that_refuses_fsync_still_gets_its_file(tmp_path, monkeypatch) -> None:
+    """Some file systems answer fsync of a folder with EINVAL: the write still succeeds."""
+    import os
+    import stat
+
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_json(tmp_path / "a.json", {"v": 1})
+    assert read_json(tmp_path / "a.json") == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_a_probe_left_by_a_killed_check_is_swept_as_a_temp(tmp_path, monkeypatch) -> None:
+    """A process killed between creating and removing its probe leaves a temp file that the
+    next run's sweep removes, like any other killed writer's."""
+    import os
+
+    class Killed(BaseException):
+        pass
+
+    def killed(path) -> None:
+        raise Killed
+
+    monkeypatch.setattr(os, "unlink", killed)
+    with pytest.raises(Killed):
+        check_writable(tmp_path)
+    monkeypatch.undo()
+    assert len(list(tmp_path.iterdir())) == 1  # the probe, left behind
+    assert remove_stale_temps(tmp_path) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_with_non_ascii_text_reads_back_under_any_locale(tmp_path) -> None:
+    """JSON is UTF-8 (RFC 8259) whatever the locale of the process reading it: a file edited
+    by hand or written by another tool (unescaped UTF-8, unlike ``write_json``'s) reads back."""
+    import json
+    import locale
+
+    text = {"title": "Maison à vendre – 3 pièces", "reason": "ошибка"}
+    (tmp_path / "m.json").write_bytes(json.dumps(text, ensure_ascii=False).encode("utf-8"))
+    old = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # a process started with LANG=C (ASCII)
+    try:
+        assert read_json(tmp_path / "m.json") == text
+    finally:
+        locale.setlocale(locale.LC_CTYPE, old)

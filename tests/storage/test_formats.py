@@ -6,6 +6,7 @@ import pytest
 from storage.config import GRID_DIMS, VOXEL_SIZE
 from storage.formats import (
     FormatError,
+    read_align,
     read_cloud,
     read_recon,
     read_sample,
@@ -93,3 +94,32 @@ def test_recon_extra_keys_survive_and_truncated_files_are_format_errors(tmp_path
     (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(FormatError):
         read_recon(tmp_path / "t.npz")
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"scale": float("nan")}, "scale must be finite"),
+        ({"scale": -1.0}, "scale must be finite and positive"),
+        ({"scale": [1.0, 2.0]}, "scale must be finite and positive"),
+        ({"scale": "big"}, "scale is not numeric"),
+        ({"rotation": [[2.0, 0, 0], [0, 1, 0], [0, 0, 1]]}, "not a 3×3 rotation"),
+        ({"rotation": None}, "not a 3×3 rotation"),
+        ({"rotation": [[-1.0, 0, 0], [0, 1, 0], [0, 0, 1]]}, "reflection"),
+        ({"translation": [0.0, float("inf"), 0.0]}, "translation must be 3 finite"),
+        ({"translation": [0.0, 0.0]}, "translation must be 3 finite"),
+        ({"translation": None}, "translation must be 3 finite"),
+    ],
+)
+def test_read_align_names_the_bad_field(tmp_path, change: dict, reason: str) -> None:
+    """align.json is read by voxelize and the dataset: a damaged field is named with the file."""
+    import json
+
+    good = {"rotation": np.eye(3).tolist(), "translation": [0.0, 0.0, 0.0], "scale": 1.0}
+    path = tmp_path / "align.json"
+    path.write_text(json.dumps(good))
+    assert read_align(path) == good
+    path.write_text(json.dumps(good | change))  # json writes NaN/Infinity, as a bad writer would
+    with pytest.raises(FormatError, match=reason) as err:
+        read_align(path)
+    assert str(err.value).startswith(f"{path}: ")

@@ -44,6 +44,9 @@ def test_a_loopback_url_names_the_same_video_on_any_port(other: str) -> None:
     assert id_from_url(other) == id_from_url("http://127.0.0.1:8000/tours/a.mp4")
     assert id_from_url(other) != id_from_url("http://127.0.0.1:8000/tours/b.mp4")
     assert id_from_url(other) != id_from_url("http://127.0.0.1:8000/tours/a.mp4?take=2")
+    # a fragment names one video of a page that holds several: two fragments, two videos
+    assert id_from_url(other + "#v2") != id_from_url("http://127.0.0.1:8000/tours/a.mp4")
+    assert id_from_url(other + "#v2") == id_from_url("http://127.0.0.1:8000/tours/a.mp4#v2")
 
 
 def test_on_other_hosts_the_host_and_port_stay_part_of_the_id() -> None:

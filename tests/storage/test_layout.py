@@ -9,6 +9,8 @@ from storage.layout import (
     CLIP_STAGES,
     VIDEO_STAGES,
     DataRoot,
+    DataRootError,
+    PathEscape,
     downstream_of,
     resolve_data_root,
 )
@@ -85,6 +87,54 @@ def test_data_root_is_the_argument_then_the_environment_then_data(tmp_path, monk
     assert DataRoot.at("given").root == tmp_path / "given"
     assert DataRoot.at().root == tmp_path / "env"
     assert DataRoot(tmp_path).relative(tmp_path / "clips" / "c" / "x.npz") == "clips/c/x.npz"
+
+
+def test_an_empty_data_root_is_refused_naming_where_it_came_from(tmp_path, monkeypatch) -> None:
+    """An empty ``--data`` or ``$YTOCC_DATA`` is one error naming it, never the current folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YTOCC_DATA", str(tmp_path / "env"))
+    with pytest.raises(DataRootError) as err:
+        resolve_data_root("  ")
+    assert str(err.value) == "--data is empty: give a folder, or unset YTOCC_DATA for ./data"
+    monkeypatch.setenv("YTOCC_DATA", "")
+    with pytest.raises(DataRootError) as err:
+        resolve_data_root()
+    assert str(err.value).startswith("$YTOCC_DATA is empty: ")
+
+
+def test_a_folder_that_is_not_a_valid_id_is_skipped_with_one_warning_naming_it(
+    tmp_path, capsys
+) -> None:
+    """A stray folder (unsafe characters, or none safe at all) is no video: warned about once."""
+    r = DataRoot(tmp_path)
+    r.video_dir("good").mkdir(parents=True)
+    strays = ("my video", "%%%")
+    for name in strays:
+        (r.videos / name).mkdir()
+    assert r.video_ids() == ["good"]
+    lines = capsys.readouterr().err.splitlines()
+    want = [f"warning: skipping {r.videos / n}: {n!r} is not a valid id" for n in strays]
+    assert sorted(lines) == sorted(want)
+    assert r.video_ids() == ["good"]
+    assert capsys.readouterr().err == ""  # once per folder, not on every listing
+
+
+def test_a_path_leaving_the_root_through_a_symlink_is_refused_naming_it(tmp_path) -> None:
+    """The error shows the path as seen from the root (where the user looks) and its target."""
+    root, outside = tmp_path.resolve() / "data", tmp_path.resolve() / "elsewhere"
+    outside.mkdir()
+    r = DataRoot(root)
+    r.videos.mkdir(parents=True)
+    (r.videos / "v").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(PathEscape) as err:
+        r.inside(r.videos / "v" / "video.mp4")
+    assert str(err.value) == (
+        f"videos/v/video.mp4 resolves outside the data root (to {outside / 'video.mp4'})"
+    )
+    with pytest.raises(PathEscape) as err:
+        r.inside("videos/v")  # a relative path is shown as given
+    assert str(err.value) == f"videos/v resolves outside the data root (to {outside})"
+    assert r.inside("videos/w/x.mp4") == root / "videos" / "w" / "x.mp4"
 
 
 def test_downstream_of_a_stage_is_it_and_every_stage_that_reads_it() -> None:

@@ -1,5 +1,6 @@
 """Per-item locks: exclusive while the holder lives, waited for, taken over when it was SIGKILLed."""
 
+import contextlib
 import json
 import os
 import signal
@@ -94,6 +95,8 @@ def test_a_lock_file_is_made_with_its_folders_and_mode_0644(tmp_path) -> None:
     assert lock.stat().st_mode & 0o777 == 0o644
     info = json.loads(lock.read_text())
     assert info["host"] == socket.gethostname() and info["pid"] == os.getpid()
+    # the wall clock of the lock, taken a moment ago: 60 s covers a stalled CI, while a wrong
+    # clock or unit (0, monotonic, milliseconds) is off by days or more
     assert abs(info["started"] - time.time()) < 60
 
 
@@ -163,3 +166,22 @@ def test_a_lock_without_a_start_time_is_stale_and_one_without_a_pid_waits_for_it
     lock.write_text(json.dumps({"host": socket.gethostname(), "started": time.time()}))
     assert not try_lock(lock)  # no pid to check: kept (conservatively) until the TTL
     assert try_lock(lock, ttl_s=-1)
+
+
+def test_checking_a_live_holder_leaves_it_running(tmp_path) -> None:
+    """Asking whether the holder lives must only probe it (signal 0), never signal it: a
+    second build checking a lock would otherwise hang up or kill the first build."""
+    lock = tmp_path / "clip.lock"
+    code = f"from storage.locks import try_lock; from pathlib import Path; import time; try_lock(Path({str(lock)!r})); print('held', flush=True); time.sleep(60)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert not try_lock(lock)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)  # a signalled holder dies at once; 2 s also covers a busy CI
+        assert proc.poll() is None, f"the holder died of signal {-proc.returncode}"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -7,7 +7,7 @@ from models.geometry import transform_points
 from storage.config import AlignConfig
 from storage.formats import apply_to_poses, similarity_matrix
 from storage.markers import StageFailure
-from tasks.align import align_cloud, check_report
+from tasks.align import align_cloud
 from tests.support.rooms import box_room, random_similarity, transform_poses
 
 
@@ -61,6 +61,38 @@ def test_a_glimpsed_ceiling_sets_the_scale_where_wall_tops_would_not() -> None:
     assert rep["method"] == "floor+wall-top" and rep["scale"] > 1.05
 
 
+def test_a_wider_glimpse_seen_through_noise_is_measured() -> None:
+    """The far metre of the ceiling seen beyond the walls' visible top (2.3 m), the whole room
+    under a random similarity: a real glimpse stays a measured scale."""
+    pts, _, cams = box_room(seed=3)
+    keep = (pts[:, 2] < 2.3) | (pts[:, 1] > 3.0)
+    sim = random_similarity(7)
+    rep = align_cloud(transform_points(sim, pts[keep]), transform_poses(sim, cams), AlignConfig())
+    assert rep["scale_source"] == "measured"
+    truth_scale = 1 / np.cbrt(np.linalg.det(sim[:3, :3]))
+    assert abs(rep["scale"] / truth_scale - 1) < 0.01  # the floor and ceiling medians: ±1 cm
+
+
+@pytest.mark.parametrize("cut", [None, 1.2, 1.3, 1.45, 1.6])
+@pytest.mark.parametrize("noise", [0.01, 0.02])
+def test_a_real_room_without_a_visible_ceiling_never_gets_a_measured_scale(
+    noise: float, cut: float | None
+) -> None:
+    """ICL-NUIM living room reconstructed by COLMAP: align reported `floor+ceiling-glimpse` on
+    2 of 4 clips where no ceiling is in view; it was noise at the walls' visible top. Here the
+    vendored frames' true depth with plane-sweep-like noise (1-2 % per pixel), and the cloud
+    also cut at heights between the highest camera (1.11 m) and its real top (1.74 m): the cut
+    band of walls, curtain and furniture is no ceiling either (before: a `floor+ceiling` at
+    noise 2 % cut at 1.2-1.3 m)."""
+    from tests.support.icl import icl_cloud
+
+    pts, cams = icl_cloud(stride=4, noise=noise)
+    pts = pts if cut is None else pts[pts[:, 2] < cut]
+    cfg = AlignConfig(ransac_distance_factor=6)  # plane sweep's noise: bench_reconstruct's 6
+    rep = align_cloud(pts, cams, cfg)
+    assert rep["scale_source"] == "assumed" and rep["ceiling_z"] is None, rep["method"]
+
+
 @pytest.mark.parametrize("case", ["single-wall", "no-horizontal-plane", "nan", "empty"])
 def test_clouds_that_cannot_be_aligned_fail_with_a_reason(case: str) -> None:
     rng = np.random.default_rng(0)
@@ -73,27 +105,6 @@ def test_clouds_that_cannot_be_aligned_fail_with_a_reason(case: str) -> None:
     }[case]
     with pytest.raises(StageFailure, match="floor|too few|degenerate"):
         align_cloud(pts, cams, AlignConfig())
-
-
-@pytest.mark.parametrize(
-    "change, reason",
-    [
-        ({"scale": float("nan")}, "scale must be finite"),
-        ({"scale": -1.0}, "scale must be finite and positive"),
-        ({"scale": "big"}, "no usable"),
-        ({"rotation": [[2.0, 0, 0], [0, 1, 0], [0, 0, 1]]}, "not a 3×3 rotation"),
-        ({"rotation": None}, "not a 3×3 rotation"),
-        ({"rotation": [[-1.0, 0, 0], [0, 1, 0], [0, 0, 1]]}, "reflection"),
-        ({"translation": [0.0, float("inf"), 0.0]}, "translation must be 3 finite"),
-        ({"translation": [0.0, 0.0]}, "translation must be 3 finite"),
-    ],
-)
-def test_check_report_names_the_bad_field(change: dict, reason: str) -> None:
-    good = {"rotation": np.eye(3).tolist(), "translation": [0.0, 0.0, 0.0], "scale": 1.0}
-    assert check_report(good) is good
-    with pytest.raises(StageFailure, match=reason) as err:
-        check_report(good | change, "x.json")
-    assert err.value.reason.startswith("x.json: ")
 
 
 # --- duplicates, the up sign, floors that are not floors, scale provenance --------------------

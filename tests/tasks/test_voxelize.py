@@ -102,7 +102,7 @@ def test_geometry_only_samples_mark_occupied_254_and_a_segmenter_upgrades_them(
 
 
 def test_a_damaged_alignment_fails_the_clip_with_a_reason(aligned_clip) -> None:
-    """Every field's check: tests/tasks/test_align.py::test_check_report_names_the_bad_field."""
+    """Every field's check: tests/storage/test_formats.py::test_read_align_names_the_bad_field."""
     from storage.atomic import read_json, write_json
 
     root, cfg, cid = aligned_clip
@@ -111,3 +111,34 @@ def test_a_damaged_alignment_fails_the_clip_with_a_reason(aligned_clip) -> None:
     marker = voxelize.run(root, cfg, cid, force=True)
     assert marker.status == "failed" and "align.json: scale must be finite" in marker.reason
     assert not list(root.occ_dir(cid).glob("*.npz"))
+
+
+@pytest.mark.parametrize("case", ["twice", "30 %", "30 % jittered"])
+def test_a_merged_cloud_voxelizes_like_the_cloud_alone(aligned_clip, case: str) -> None:
+    """voxelize.min_points counted a point duplicated in a merge twice: a voxel holding one
+    point and its copy was occupied. Each duplicate, exact or near, now counts once."""
+    from storage.formats import read_cloud, write_cloud
+    from tests.models.test_geometry import duplicated
+
+    root, cfg, cid = aligned_clip
+    cfg.voxelize.min_points = 2  # the default: one point and its copy used to reach it
+    assert voxelize.run(root, cfg, cid, force=True).status == "ok"
+    alone = [read_sample(root.occ_path(cid, k))["target"] for k in (0, 1)]
+    cloud = read_cloud(root.cloud_npz(cid))
+    pts, _ = duplicated(cloud["points"].astype(np.float64), case)
+    # the copies keep their source pixel (and so their label), as a merge of the same frames does
+    take = np.r_[np.arange(len(cloud["points"])), _copied_rows(cloud["points"], pts)]
+    merged = {k: v[take] for k, v in cloud.items()} | {"points": pts.astype(np.float32)}
+    write_cloud(root.cloud_npz(cid), **merged)
+    for stage in ("clean", "align", "segment"):  # as if clean had written the merged cloud
+        run_item_stage(root, cfg, cid, stage, lambda: None, force=True)
+    assert voxelize.run(root, cfg, cid, force=True).status == "ok"
+    for k in (0, 1):
+        assert np.array_equal(read_sample(root.occ_path(cid, k))["target"], alone[k])
+
+
+def _copied_rows(original: np.ndarray, merged: np.ndarray) -> np.ndarray:
+    """Index into `original` of each row `merged` appends after it (its nearest original)."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(original).query(merged[len(original) :])[1]

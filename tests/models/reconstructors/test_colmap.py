@@ -97,7 +97,6 @@ def test_full_fixture_clip_meets_loose_targets() -> None:
     truth = icl.load(folder, list(range(0, 110, 5)))
     cfg = Config()
     cfg.reconstruct.colmap.threads = 2
-    cfg.align.ransac_distance_factor = 6.0
     recon = colmap.reconstruct_images(truth["images"], cfg.reconstruct.colmap)
     recon.pop("stats")
     m = icl.evaluate(recon, truth, cfg)
