@@ -299,3 +299,14 @@ def test_running_a_video_stage_forgets_what_was_known_of_its_clips(done) -> None
     assert ledger.state(CLIP, "frames").state == "ok"
     run_item_stage(root, cfg, "v", "shots", lambda: None, force=True, ledger=ledger)
     assert ledger.state(CLIP, "frames").why == "shots re-ran since"
+
+
+def test_a_failed_stage_stays_failed_with_its_reason_whatever_changed_upstream(done) -> None:
+    """``rerun --reason`` and the report find failures by state and reason: a failure is not
+    turned into "stale" when what it read changed since."""
+    root, cfg = done
+    _fail(root, cfg, CLIP, "clean", "no points left")
+    root.recon_npz(CLIP).write_bytes(b"edited")  # reconstruct is stale now
+    assert Ledger(root, cfg).state(CLIP, "reconstruct").state == "stale"
+    st = Ledger(root, cfg).state(CLIP, "clean")
+    assert (st.state, st.why) == ("failed", "no points left")
