@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.mutate import RESULT
+from bench.mutate import RESULT, SETS
 
 EXPLAINED = Path(__file__).with_name("mutation_survivors.json")
 COUNTS = ("score", "killed", "survived", "no_tests", "timeout", "total", "wall_s")
@@ -49,5 +49,6 @@ def run(out_dir: Path) -> dict[str, Any]:
         "finished_at": last["finished_at"],
         "tool": last["tool"],
         "unfinished": last.get("unfinished", []),
+        "not_run": sorted(set(SETS) - set(last["sets"])),
         "sets": sets,
     }
