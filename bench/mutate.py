@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from importlib.metadata import version
@@ -92,6 +93,15 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _scratch_digest(file: str) -> str:
+    """The digest `file` of this checkout has in a scratch copy (rewritten by undecorate)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / Path(file).name
+        copy.write_bytes((REPO / file).read_bytes())
+        undecorate(copy)
+        return _digest(copy)
+
+
 def undecorate(path: Path) -> None:
     """Rewrite `path`'s decorated module-level functions as plain ones re-bound after their
     definition (``@a @b def f`` → ``def f`` + ``f = a(b(f))``): the same module, but mutmut 3
@@ -139,7 +149,6 @@ def prepare(work: Path, files: list[str], tests: list[str]) -> None:
     shutil.copy2(REPO / "README.md", work / "README.md")  # tests that read the README
     for f in files:
         undecorate(work / f)
-    (work / "mutated.json").write_text(json.dumps({f: _digest(REPO / f) for f in files}))
     write_config(work, files, tests)
 
 
@@ -199,9 +208,7 @@ def recheck_set(name: str, work: Path, last: dict, timeout_s: float) -> dict:
     written against them): valid while the mutated files are unchanged since that run, since
     mutmut names mutants by position. The other mutants keep their recorded result."""
     files, tests = SETS[name]
-    mutated = work / "mutated.json"
-    then = json.loads(mutated.read_text()) if mutated.exists() else {}
-    if any(then.get(f, _digest(work / f)) != _digest(REPO / f) for f in files):
+    if any(_digest(work / f) != _scratch_digest(f) for f in files):
         raise RuntimeError(f"{name}: {', '.join(files)} changed since its run: run it in full")
     if not last.get("survivors"):
         return last
