@@ -310,3 +310,57 @@ def test_a_failed_stage_stays_failed_with_its_reason_whatever_changed_upstream(d
     assert Ledger(root, cfg).state(CLIP, "reconstruct").state == "stale"
     st = Ledger(root, cfg).state(CLIP, "clean")
     assert (st.state, st.why) == ("failed", "no points left")
+
+
+def test_an_output_rewritten_with_the_same_size_or_the_same_mtime_is_changed(done) -> None:
+    root, cfg = done
+    path = root.align_json(CLIP)
+    before = path.stat()
+    path.write_bytes(path.read_bytes().upper()[: before.st_size].ljust(before.st_size, b" "))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))  # same size, new mtime
+    assert Ledger(root, cfg).state(CLIP, "align").why.endswith("changed since it was written")
+    path.write_bytes(path.read_bytes() + b" ")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # new size, the old mtime
+    assert Ledger(root, cfg).state(CLIP, "align").why.endswith("changed since it was written")
+
+
+def test_outputs_reached_through_links_are_judged_where_they_lead(done, tmp_path) -> None:
+    """An output that is a link inside the root is its target (same size and mtime: still
+    done); a link, or a folder, leading out of the root is not done, even to identical files."""
+    import shutil
+
+    root, cfg = done
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    occ = root.occ_dir(CLIP)
+    shutil.copytree(occ, outside / "occ", copy_function=shutil.copy2)  # identical files
+    shutil.rmtree(occ)
+    occ.symlink_to(outside / "occ", target_is_directory=True)
+    st = Ledger(root, cfg).state(CLIP, "voxelize")
+    assert st.state == "stale" and st.why.startswith(f"output clips/{CLIP}/occ/")
+    assert st.why.endswith("resolves outside the data root")
+    align = root.align_json(CLIP)
+    kept = root.root / "kept.json"
+    os.replace(align, kept)
+    align.symlink_to(kept)
+    assert Ledger(root, cfg).state(CLIP, "align").state == "ok"
+    shutil.copy2(kept, outside / "align.json")  # identical content, size and mtime
+    align.unlink()
+    align.symlink_to(outside / "align.json")
+    st = Ledger(root, cfg).state(CLIP, "align")
+    assert (st.state, st.why) == (
+        "stale", f"output clips/{CLIP}/align.json resolves outside the data root"
+    )  # fmt: skip
+
+
+def test_a_folder_named_like_an_output_is_not_recorded_as_one(root) -> None:
+    write_clip_info(root.clip_json(CLIP), ClipInfo(CLIP, "v", 0, 0, 48, 0.0, 2.0, 24.0))
+    cfg = load_config()
+    build(root, cfg)
+
+    def body():
+        writer(root, "voxelize")()
+        (root.occ_dir(CLIP) / "0007.npz").mkdir()
+
+    m = run_item_stage(root, cfg, CLIP, "voxelize", body, force=True)
+    assert sorted(m.outputs) == [f"clips/{CLIP}/occ/0000.npz", f"clips/{CLIP}/occ/0001.npz"]
