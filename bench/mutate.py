@@ -47,7 +47,7 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
     "ids": (["storage/ids.py"], ["tests/storage/test_ids.py", "tests/storage/test_layout.py"]),
     "layout": (["storage/layout.py"], ["tests/storage/test_layout.py", "tests/storage/test_stages.py",
                                         "tests/storage/test_ledger.py"]),
-    "sources": (["tasks/sources.py"], ["tests/tasks/test_sources.py"]),
+    "sources": (["tasks/sources.py"], ["tests/tasks/test_sources.py", "tests/tasks/test_download.py"]),
     "places365": (["models/places365.py", "models/weights.py"],
                   ["tests/models/test_places365.py", "tests/models/test_weights.py",
                    "tests/models/test_untrusted_checkpoints.py"]),
