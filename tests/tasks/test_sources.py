@@ -278,3 +278,35 @@ def test_a_comment_ends_a_url_line_at_its_first_hash(tmp_path) -> None:
     f.write_text("http://127.0.0.1:9/a.mp4 # tour # second note\n")
     videos, errors = expand_sources([str(f)], DownloadConfig())
     assert [v.url for v in videos] == ["http://127.0.0.1:9/a.mp4"] and errors == []
+
+
+def test_refusals_name_the_file_line_and_what_to_do(tmp_path) -> None:
+    """The one line a user gets for a list entry that is a path, a camera file whose URL is
+    refused or that cannot be read, and a URL without a scheme."""
+    cfg = DownloadConfig()
+    f = tmp_path / "urls.txt"
+    f.write_text("/etc/passwd\n")
+    _, errors = expand_sources([str(f)], cfg)
+    assert errors == [(f"{f}:1", f"{f}:1: '/etc/passwd': a list entry must be an http(s) URL "
+                                 "(local paths only as command-line arguments)")]  # fmt: skip
+    cams = tmp_path / "cams"
+    cams.mkdir()
+    (cams / "a.txt").write_text("ftp://host/v.mp4\n1000000 0.5\n")
+    (cams / "b.txt").mkdir()  # a folder where a camera file should be
+    (cams / "c.txt").write_text("//host/v.mp4\n1000000 0.5\n")  # a URL without a scheme
+    _, errors = expand_sources([str(cams)], cfg)
+    reasons = dict(errors)
+    assert reasons[str(cams / "a.txt")].startswith(f"{cams / 'a.txt'}: 'ftp://host/v.mp4': ")
+    assert reasons[str(cams / "b.txt")] == f"{cams / 'b.txt'}: cannot be read (Is a directory)"
+    assert "'//host/v.mp4': scheme '(none)' not allowed" in reasons[str(cams / "c.txt")]
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [("x://host/v.mp4", "scheme 'x' not allowed"),  # "://": a URL, whatever its scheme
+     ("ab:watch", "scheme 'ab' not allowed"),  # a scheme of two letters or more: a URL
+     ("c:missing.mp4", "c:missing.mp4: no such file or folder")],  # one letter: a drive, a path
+)  # fmt: skip
+def test_what_counts_as_a_url_and_what_as_a_path(spec: str, why: str) -> None:
+    with pytest.raises(SourceError, match=why):
+        expand_source(spec, DownloadConfig())
