@@ -59,3 +59,16 @@ def test_a_mis_declared_graph_is_refused_at_import(monkeypatch) -> None:
     monkeypatch.setattr(graph, "STAGES", (download, shots, GRAPH["frames"]))
     monkeypatch.setattr(graph, "GRAPH", {s.name: s for s in (download, shots, GRAPH["frames"])})
     graph._check()  # a clip stage reading a video stage is the normal case
+
+
+def test_an_unknown_stage_is_refused_listing_the_stages() -> None:
+    import pytest
+
+    from storage.graph import stage
+
+    with pytest.raises(ValueError) as err:
+        stage("polish")
+    assert str(err.value) == (
+        "unknown stage 'polish'; stages are download, shots, frames, indoor, reconstruct, "
+        "clean, align, segment, voxelize"
+    )

@@ -364,3 +364,23 @@ def test_a_folder_named_like_an_output_is_not_recorded_as_one(root) -> None:
 
     m = run_item_stage(root, cfg, CLIP, "voxelize", body, force=True)
     assert sorted(m.outputs) == [f"clips/{CLIP}/occ/0000.npz", f"clips/{CLIP}/occ/0001.npz"]
+
+
+def test_a_first_run_into_a_folder_pointing_out_fails_and_the_ledger_sees_it(
+    root, tmp_path
+) -> None:
+    """A planted link met on a clip's very first run (no marker yet) fails that stage with the
+    reason, and the ledger that ran it forgets what it knew of the clip."""
+    write_clip_info(root.clip_json(CLIP), ClipInfo(CLIP, "v", 0, 0, 48, 0.0, 2.0, 24.0))
+    cfg = load_config()
+    ledger = Ledger(root, cfg)
+    for name in ("download", "shots"):
+        run_item_stage(root, cfg, "v", name, lambda: None, ledger=ledger)
+    assert ledger.state(CLIP, "frames").state == "missing"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root.clip_dir(CLIP) / "frames").symlink_to(outside, target_is_directory=True)
+    m = run_item_stage(root, cfg, CLIP, "frames", writer(root, "frames"), ledger=ledger)
+    assert m.status == "failed" and "resolves outside the data root" in m.reason
+    assert ledger.state(CLIP, "frames").state == "failed"
+    assert list(outside.iterdir()) == []
