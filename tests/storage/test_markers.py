@@ -166,8 +166,8 @@ def test_a_broken_marker_says_exactly_what_is_wrong(tmp_path) -> None:
         "[1, 2]": "holds a JSON list, not an object",
         '{"status": "ok"}': "lacks stage, item",
         '{"stage": "clean", "item": "v", "status": "done"}': "has unknown status 'done'",
-        '{"stage": "clean", "item": "v", "status": "ok", "wall_s": "1"}':
-            "has fields of the wrong type (wall_s)",
+        '{"stage": "clean", "item": "v", "status": "ok", "wall_s": "1", "stats": []}':
+            "has fields of the wrong type (wall_s, stats)",
     }  # fmt: skip
     cases['{"stage": "clean", "item": "v", "status": "ok", "outputs": {"a": [1]}}'] = (
         "has malformed outputs"
