@@ -1,14 +1,17 @@
 """align stage: a similarity taking the reconstruction to a metric, z-up, Manhattan frame.
 
-1. Up prior: the cameras' mean up vector (−y of OpenCV cameras); without cameras, the cloud's
-   least-variance axis. 2. Planes by RANSAC (Open3D ``segment_plane``) on a subsample (inlier
-   distance: the larger of ``ransac_distance_factor`` × spacing and 3 × the cloud's surface
-   noise, ``models.surface_noise``); the floor is the lowest well-supported plane within
-   ``gravity_max_angle_deg`` of the prior below every camera (bed and table tops are level too),
+1. Up prior: the cameras' mean up vector (−y of OpenCV cameras); without cameras, the normal
+   of the largest plane bounding the scene near the cloud's least-variance axis (`scene_axis`),
+   its sign from the scene (`up_sign`). 2. Planes by RANSAC (Open3D ``segment_plane``) on a
+   subsample (inlier distance: the larger of ``ransac_distance_factor`` × spacing and 3 × the
+   cloud's surface noise, ``models.surface_noise``); the floor is the lowest well-supported
+   plane within ``gravity_max_angle_deg`` of the prior below every camera (bed and table tops
+   are level too),
    the ceiling the largest such plane above them. 3. Yaw snapped to the dominant wall directions
    (the 4θ circular mean of horizontal normals) so walls fall on voxel faces. 4. Scale so that
    floor→ceiling is ``wall_height_m``; a ceiling only glimpsed above the walls' visible top is
-   found as a sheet of level points at one height over the full cloud (``floor+ceiling-glimpse``);
+   found as a sheet of level points at one height over the full cloud, when it has a ceiling's
+   evidence (`glimpse_objection`; ``floor+ceiling-glimpse``);
    with no ceiling seen, the top of the walls (99th height percentile, ``floor+wall-top``)
    stands for it, and failing that a 1.6 m camera height (``floor+camera-height``).
    5. Floor at z = 0, cameras centred on x = y = 0.
@@ -42,6 +45,11 @@ CAMERAS_ABOVE_FLOOR = 0.25
 """Least median camera height above a floor, as a share of the height of the walls on it."""
 MIN_GLIMPSE = 30
 """Fewest level points a glimpsed ceiling sheet must hold."""
+SCENE_AXIS_CONE_DEG = 60.0
+"""Widest angle between the least-variance axis and the normal of a plane taken as level when
+there are no cameras: every direction is within 54.7° of one of three orthogonal axes, so the
+cone always holds the nearest Manhattan axis, and a second only when the prior lies between
+two (ICL-NUIM: 50° from the floor's, 40° from a wall's); walls 90° off stay out."""
 CEILING_OVER_CAMERAS = 1.25
 """Least ceiling height over the highest camera's, both above the floor: hand-held cameras stay
 under ~1.8 m and rooms are ≥ 2.3 m high (0.78, so ≥ 1.28); 1.25 leaves a little margin."""
@@ -81,6 +89,32 @@ def up_prior(points: np.ndarray, cam2world: np.ndarray | None) -> np.ndarray:
             return up / np.linalg.norm(up)
     _, vecs = np.linalg.eigh(np.cov((points - points.mean(axis=0)).T))
     return vecs[:, 0]
+
+
+def scene_axis(sample: np.ndarray, prior: np.ndarray, planes: list[Plane],
+               distance: float) -> np.ndarray:  # fmt: skip
+    """The up axis (sign undecided) of a scene filmed without camera poses.
+
+    `prior` is the cloud's least-variance axis: rooms are wider than tall, but on a room corner
+    (floor and two walls, ICL-NUIM) it lies between the floor's normal and a wall's, 50° off.
+    Of the planes (`find_planes`), those that bound the scene (under 2 % of `sample` more than
+    3 × `distance` beyond them on one side; a table or a cabinet front has the scene on both
+    sides) are floor, ceiling or walls; the largest of them within ``SCENE_AXIS_CONE_DEG`` of
+    the prior is level, its normal the axis: a video sees the floor at the bottom of nearly
+    every frame (cameras 1-1.8 m up, held level or pitched down) while each wall is seen only
+    from some frames. The prior itself when no bounding plane lies in that cone (four walls
+    around a hidden floor: their normals are 90° from it).
+    """
+    best: tuple[int, np.ndarray] | None = None
+    cone = np.cos(np.radians(SCENE_AXIS_CONE_DEG))
+    for n, h, inl in planes:
+        if abs(n @ prior) < cone or (best is not None and len(inl) <= best[0]):
+            continue
+        d = sample @ n - h
+        beyond = min(float((d > 3 * distance).mean()), float((d < -3 * distance).mean()))
+        if beyond < 0.02 and is_surface(sample, n, h, distance):
+            best = (len(inl), n)
+    return prior if best is None else best[1]
 
 
 def subsample(index: np.ndarray, most: int, seed: int = 0) -> np.ndarray:
@@ -238,18 +272,28 @@ def on_walls(points: np.ndarray, sample: np.ndarray, walls: list[Plane]) -> np.n
 
 
 def ceiling_objection(plane: Plane, sample: np.ndarray, walls: list[Plane], up: np.ndarray,
-                      floor_h: float | None, cams: np.ndarray | None) -> str | None:  # fmt: skip
-    """Why level `plane` above the cameras is no ceiling, or None: half of it or more lies on
-    the walls' surfaces (`on_walls`: the band where a cut view ends them, thickened by noise),
-    or, with `floor_h` and `cams` known, it is under ``CEILING_OVER_CAMERAS`` × the highest
-    camera's height above the floor."""
+                      distance: float, floor_h: float | None = None,
+                      cams: np.ndarray | None = None) -> str | None:  # fmt: skip
+    """Why level `plane` (normal `up`) is no ceiling, or None. A ceiling is where the walls end:
+    no wall's visible top (99.9th height percentile of its inliers) is more than 2 × `distance`
+    above it; nothing lies above it but stray noise (under ``GLIMPSE_ABOVE`` × its points; a
+    shelf or a pelmet has the wall behind it rising on); under half of it lies on the walls'
+    surfaces (`on_walls`: the band where a cut view ends them, thickened by noise); and, with
+    `floor_h` and `cams` known, it is ≥ ``CEILING_OVER_CAMERAS`` × the highest camera's height
+    above the floor."""
+    heights = sample @ up
+    c = float(np.median(heights[plane[2]]))
+    if any(float(np.percentile(heights[i], 99.9)) > c + 2 * distance for _, _, i in walls):
+        return "a wall rises above it"
+    above = int((heights > c + 3 * distance).sum())
+    if above > GLIMPSE_ABOVE * len(plane[2]):
+        return f"{above} points lie above it ({len(plane[2])} on it)"
     share = float(on_walls(sample[plane[2]], sample, walls).mean())
     if share >= 0.5:
         return f"{share:.0%} of it lies on the walls' surfaces"
-    if floor_h is not None and cams is not None:
-        height = float(np.median(sample[plane[2]] @ up)) - floor_h
-        if height < CEILING_OVER_CAMERAS * (float((cams @ up).max()) - floor_h):
-            return "it is barely above the cameras"
+    over = None if floor_h is None or cams is None else float((cams @ up).max()) - floor_h
+    if over is not None and c - floor_h < CEILING_OVER_CAMERAS * over:
+        return "it is barely above the cameras"
     return None
 
 
@@ -457,7 +501,8 @@ def align_cloud(
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     up_source = "cameras"
     if cams is None:
-        prior, up_source = up_sign(sample, prior, planes, distance, cos_max)
+        axis = scene_axis(sample, prior, planes, distance)
+        prior, up_source = up_sign(sample, axis, planes, distance, cos_max)
     level = []
     for n, h, inl in planes:
         if abs(n @ prior) >= cos_max and is_surface(sample, n, h, distance):
@@ -474,9 +519,7 @@ def align_cloud(
     else:  # the lowest level plane, and the highest when it bounds the scene
         level.sort(key=lambda p: p[1])
         floors, ceilings = level[:1], [p for p in level[1:][-1:] if bounds_above(p)]
-    ceilings = [
-        p for p in ceilings if ceiling_objection(p, sample, walls, p[0], None, None) is None
-    ]
+    ceilings = [p for p in ceilings if ceiling_objection(p, sample, walls, p[0], distance) is None]
     found = search_level(sample, prior, cams, distance, cfg, above=False)
     floors += [found] if found is not None else []  # greedy RANSAC often misses a glimpsed floor
     objections = [floor_objection(p, sample, walls, cams, distance, bool(ceilings)) for p in floors]
@@ -495,9 +538,8 @@ def align_cloud(
     floor = min(floors, key=lambda p: p[1])  # the lowest: beds and tables are level too
 
     def is_ceiling(p: Plane | None) -> bool:
-        return (
-            p is not None and ceiling_objection(p, sample, walls, floor[0], floor[1], cams) is None
-        )
+        why = p is None or ceiling_objection(p, sample, walls, floor[0], distance, floor[1], cams)
+        return why is None
 
     ceilings = [p for p in ceilings if is_ceiling(p)]
     ceiling = max(ceilings, key=lambda p: len(p[2])) if ceilings else None
