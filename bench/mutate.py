@@ -10,13 +10,16 @@ names; ``bench/bench_mutation.py`` copies it into ``make bench``'s JSON. Show on
 diff with ``cd out/mutate/<set> && ../../../.venv/bin/mutmut show NAME``.
 
 Usage: ``python -m bench.mutate [--sets markers stages ...] [--jobs 1] [--timeout-s 1800]``; a
-set that runs out of time is recorded as unfinished and the others still run.
+set that runs out of time is recorded as unfinished and the others still run. After writing
+tests against a set's survivors, ``--recheck --sets NAME`` re-runs only those survivors (minutes
+instead of a full run) while the mutated files are unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -68,7 +71,7 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
 # checkpoint parsing that must refuse what they should.
 ONLY: dict[str, list[str]] = {
     "dust3r": [f"models.dust3r.x_{f}*" for f in
-               ("backend", "parse_model_args", "load_checkpoint", "read_model", "network_size",
+               ("backend", "parse_model_args", "load_checkpoint", "load_model", "network_size",
                 "pair_graph")],
 }  # fmt: skip
 DETECTED = ("killed", "timeout", "segfault")
@@ -76,6 +79,31 @@ DETECTED = ("killed", "timeout", "segfault")
 
 def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def undecorate(path: Path) -> None:
+    """Rewrite `path`'s decorated module-level functions as plain ones re-bound after their
+    definition (``@a @b def f`` → ``def f`` + ``f = a(b(f))``): the same module, but mutmut 3
+    leaves decorated functions alone, and the loaders (``lru_cache``), atomic writes and locks
+    (``contextmanager``) are decorated. Only the scratch copy is rewritten."""
+    import libcst as cst
+
+    body: list[cst.CSTNode] = []
+    for stmt in cst.parse_module(path.read_text()).body:
+        if not (isinstance(stmt, cst.FunctionDef) and stmt.decorators):
+            body.append(stmt)
+            continue
+        bound: cst.BaseExpression = cst.Name(stmt.name.value)
+        for deco in reversed(stmt.decorators):
+            bound = cst.Call(func=deco.decorator, args=[cst.Arg(bound)])
+        rebind = cst.Assign(targets=[cst.AssignTarget(cst.Name(stmt.name.value))], value=bound)
+        body += [stmt.with_changes(decorators=[]), cst.SimpleStatementLine(body=[rebind])]
+    module = cst.parse_module(path.read_text())
+    path.write_text(module.with_changes(body=body).code)
 
 
 def prepare(work: Path, files: list[str], tests: list[str]) -> None:
@@ -86,6 +114,9 @@ def prepare(work: Path, files: list[str], tests: list[str]) -> None:
     for pkg in (*PACKAGES, "tests"):
         shutil.copytree(REPO / pkg, work / pkg, ignore=ignore)
     shutil.copy2(REPO / "README.md", work / "README.md")  # tests that read the README
+    for f in files:
+        undecorate(work / f)
+    (work / "mutated.json").write_text(json.dumps({f: _digest(REPO / f) for f in files}))
     (work / "pyproject.toml").write_text(
         "[tool.pytest.ini_options]\n"
         'addopts = "-p no:cacheprovider"\n'
@@ -151,6 +182,46 @@ def run_set(name: str, work: Path, jobs: int, timeout_s: float) -> dict:
     }
 
 
+def recheck_set(name: str, work: Path, last: dict, timeout_s: float) -> dict:
+    """Re-run only `last`'s survivors of one set against the current tests (after tests were
+    written against them): valid while the mutated files are unchanged since that run, since
+    mutmut names mutants by position. The other mutants keep their recorded result."""
+    files, tests = SETS[name]
+    mutated = work / "mutated.json"
+    then = json.loads(mutated.read_text()) if mutated.exists() else {}
+    if any(then.get(f, _digest(work / f)) != _digest(REPO / f) for f in files):
+        raise RuntimeError(f"{name}: {', '.join(files)} changed since its run: run it in full")
+    if not last.get("survivors"):
+        return last
+    shutil.rmtree(work / "tests")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
+    shutil.copytree(REPO / "tests", work / "tests", ignore=ignore)
+    (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # map the new tests too
+    t0 = time.perf_counter()
+    done = mutmut(work, "run", "--max-children", "1", *last["survivors"], timeout_s=timeout_s)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-2000:]
+        raise RuntimeError(
+            f"mutmut re-run of {name}'s survivors failed ({done.returncode}):\n{tail}"
+        )
+    status = statuses(work, ONLY.get(name))
+    count = Counter(status.values())
+    detected = sum(count[k] for k in DETECTED)
+    return {
+        **last,
+        "detected": detected,
+        "killed": count["killed"],
+        "survived": count["survived"],
+        "no_tests": count["no tests"],
+        "timeout": count["timeout"],
+        "total": len(status),
+        "score": round(detected / max(len(status), 1), 4),
+        "recheck_wall_s": round(time.perf_counter() - t0, 1),
+        "rechecked_survivors": len(last["survivors"]),
+        "survivors": sorted(m for m, st in status.items() if st in ("survived", "no tests")),
+    }
+
+
 def write_result(out: Path, sets: dict[str, dict]) -> None:
     """The overall score over the finished sets, and every set's counts, to `out`."""
     done = [s for s in sets.values() if "error" not in s]
@@ -175,12 +246,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="mutants tested at once (CPU is shared)")
     ap.add_argument("--timeout-s", type=float, default=1800, help="per set")
     ap.add_argument("--out", type=Path, default=RESULT)
+    ap.add_argument("--recheck", action="store_true",
+                    help="re-run only the last run's survivors of --sets against the current tests")  # fmt: skip
     args = ap.parse_args(argv)
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
     sets = dict(old.get("sets", {}))
     for name in args.sets:
         print(f"== mutate {name}", flush=True)
-        sets[name] = run_set(name, args.out.parent / name, args.jobs, args.timeout_s)
+        if args.recheck:
+            sets[name] = recheck_set(name, args.out.parent / name, sets[name], args.timeout_s)
+        else:
+            sets[name] = run_set(name, args.out.parent / name, args.jobs, args.timeout_s)
         s = sets[name]
         if "error" in s:
             print(f"   {s['error']}", flush=True)

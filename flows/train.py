@@ -53,7 +53,7 @@ def run_summary(title: str, history: list[dict[str, Any]], ckpt: str) -> str:
     lines = [
         f"### {title}",
         "",
-        f"- epochs: {last['epoch']} (this run's history: {len(history)}), checkpoint `{ckpt}`",
+        f"- epochs: {last['epoch']}, checkpoint `{ckpt}`",
         f"- loss: {_num(first['loss'])} (epoch {first['epoch']}) → {_num(last['loss'])} "
         f"(epoch {last['epoch']}), best {_num(best['loss'])} (epoch {best['epoch']})"
         + (f", {100 * (last['loss'] / first['loss'] - 1):+.1f} %" if first["loss"] else ""),

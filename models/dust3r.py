@@ -76,12 +76,9 @@ def load_checkpoint(path: Path) -> torch.nn.Module:
     return net
 
 
-def read_model(spec: str, device: str) -> torch.nn.Module:
-    """The DUSt3R network for `spec` (.pth / .safetensors file, HF folder or Hub id).
-
-    :data:`load_model` is this, cached per process (a function of its own so that mutation
-    testing, which leaves decorated functions alone, reaches the loader).
-    """
+@functools.lru_cache(maxsize=2)
+def load_model(spec: str, device: str) -> torch.nn.Module:
+    """The DUSt3R network for `spec` (.pth / .safetensors file, HF folder or Hub id), once."""
     cls = getattr(backend()["model"], MODEL_CLASS)
     p = Path(spec).expanduser()
     if p.suffix == ".pth":
@@ -96,9 +93,6 @@ def read_model(spec: str, device: str) -> torch.nn.Module:
             raise WeightsNotFound(f"DUSt3R weights: {folder} has no config.json (HF format)")
         net = cls.from_pretrained(str(folder))
     return net.to(device).eval()
-
-
-load_model = functools.lru_cache(maxsize=2)(read_model)
 
 
 def network_size(height: int, width: int, image_size: int) -> tuple[int, int]:

@@ -120,12 +120,9 @@ def resolve_checkpoint(spec: str, arch: str) -> Path:
         raise WeightsNotFound(f"{e}; the official file is {url}") from e
 
 
-def read_classifier(spec: str, arch: str = "resnet18", device: str = "auto") -> nn.Module:
-    """The Places365 network of `arch` with weights `spec`, in eval mode.
-
-    :data:`load_classifier` is this, cached per process (a function of its own so that
-    mutation testing, which leaves decorated functions alone, reaches the loader).
-    """
+@lru_cache(maxsize=4)
+def load_classifier(spec: str, arch: str = "resnet18", device: str = "auto") -> nn.Module:
+    """The Places365 network of `arch` with weights `spec`, in eval mode (cached per process)."""
     path = resolve_checkpoint(spec, arch)
     model = build_model(arch)
     state = read_checkpoint(path)
@@ -136,9 +133,6 @@ def read_classifier(spec: str, arch: str = "resnet18", device: str = "auto") -> 
             f"{path}: does not fit a Places365 {arch} ({str(e).splitlines()[0]}); check --arch"
         ) from e
     return model.eval().to(pick_device(device))
-
-
-load_classifier = lru_cache(maxsize=4)(read_classifier)
 
 
 def preprocess(images: np.ndarray) -> torch.Tensor:

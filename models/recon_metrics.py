@@ -59,17 +59,20 @@ def median_scale(depth: np.ndarray, true_depth: np.ndarray) -> float:
     return float(np.median(true_depth[valid] / depth[valid]))
 
 
-def similarity_from_poses(aligned: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def similarity_from_poses(
+    aligned: np.ndarray, truth: np.ndarray, scale: float | None = None
+) -> np.ndarray:
     """The similarity truth world → reconstructed world from paired rigid poses (F,4,4).
 
     Rotation: the chordal mean of R_aligned·R_trueᵀ over frames (well defined even on a straight
-    camera path); scale and translation: least squares of the camera centres given it.
+    camera path); scale (unless given: reconstructed units per true unit) and translation: least
+    squares of the camera centres given it.
     """
     U, _, Vt = np.linalg.svd((aligned[:, :3, :3] @ truth[:, :3, :3].transpose(0, 2, 1)).sum(0))
     R = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
     a, b = aligned[:, :3, 3], truth[:, :3, 3] @ R.T
     a0, b0 = a - a.mean(0), b - b.mean(0)
-    s = float((a0 * b0).sum() / (b0 * b0).sum())
+    s = float((a0 * b0).sum() / (b0 * b0).sum()) if scale is None else float(scale)
     T = np.eye(4)
     T[:3, :3] = s * R
     T[:3, 3] = a.mean(0) - s * b.mean(0)

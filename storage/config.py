@@ -275,6 +275,12 @@ class ColmapConfig(Section):
     sweep_scale: float = Field(
         0.5, gt=0, le=1, description="Plane sweep works at this × the stored size (speed)."
     )
+    sweep_levels: PositiveInt = Field(
+        1,
+        description="Pyramid levels swept (each half the last's size): a coarser level's "
+        "wider window finds texture where a finer one saw none, and fills only those pixels "
+        "(2: more depth coverage, as many wrong voxels as right ones on ICL; README).",
+    )
     sweep_planes: int = Field(64, ge=3, description="Depth planes, uniform in inverse depth.")
     neighbours: PositiveInt = Field(
         4, description="Views compared with each frame (most shared sparse points)."

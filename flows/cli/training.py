@@ -70,7 +70,7 @@ def _train_cfg(
     checks = [dataset_check(str(p), split, kind, str(rgb) if rgb else None)
               for p, split, kind, rgb in datasets]  # fmt: skip
     if checkpoint is not None:
-        checks.append(_checkpoint_check(Path(checkpoint)))
+        checks.append(_checkpoint_check(Path(checkpoint), full.train.net_args))
     if embed:
         checks += weights_checks(full, (), embed=True)
     if network:
@@ -88,10 +88,10 @@ def _train_cfg(
     return cfg
 
 
-def _checkpoint_check(path: Path):
+def _checkpoint_check(path: Path, net_args: dict):
     """Preflight line of a checkpoint: a finished folder of ours, or a released Lightning
-    ``.ckpt`` that reads weights-only and holds a MonoScene state dict (tensors memory-mapped,
-    not read, so a multi-GB file is checked in moments)."""
+    ``.ckpt`` that reads weights-only and whose names and shapes fit the MonoScene `net_args`
+    configure (tensors memory-mapped, not read: a multi-GB file is checked in moments)."""
     from flows.preflight import Check
     from models.occupancy.checkpoint import CheckpointError, checkpoint_meta, is_lightning
 
@@ -102,9 +102,9 @@ def _checkpoint_check(path: Path):
         if not zipfile.is_zipfile(path):
             return Check(name, False, "not a torch checkpoint (not a zip archive)")
     try:
-        meta = checkpoint_meta(path)
+        meta = checkpoint_meta(path, **net_args)
     except CheckpointError as e:
-        return Check(name, False, str(e))
+        return Check(name, False, str(e).removeprefix(f"{path}: "))
     what = "released Lightning checkpoint" if is_lightning(path) else "checkpoint folder"
     return Check(name, True, f"{what} of {meta['network']}")
 

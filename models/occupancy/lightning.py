@@ -13,6 +13,7 @@ and that common prefix is dropped.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -106,12 +107,25 @@ def net_args_of(state: dict[str, torch.Tensor]) -> dict[str, Any]:
 
 
 def lightning_meta(path: str | os.PathLike[str], **overrides: Any) -> dict[str, Any]:
-    """{"network": "monoscene", "net_args": ...} that rebuild the network of a released ``.ckpt``.
+    """{"network": "monoscene", "net_args": ...} that rebuild the network of a released
+    ``.ckpt``, checked to fit it: names and shapes compared on a meta-device MonoScene, the file
+    memory-mapped, so no weight is read or initialised (moments even for the 1.2 GB release).
 
-    The arguments come from the state dict's shapes (read memory-mapped), then `overrides`.
+    The arguments come from the state dict's shapes, then those `overrides` that are MonoScene
+    arguments (``backbone``, ``dims``, ...; other networks' arguments do not apply). A file
+    that does not fit is a CheckpointError naming it and the first differing keys.
     """
-    args = _net_args(path, read_lightning(path, mmap=True)["state_dict"])
-    return {"network": "monoscene", "net_args": {**args, **overrides}}
+    state = read_lightning(path, mmap=True)["state_dict"]
+    args = {**_net_args(path, state), **_monoscene_args(overrides)}
+    _build(args, state, str(path))
+    return {"network": "monoscene", "net_args": args}
+
+
+def _monoscene_args(overrides: dict[str, Any]) -> dict[str, Any]:
+    from models.occupancy.monoscene import MonoScene
+
+    own = inspect.signature(MonoScene).parameters
+    return {k: v for k, v in overrides.items() if k in own and k != "backbone_weights"}
 
 
 def _net_args(path: str | os.PathLike[str], state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -122,30 +136,39 @@ def _net_args(path: str | os.PathLike[str], state: dict[str, torch.Tensor]) -> d
         raise CheckpointError(f"{path}: {e}") from e
 
 
+def _build(args: dict[str, Any], state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """MonoScene(**args) on the meta device (no init work), checked against `state`."""
+    from models.occupancy.monoscene import MonoScene
+
+    try:
+        with torch.device("meta"):
+            model = MonoScene(**args, backbone_weights=None)
+    except (ValueError, TypeError) as e:  # e.g. an unknown backbone name
+        raise CheckpointError(f"{source}: cannot build MonoScene({args}): {e}") from e
+    check_fits(model, state, source)
+    return model
+
+
 def load_lightning_checkpoint(
     path: str | os.PathLike[str], device: str | torch.device = "cpu", **overrides: Any
 ) -> nn.Module:
     """MonoScene built for a released checkpoint and loaded strictly (no backbone download).
 
-    `overrides` replace constructor arguments (``backbone``, ``dims``, ...); the rest come from
-    the state dict's shapes and MonoScene's NYUv2 defaults.
+    `overrides` replace constructor arguments (``backbone``, ``dims``, ...; see
+    :func:`lightning_meta`); the rest come from the state dict's shapes and MonoScene's NYUv2
+    defaults.
     """
-    from models.occupancy.monoscene import MonoScene
-
     state = read_lightning(path)["state_dict"]
-    args = {**_net_args(path, state), **overrides, "backbone_weights": None}
-    with torch.device("meta"):  # no init work: every tensor comes from the checkpoint
-        model = MonoScene(**args)
-    load_state_strict(model, state, str(path))
-    model.net_args = {k: v for k, v in args.items() if k != "backbone_weights"}
+    args = {**_net_args(path, state), **_monoscene_args(overrides)}
+    model = _build(args, state, str(path))
+    model.load_state_dict(state, strict=True, assign=True)
+    model.net_args = args
     return model.to(device)
 
 
-def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Put `state`'s tensors into `model` (assigned, so a meta-device model works).
-
-    Missing or extra keys, or differing shapes, are a CheckpointError naming the first few.
-    """
+def check_fits(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Missing or extra keys, or differing shapes, of `state` against `model`'s: a
+    CheckpointError naming the first few."""
     own = model.state_dict()
     missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or extra:
@@ -160,4 +183,3 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: 
     ]
     if bad:
         raise CheckpointError(f"{source}: {len(bad)} shapes differ: {bad[:3]}")
-    model.load_state_dict(state, strict=True, assign=True)

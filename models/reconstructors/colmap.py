@@ -15,7 +15,6 @@ frames registered fails with that reason.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from models.backends import WeightFree
 from models.reconstructors import colmap_sfm, patchmatch, planesweep
+from models.steptime import timed
 from storage.config import ColmapConfig, Config
 from storage.frames import ClipFrames
 from storage.markers import StageFailure
@@ -33,6 +33,7 @@ def sweep_options(params: ColmapConfig) -> planesweep.SweepOptions:
     """The plane-sweep knobs of a ``reconstruct.colmap`` section."""
     return planesweep.SweepOptions(
         scale=params.sweep_scale,
+        levels=params.sweep_levels,
         planes=params.sweep_planes,
         neighbours=params.neighbours,
         window=params.window | 1,
@@ -77,6 +78,12 @@ def reconstruct_images(images: np.ndarray, params: ColmapConfig) -> dict[str, An
     Raises StageFailure when SfM fails or registers too few frames.
     """
     n, h, w = images.shape[:3]
+    method = dense_method(params)
+    if method == "patch-match":
+        try:  # before SfM: a CPU build cannot finish the clip, say so at once
+            patchmatch.require()
+        except patchmatch.NeedsCuda as e:
+            raise StageFailure(f"reconstruct.colmap.dense=patch-match: {e}") from e
     with tempfile.TemporaryDirectory(prefix="ytocc-colmap-") as tmp:
         workdir = Path(tmp)
         try:
@@ -96,26 +103,26 @@ def reconstruct_images(images: np.ndarray, params: ColmapConfig) -> dict[str, An
                 f"COLMAP registered {int(sfm.registered.sum())} of {n} frames "
                 f"({frac:.0%} < {params.min_registered_frac:.0%})"
             )
-        method = dense_method(params)
-        t = time.perf_counter()
+        timings = dict(sfm.timings_s)
         opts = sweep_options(params)
-        if method == "patch-match":
-            depth = patchmatch.patch_match_depth(
-                workdir, colmap_sfm.image_names(n), (h, w), params.min_angle_deg
-            )
-            depth[~sfm.registered] = 0
-            count = _agreeing_views(depth, sfm, opts)
-            keep = (depth > 0) & (count >= opts.min_consistent)
-            conf = np.where(keep, 1.0 + count, 0.0).astype(np.float32)
-            depth = np.where(keep, depth, 0.0).astype(np.float32)
-        else:
-            try:
-                depth, conf = planesweep.dense_depth(
-                    images, sfm.K, sfm.cam2world, sfm.registered, sfm.points, sfm.point_frames, opts
+        with timed(timings, "dense"):
+            if method == "patch-match":
+                depth = patchmatch.patch_match_depth(
+                    workdir, colmap_sfm.image_names(n), (h, w), params.min_angle_deg
                 )
-            except ValueError as e:
-                raise StageFailure(f"dense depth: {e}") from e
-        dense_s = time.perf_counter() - t
+                depth[~sfm.registered] = 0
+                count = _agreeing_views(depth, sfm, opts)
+                keep = (depth > 0) & (count >= opts.min_consistent)
+                conf = np.where(keep, 1.0 + count, 0.0).astype(np.float32)
+                depth = np.where(keep, depth, 0.0).astype(np.float32)
+            else:
+                try:
+                    depth, conf = planesweep.dense_depth(
+                        images, sfm.K, sfm.cam2world, sfm.registered, sfm.points,
+                        sfm.point_frames, opts,
+                    )  # fmt: skip
+                except ValueError as e:
+                    raise StageFailure(f"dense depth: {e}") from e
     stats = {
         "registered_frames": int(sfm.registered.sum()),
         "registered_frac": frac,
@@ -123,8 +130,7 @@ def reconstruct_images(images: np.ndarray, params: ColmapConfig) -> dict[str, An
         "reprojection_error_px": sfm.reproj_error_px,
         "dense": method,
         "dense_frac": float((depth > 0).mean()),
-        **{f"{k}_s": round(v, 2) for k, v in sfm.timings_s.items()},
-        "dense_s": round(dense_s, 2),
+        **timings,  # wall ({step}_s) and CPU ({step}_cpu_s) seconds per step
     }
     return {
         "K": np.repeat(sfm.K[None], n, axis=0),

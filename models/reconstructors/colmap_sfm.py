@@ -10,13 +10,14 @@ Pan et al., "Global Structure-from-Motion Revisited", ECCV 2024.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pycolmap
+
+from models.steptime import timed
 
 # COLMAP logs every step at INFO through glog (hundreds of lines per clip on stderr); keep its
 # warnings and errors. GLOG_minloglevel=0 in the environment brings the rest back.
@@ -30,7 +31,8 @@ class SfmResult:
     ``K`` (3,3) shared pinhole intrinsics in pixels; ``cam2world`` (F,4,4) OpenCV axes, NaN
     for unregistered frames; ``registered`` (F,) bool; ``points`` (N,3) world points;
     ``point_frames`` list of F int arrays: for each frame, indices into ``points`` it observes;
-    ``reproj_error_px`` mean reprojection error; ``timings_s`` per step.
+    ``reproj_error_px`` mean reprojection error; ``timings_s`` wall (``{step}_s``) and CPU
+    (``{step}_cpu_s``) seconds per step (:func:`models.steptime.timed`).
     """
 
     K: np.ndarray
@@ -68,50 +70,47 @@ def run_sfm(
     if camera_model not in ("SIMPLE_PINHOLE", "PINHOLE"):
         raise ValueError(f"camera_model {camera_model!r}: recon.npz stores pinhole intrinsics only")
     timings: dict[str, float] = {}
-    t = time.perf_counter()
-    image_dir = workdir / "images"
-    image_dir.mkdir(parents=True)
     names = image_names(len(images))
-    for name, image in zip(names, images, strict=True):
-        cv2.imwrite(str(image_dir / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    database = workdir / "database.db"
-    gpu = pycolmap.has_cuda
-    extraction = pycolmap.FeatureExtractionOptions()
-    extraction.num_threads = threads
-    extraction.use_gpu = gpu
-    extraction.sift.max_num_features = max_features
-    reader = pycolmap.ImageReaderOptions()
-    reader.camera_model = camera_model
-    pycolmap.extract_features(
-        database,
-        image_dir,
-        image_names=names,
-        camera_mode=pycolmap.CameraMode.SINGLE,
-        reader_options=reader,
-        extraction_options=extraction,
-        device=_device(gpu),
-    )
-    timings["features"] = time.perf_counter() - t
-    t = time.perf_counter()
-    matching = pycolmap.FeatureMatchingOptions()
-    matching.num_threads = threads
-    matching.use_gpu = gpu
-    pycolmap.match_exhaustive(database, matching_options=matching, device=_device(gpu))
-    timings["matching"] = time.perf_counter() - t
-    t = time.perf_counter()
-    models_dir = workdir / "models"
-    models_dir.mkdir()
-    if mapper == "global":
-        options = pycolmap.GlobalPipelineOptions()
-        options.num_threads = threads
-        options.random_seed = 0
-        models = pycolmap.global_mapping(database, image_dir, models_dir, options)
-    else:
-        options = pycolmap.IncrementalPipelineOptions()
-        options.num_threads = threads
-        options.random_seed = 0
-        models = pycolmap.incremental_mapping(database, image_dir, models_dir, options)
-    timings["mapping"] = time.perf_counter() - t
+    with timed(timings, "features"):
+        image_dir = workdir / "images"
+        image_dir.mkdir(parents=True)
+        for name, image in zip(names, images, strict=True):
+            cv2.imwrite(str(image_dir / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        database = workdir / "database.db"
+        gpu = pycolmap.has_cuda
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.num_threads = threads
+        extraction.use_gpu = gpu
+        extraction.sift.max_num_features = max_features
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = camera_model
+        pycolmap.extract_features(
+            database,
+            image_dir,
+            image_names=names,
+            camera_mode=pycolmap.CameraMode.SINGLE,
+            reader_options=reader,
+            extraction_options=extraction,
+            device=_device(gpu),
+        )
+    with timed(timings, "matching"):
+        matching = pycolmap.FeatureMatchingOptions()
+        matching.num_threads = threads
+        matching.use_gpu = gpu
+        pycolmap.match_exhaustive(database, matching_options=matching, device=_device(gpu))
+    with timed(timings, "mapping"):
+        models_dir = workdir / "models"
+        models_dir.mkdir()
+        if mapper == "global":
+            options = pycolmap.GlobalPipelineOptions()
+            options.num_threads = threads
+            options.random_seed = 0
+            models = pycolmap.global_mapping(database, image_dir, models_dir, options)
+        else:
+            options = pycolmap.IncrementalPipelineOptions()
+            options.num_threads = threads
+            options.random_seed = 0
+            models = pycolmap.incremental_mapping(database, image_dir, models_dir, options)
     if not models:
         raise SfmFailure("COLMAP built no model (too few matches between frames)")
     rec = max(models.values(), key=lambda r: r.num_reg_images())

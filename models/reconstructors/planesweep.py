@@ -9,6 +9,15 @@ over a square window; the per-neighbour costs are averaged over the best half of
 (occlusion), the best plane is refined to sub-plane precision by a parabola fit. A depth then
 counts only where it is textured enough and where the neighbours' own depth maps agree with it
 (forward projection, relative z gap): its confidence is 1 + the number of agreeing neighbours.
+Optionally (``levels`` > 1) the sweep repeats on an image pyramid, each level half the size of
+the last, and a coarser level fills only the pixels the finer ones left without depth (its
+window spans twice the scene, so it finds texture on walls a finer window sees as flat); the
+consistency check then judges every depth alike. Measured on the ICL living room (README):
+depth coverage 50 → 61 %, occupancy IoU unchanged (recall up, precision down as much) for 35 %
+more CPU, so it is off by default. Neighbours stay ranked by shared sparse points (views of the
+same surfaces): ranking by a wide-baseline weight instead (Goesele et al., ICCV 2007) picked the
+far end of a consecutive-frame clip and lost IoU (65 → 59, both with two levels) to occlusion
+and fewer shared views.
 Method: Collins, "A space-sweep approach to true multi-image matching", CVPR 1996; ZNCC and the
 geometric consistency check as in Schönberger et al., "Pixelwise View Selection for Unstructured
 Multi-View Stereo", ECCV 2016 (COLMAP's PatchMatch), vectorised with OpenCV warps and box filters.
@@ -27,6 +36,7 @@ class SweepOptions:
     """Knobs of the plane sweep (see ``ColmapConfig`` for their meaning and defaults)."""
 
     scale: float = 0.5
+    levels: int = 1
     planes: int = 64
     neighbours: int = 4
     window: int = 7
@@ -263,28 +273,32 @@ def dense_depth(
     f, H, W = images.shape[:3]
     h, w = max(8, round(H * opts.scale)), max(8, round(W * opts.scale))
     Ks = scaled_intrinsics(K, w / W)
-    grey = [
-        cv2.resize(
-            cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA
-        ).astype(np.float32)
-        / 255
-        for im in images
-    ]
+    grey = np.stack([cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in images])
     world2cam = _world2cam(cam2world, registered)
     poses = np.linalg.inv(world2cam)
     neighbours = select_neighbours(
         point_frames, points, poses, registered, opts.neighbours, opts.min_angle_deg
     )
     fallback = _clip_range(points, point_frames, world2cam, registered)
+    ranges = [depth_range(points, point_frames[i], world2cam[i], fallback) for i in range(f)]
     depth = np.zeros((f, h, w), np.float32)
-    for i in np.nonzero(registered)[0]:
-        if not len(neighbours[i]):
-            continue
-        near_far = depth_range(points, point_frames[i], world2cam[i], fallback)
-        transforms = [world2cam[j] @ poses[i] for j in neighbours[i]]
-        depth[i], _ = sweep_frame(
-            grey[i], [grey[j] for j in neighbours[i]], Ks, transforms, near_far, opts
-        )
+    for level in range(opts.levels):  # finest first; coarser levels fill what finer left empty
+        lh, lw = max(8, h >> level), max(8, w >> level)
+        Kl = scaled_intrinsics(K, lw / W)
+        small = [
+            cv2.resize(g, (lw, lh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+            for g in grey
+        ]
+        for i in np.nonzero(registered)[0]:
+            if not len(neighbours[i]) or (level and (depth[i] > 0).all()):
+                continue
+            transforms = [world2cam[j] @ poses[i] for j in neighbours[i]]
+            d, _ = sweep_frame(
+                small[i], [small[j] for j in neighbours[i]], Kl, transforms, ranges[i], opts
+            )
+            if level:
+                d = cv2.resize(d, (w, h), interpolation=cv2.INTER_NEAREST)
+            depth[i] = np.where(depth[i] > 0, depth[i], d)
     count = consistency(depth, Ks, poses, neighbours, opts.consistency_tolerance)
     keep = (depth > 0) & (count >= opts.min_consistent)
     conf = np.where(keep, 1.0 + count, 0.0).astype(np.float32)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bench import icl
 from flows.cli import _register, app
+from models.reconstructors import patchmatch
 from storage.formats import read_recon
 
 _register()
@@ -71,3 +72,14 @@ def test_colmap_reconstructs_the_icl_subset(tmp_path: Path) -> None:
     recon = read_recon(out)
     assert recon["K"].shape == (8, 3, 3) and recon["depth"].shape == (8, 480, 640)
     assert recon["registered"].all() and '"registered_frames": 8' in result.output
+
+
+@pytest.mark.skipif(patchmatch.available(), reason="this pycolmap build has CUDA")
+def test_patch_match_on_a_cpu_build_is_one_line_naming_the_install(tmp_path: Path) -> None:
+    folder = _frames(tmp_path / "frames", [(120, 160)] * 3)
+    args = ["reconstruct-images", str(folder), str(tmp_path / "r.npz"), "--set",
+            "reconstruct.backend=colmap", "--set", "reconstruct.colmap.dense=patch-match"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith("error: ") and "pip install pycolmap-cuda12" in result.output
+    assert not (tmp_path / "r.npz").exists()

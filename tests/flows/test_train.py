@@ -228,3 +228,101 @@ def test_symphonies_fails_with_its_install_line(tmp_path, prefect_harness, folde
     )  # fmt: skip
     assert res.exit_code == 1
     assert "network 'symphonies' needs" in res.output and "mim install" in res.output
+
+
+def _run_artifacts(state) -> dict[str, object]:
+    """The artifacts a flow run (its final `state`) published, by key."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    return {a.key: a for a in arts}
+
+
+def test_pretraining_publishes_its_run_summary_and_epoch_table(folders, tmp_path, prefect_harness):
+    """The pretrain artifact says what the run measured: epochs, loss curve, samples/s, the
+    contrastive retrieval top-1 against its chance level; a table artifact holds every epoch."""
+    from flows.train import pretrain_flow
+
+    cfg = TrainConfig(device="cpu", embed_weights=str(folders / "dinov2"), net_args=TINY_NET,
+                      embed_input_size=28, batch_size=2, epochs=2, feature_dim=16)  # fmt: skip
+    state = pretrain_flow(str(folders / "occ"), str(tmp_path / "pre"), cfg, return_state=True)
+    assert state.is_completed()
+    epochs = json.loads((tmp_path / "pre" / "metrics.json").read_text())["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    for e in epochs:  # per-batch means: mean(1/pairs) ≥ 1/mean(pairs) (Jensen), equal for one
+        assert 0 <= e["top1"] <= 1 and e["pairs"] >= 2 and e["chance_top1"] >= 1 / e["pairs"]
+    arts = _run_artifacts(state)
+    text = arts["pretrain"].data
+    assert f"{epochs[0]['loss']:.4g} (epoch 1) → {epochs[1]['loss']:.4g} (epoch 2)" in text
+    assert f"{100 * epochs[1]['top1']:.1f} % (chance {100 * epochs[1]['chance_top1']:.1f} %" in text
+    mean_rate = (epochs[0]["samples_per_s"] + epochs[1]["samples_per_s"]) / 2
+    assert f"throughput: {mean_rate:.4g} samples/s" in text
+    assert "| epoch | loss | lr | samples_per_s | skipped_batches | top1 |" in text
+    table = json.loads(arts["pretrain-epochs"].data)
+    assert [r["epoch"] for r in table] == [1, 2]
+    assert table[1]["top1"] == pytest.approx(epochs[1]["top1"])
+
+
+class Payload:
+    """A class no weights-only reader may rebuild (stands for a malicious pickle's payload)."""
+
+
+@pytest.mark.parametrize("command", ["pretrain", "finetune"])
+def test_init_with_a_bad_lightning_ckpt_is_one_error_line(command, folders, tmp_path,
+                                                          prefect_harness):  # fmt: skip
+    """`--init X.ckpt` refuses, before any work: a file that would unpickle a foreign class,
+    a Lightning checkpoint of some other network, and MonoScene weights that do not fit the
+    configured MonoScene (EfficientNet-B0 weights, B2 configured)."""
+    from tests.models.occupancy.monoscene_official import (
+        monoscene_table,
+        write_lightning_checkpoint,
+    )
+
+    _register()
+    evil, other, tiny = tmp_path / "evil.ckpt", tmp_path / "other.ckpt", tmp_path / "tiny.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": Payload()}, evil)
+    torch.save({"state_dict": {"model.encoder.weight": torch.zeros(2)}, "epoch": 3}, other)
+    write_lightning_checkpoint(tiny, monoscene_table(feature=8, width=1.0, depth=1.0))
+    base = ["train", command, "--dataset", str(folders / "occ"), "--out", str(tmp_path / "r"),
+            *_sets(folders)]  # fmt: skip
+    for path, code, said in (
+        (evil, 2, "evil.ckpt: refusing to unpickle ['tests.flows.test_train.Payload']"),
+        (other, 2, "other.ckpt: not a MonoScene state dict (no net_3d_decoder.ssc_head_1_4."),
+        (tiny, 2, "tiny.ckpt: 148 keys missing (e.g. ['net_rgb.encoder.original_model.blocks"),
+    ):
+        res = CliRunner().invoke(app, [*base, "--init", str(path), "--set",
+                                       "train.net_args={backbone: tf_efficientnet_b2}"])  # fmt: skip
+        assert res.exit_code == code, res.output
+        errors = [line for line in res.output.splitlines() if line.startswith("error")]
+        assert len(errors) == 1 and said in res.output, res.output  # the preflight: one item
+        assert "Traceback" not in res.output and res.output.count(str(path)) == 1
+    assert not (tmp_path / "r" / "last").exists()
+
+
+@pytest.mark.slow  # MonoScene (EfficientNet-B0, 8 wide) on the full 60×60×36 grid: ~1 min on CPU
+def test_finetune_starts_from_monoscenes_lightning_ckpt(folders, tmp_path, prefect_harness):
+    """`ytocc train finetune --init monoscene_nyu.ckpt` (the official layout, a small backbone):
+    the run is MonoScene built from the file, and its checkpoint records where it started."""
+    from tests.models.occupancy.monoscene_official import (
+        monoscene_table,
+        write_lightning_checkpoint,
+    )
+
+    _register()
+    ckpt = tmp_path / "monoscene_nyu.ckpt"
+    write_lightning_checkpoint(ckpt, monoscene_table(feature=8, width=1.0, depth=1.0))
+    res = CliRunner().invoke(
+        app,
+        ["train", "finetune", "--dataset", str(folders / "occ"), "--out", str(tmp_path / "ft"),
+         "--init", str(ckpt), "--epochs", "1", "--set", "train.device=cpu",
+         "--set", "train.net_args={backbone: tf_efficientnet_b0}"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "ft" / "last" / "checkpoint.json").read_text())
+    assert meta["network"] == "monoscene" and meta["init"] == str(ckpt)
+    assert meta["net_args"]["feature"] == 8 and meta["net_args"]["backbone"] == "tf_efficientnet_b0"

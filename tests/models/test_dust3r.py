@@ -100,7 +100,7 @@ def test_each_official_format_loads_the_same_weights_in_eval_mode(tiny_weights):
         want = torch.load(tiny_weights["pth"], weights_only=True)["model"]
     specs = (tiny_weights["pth"], tiny_weights["hf"], tiny_weights["hf"] / "model.safetensors")
     for spec in specs:
-        net = dust3r.read_model(str(spec), "cpu")
+        net = dust3r.load_model(str(spec), "cpu")
         assert not net.training, spec
         got = net.state_dict()
         assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want), spec
@@ -115,7 +115,7 @@ def test_a_folder_without_config_json_is_a_clear_error(tiny_weights, tmp_path):
     )
     for spec in (folder, folder / "model.safetensors"):
         with pytest.raises(WeightsNotFound) as err:
-            dust3r.read_model(str(spec), "cpu")
+            dust3r.load_model(str(spec), "cpu")
         assert str(err.value) == f"DUSt3R weights: {folder} has no config.json (HF format)"
 
 

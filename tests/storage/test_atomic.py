@@ -189,3 +189,37 @@ def test_json_with_non_ascii_text_reads_back_under_any_locale(tmp_path) -> None:
         assert read_json(tmp_path / "m.json") == text
     finally:
         locale.setlocale(locale.LC_CTYPE, old)
+
+
+def test_a_write_creates_every_missing_folder_above_it(tmp_path) -> None:
+    write_json(tmp_path / "clips" / "v-000" / "occ" / "0000.json", {"v": 1})
+    assert read_json(tmp_path / "clips" / "v-000" / "occ" / "0000.json") == {"v": 1}
+
+
+def test_a_writer_that_picks_its_format_by_suffix_gets_one(tmp_path) -> None:
+    """cv2, pyarrow and ffmpeg choose the format from the file name: the temp name keeps it."""
+    import cv2
+
+    img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    with atomic_path(tmp_path / "f.png") as tmp:
+        assert cv2.imwrite(str(tmp), img)
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "f.png")), img)
+
+
+def test_a_writer_killed_mid_write_leaves_only_a_temp_that_the_sweep_removes(tmp_path) -> None:
+    """SIGKILL inside the write: no file under the final name, and the half file is a temp
+    beside it (same folder, temp prefix) that the next run's sweep removes."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, sys; from pathlib import Path; from storage.atomic import atomic_path\n"
+        "with atomic_path(Path(sys.argv[1])) as tmp:\n"
+        "    tmp.write_bytes(b'half'); os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    target = tmp_path / "clip" / "recon.npz"
+    proc = subprocess.run([sys.executable, "-c", code, str(target)], check=False)
+    assert proc.returncode == -9
+    assert not target.exists() and len(list(target.parent.iterdir())) == 1
+    assert remove_stale_temps(tmp_path) == 1
+    assert list(target.parent.iterdir()) == []

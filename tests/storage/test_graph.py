@@ -30,3 +30,32 @@ def test_every_stage_has_its_section_a_task_and_reads_only_earlier_stages() -> N
 def test_the_readme_shows_the_declared_graph() -> None:
     readme = Path(__file__).resolve().parents[2] / "README.md"
     assert f"```mermaid\n{mermaid()}\n```" in readme.read_text()
+
+
+def test_a_mis_declared_graph_is_refused_at_import(monkeypatch) -> None:
+    """A stage listed before what it reads, or a video stage reading a clip stage (a video
+    cannot wait for clips that it makes), is refused naming the stage; the real graph passes."""
+    import pytest
+
+    import storage.graph as graph
+    from storage.graph import Stage
+
+    graph._check()
+    download, frames = Stage("download", "video", (), "download"), GRAPH["frames"]
+    shots = Stage("shots", "video", ("download",), "shots")
+    cases = {
+        (frames, download): r"^stage frames reads \['shots'\], not declared before it$",
+        (download, Stage("shots", "video", ("download", "frames"), "shots"), frames):
+            r"^stage shots reads \['frames'\], not declared before it$",
+        (download, shots, Stage("frames", "clip", ("shots",), "frames"),
+         Stage("tally", "video", ("download", "frames"), "shots")):
+            r"^video stage tally cannot read a clip stage$",
+    }  # fmt: skip
+    for stages, message in cases.items():
+        monkeypatch.setattr(graph, "STAGES", stages)
+        monkeypatch.setattr(graph, "GRAPH", {s.name: s for s in stages})
+        with pytest.raises(ValueError, match=message):
+            graph._check()
+    monkeypatch.setattr(graph, "STAGES", (download, shots, GRAPH["frames"]))
+    monkeypatch.setattr(graph, "GRAPH", {s.name: s for s in (download, shots, GRAPH["frames"])})
+    graph._check()  # a clip stage reading a video stage is the normal case

@@ -15,8 +15,8 @@ from storage.atomic import write_json, write_npz
 from storage.config import load_config
 from storage.formats import ClipInfo, write_clip_info
 from storage.layout import CLIP_STAGES, PathEscape
-from storage.markers import read_marker
-from storage.stages import Ledger, UpstreamNotDone, clear_markers, run_item_stage
+from storage.markers import StageFailure, read_marker
+from storage.stages import Ledger, StageState, UpstreamNotDone, clear_markers, run_item_stage
 
 CLIP = "v-000"
 
@@ -193,3 +193,109 @@ def test_a_stages_folder_pointing_out_is_never_written_or_cleared(done, tmp_path
     assert (
         os.listdir(outside) == ["clean.json"] and (outside / "clean.json").read_text() == "precious"
     )
+
+
+def _fail(root, cfg, item: str, name: str, reason: str) -> None:
+    def body():
+        raise StageFailure(reason)
+
+    run_item_stage(root, cfg, item, name, body, force=True)
+
+
+def test_every_state_names_its_item_stage_reason_and_the_marker_it_read(done) -> None:
+    """What status, rerun and the report show of a stage: which item, which stage, its state,
+    why, and the marker behind it (None when none was read)."""
+    root, cfg = done
+    ok = Ledger(root, cfg).state(CLIP, "align")
+    assert (ok.item, ok.stage, ok.state, ok.done) == (CLIP, "align", "ok", True)
+    assert ok.marker == read_marker(root.marker(CLIP, "align"))
+    fresh = Ledger(root, cfg).state("w-000", "frames")
+    assert fresh == StageState("w-000", "frames", "missing", "not run", None)
+    bad = Ledger(root, cfg).state("x y", "frames")  # an id that can be no folder
+    assert (bad.item, bad.stage, bad.state, bad.marker) == ("x y", "frames", "missing", None)
+    assert bad.why == "id 'x y' is not sanitised (expected 'x_y')"
+    changed = Ledger(root, load_config(overrides=["clean.conf_threshold=2.5"])).state(CLIP, "clean")
+    assert (changed.item, changed.stage, changed.state) == (CLIP, "clean", "stale")
+    assert changed.why == "parameters, backend or code version changed since it ran"
+    assert changed.marker == read_marker(root.marker(CLIP, "clean"))
+    _fail(root, cfg, CLIP, "clean", "no points left")
+    failed = Ledger(root, cfg).state(CLIP, "clean")
+    assert (failed.item, failed.stage, failed.state, failed.why) == (
+        CLIP, "clean", "failed", "no points left"
+    )  # fmt: skip
+    assert failed.marker == read_marker(root.marker(CLIP, "clean")) and not failed.done
+
+
+def test_a_broken_marker_warning_says_what_is_wrong_with_it(done, capsys) -> None:
+    root, cfg = done
+    path = root.marker(CLIP, "clean")
+    path.write_text("{half")
+    st = Ledger(root, cfg).state(CLIP, "clean")
+    assert (st.item, st.stage, st.state, st.marker) == (CLIP, "clean", "missing", None)
+    problem = st.why.removeprefix("marker ")
+    assert problem and capsys.readouterr().err == f"warning: ignoring marker {path}: {problem}\n"
+
+
+def test_a_clip_is_freezable_only_when_every_stage_is_ok(done) -> None:
+    """``clip_ok``: what the dataset may freeze and the report counts as finished."""
+    root, cfg = done
+    assert Ledger(root, cfg).clip_ok(CLIP)
+    _fail(root, cfg, CLIP, "voxelize", "empty grid")
+    assert not Ledger(root, cfg).clip_ok(CLIP)
+
+
+def test_clearing_markers_counts_what_it_removed_and_warns_for_a_folder_pointing_out(
+    done, tmp_path, capsys
+) -> None:
+    root, cfg = done
+    assert clear_markers(root, CLIP, ("clean", "align")) == 2
+    assert read_marker(root.marker(CLIP, "clean")) is None
+    assert read_marker(root.marker(CLIP, "voxelize")) is not None  # only those named
+    assert clear_markers(root, CLIP, ("clean", "align", "voxelize")) == 1
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    stages = root.video_dir("v") / "stages"
+    for p in stages.iterdir():
+        p.unlink()
+    stages.rmdir()
+    stages.symlink_to(outside)
+    assert clear_markers(root, "v", ("download",)) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: not clearing {stages / 'download.json'}: ")
+    assert "resolves outside the data root" in err
+
+
+def test_a_stage_made_stale_by_what_it_reads_says_which_and_keeps_its_marker(done) -> None:
+    root, cfg = done
+    voxelize = read_marker(root.marker(CLIP, "voxelize"))
+    (root.occ_path(CLIP, 0)).write_bytes(b"edited")
+    st = Ledger(root, cfg).state(CLIP, "voxelize")
+    rel = root.relative(root.occ_path(CLIP, 0))
+    assert st == StageState(
+        CLIP, "voxelize", "stale", f"output {rel} changed since it was written", voxelize
+    )
+    align = read_marker(root.marker(CLIP, "align"))
+    run_item_stage(root, cfg, CLIP, "clean", writer(root, "clean"), force=True)
+    st = Ledger(root, cfg).state(CLIP, "align")
+    assert st == StageState(CLIP, "align", "stale", "clean re-ran since", align)
+    _fail(root, cfg, CLIP, "clean", "no points left")
+    st = Ledger(root, cfg).state(CLIP, "align")
+    assert st == StageState(CLIP, "align", "stale", "reads clean, which is failed", align)
+
+
+def test_a_video_has_the_video_stages_and_a_clip_the_clip_stages(done) -> None:
+    root, cfg = done
+    ledger = Ledger(root, cfg)
+    assert tuple(ledger.states("v", "video")) == ("download", "shots")
+    assert tuple(ledger.states(CLIP)) == CLIP_STAGES
+    assert all(st.item == "v" and st.state == "ok" for st in ledger.states("v", "video").values())
+
+
+def test_running_a_video_stage_forgets_what_was_known_of_its_clips(done) -> None:
+    """The ledger memoises states; re-running a video's stage drops them for the video and
+    each of its clips, so the same ledger sees the clips' stages go stale."""
+    root, cfg = done
+    ledger = Ledger(root, cfg)
+    assert ledger.state(CLIP, "frames").state == "ok"
+    run_item_stage(root, cfg, "v", "shots", lambda: None, force=True, ledger=ledger)
+    assert ledger.state(CLIP, "frames").why == "shots re-ran since"

@@ -172,7 +172,14 @@ def test_checking_a_live_holder_leaves_it_running(tmp_path) -> None:
     """Asking whether the holder lives must only probe it (signal 0), never signal it: a
     second build checking a lock would otherwise hang up or kill the first build."""
     lock = tmp_path / "clip.lock"
-    code = f"from storage.locks import try_lock; from pathlib import Path; import time; try_lock(Path({str(lock)!r})); print('held', flush=True); time.sleep(60)"
+    # the holder takes the default action of every signal that ends a process (a parent
+    # started under nohup would otherwise hand it an ignored SIGHUP)
+    code = (
+        "import signal, time; from pathlib import Path; from storage.locks import try_lock\n"
+        "for s in ('SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM'):\n"
+        "    signal.signal(getattr(signal, s), signal.SIG_DFL)\n"
+        f"try_lock(Path({str(lock)!r})); print('held', flush=True); time.sleep(60)\n"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
     )
@@ -185,3 +192,25 @@ def test_checking_a_live_holder_leaves_it_running(tmp_path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_both_lock_helpers_pass_their_ttl_on(tmp_path) -> None:
+    """A fresh lock of another host is kept for the default TTL, broken under a TTL given to
+    ``item_lock`` or ``waiting_lock`` (what a caller with a short TTL relies on)."""
+    lock = tmp_path / "clip.lock"
+    theirs = json.dumps({"host": "elsewhere", "pid": 1, "started": time.time() - 10})
+    lock.write_text(theirs)
+    with item_lock(lock) as got:
+        assert not got
+    with item_lock(lock, ttl_s=5) as got:
+        assert got
+    lock.write_text(theirs)
+    entered = threading.Event()
+
+    def wait() -> None:
+        with waiting_lock(lock, ttl_s=5, poll_s=0.05):
+            entered.set()
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    assert entered.wait(timeout=30), "waited on a lock past the TTL it was given"

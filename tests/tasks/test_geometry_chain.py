@@ -2,21 +2,28 @@
 
 import numpy as np
 import pytest
+from scipy.ndimage import distance_transform_edt
 
 from models.metrics import SSCMetrics
 from storage.atomic import read_json
 from storage.config import load_config
 from storage.formats import UNKNOWN, read_recon, read_sample, similarity_matrix
+from storage.layout import DataRoot
 from tasks import align, clean, reconstruct, segment, voxelize
 from tasks.synth.occupancy import truth_occupancy
 from tests.support.truth_room import ready_clip, write_truth_room
 
-N = 8
+N = 22
+"""Frames per clip, as the frames stage keeps: neighbouring views overlap, so clean's multi-view
+consensus can average the depth noise (with 8 frames over the same pan they barely overlap, the
+noise stays, and every noisy wall spreads into the next voxel layer: IoU ~85 instead of ~94)."""
 DIMS = (60, 60, 36)
 
 
-@pytest.fixture
-def chain(root, tmp_path):
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("chain")
+    root = DataRoot(tmp_path / "data")
     truth = tmp_path / "truth"
     write_truth_room(truth, N)
     cfg = load_config(overrides=[f"truth_dir={truth}", "reconstruct.backend=synthetic-gt",
@@ -58,8 +65,13 @@ def test_samples_match_the_true_grids(chain) -> None:
         ours = np.where(sample["target"] == UNKNOWN, 0, sample["target"])  # unknown counts as empty
         true = truth_occupancy(truth, k, sample["voxel_origin"], 0.08, DIMS, total)  # from the mesh
         metrics.add(ours, true)
+        occupied, true_occupied = (ours > 0) & (ours < UNKNOWN), (true > 0) & (true < UNKNOWN)
+        false_pos = occupied & ~true_occupied & (true != UNKNOWN)
+        # noise may thicken a surface by a layer, never leave occupied voxels out in free space:
+        # a false positive touches a true surface voxel by a face or an edge (√2 ≤ 1.5)
+        assert (distance_transform_edt(~true_occupied)[false_pos] <= 1.5).all()
         assert (sample["target"] == 0).sum() > 1000  # free space in front of the camera
     # The README's quality targets (IoU ≥ 85, mIoU ≥ 75) against the mesh-exact truth; measured
-    # 90.6 / 86.8 with 1 % depth noise and outliers (97 / 90 against the old truth, which used
-    # voxelize's own rules and so left the voxels just in front of surfaces out of the count).
+    # 93.9 / 92.6 with 1 % depth noise and outliers: every false positive lies one
+    # voxel from a true surface (a noisy wall reaching into the next layer), none in free space.
     assert metrics.iou() >= 85 and metrics.miou() >= 75, metrics.summary()

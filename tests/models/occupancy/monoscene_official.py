@@ -201,11 +201,15 @@ def _lightning_importable():
                 sys.modules[n] = m
 
 
-def write_lightning_checkpoint(path: Path, table: Table, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A Lightning-layout ``.ckpt`` holding random tensors of `table`; returns its state dict.
+def write_lightning_checkpoint(
+    path: Path, table: Table, seed: int = 0, prefix: str = ""
+) -> dict[str, torch.Tensor]:
+    """A Lightning-layout ``.ckpt`` holding random tensors of `table`; returns its state dict
+    (the names of `table`, without `prefix`).
 
     Values are small (N(0, 0.05²); running variances in [0.5, 1.5)) so a forward pass through
-    the deep EfficientNet stays finite.
+    the deep EfficientNet stays finite. `prefix` is put before every saved key, as a
+    LightningModule that holds the network as ``self.model`` saves them (``model.``).
     """
     g = torch.Generator().manual_seed(seed)
     state = {
@@ -219,7 +223,8 @@ def write_lightning_checkpoint(path: Path, table: Table, seed: int = 0) -> dict[
     with _lightning_importable():
         torch.save(
             {"epoch": 29, "global_step": 23850, "pytorch-lightning_version": "1.4.9",
-             "state_dict": state, "hyper_parameters": hparams, "optimizer_states": [],
+             "state_dict": {prefix + k: v for k, v in state.items()},
+             "hyper_parameters": hparams, "optimizer_states": [],
              "lr_schedulers": []},
             path,
         )  # fmt: skip

@@ -26,6 +26,8 @@ def recon(subset: dict[str, np.ndarray]) -> dict:
 def test_registers_every_frame_with_one_camera(recon: dict) -> None:
     assert recon["registered"].all()
     assert recon["stats"]["registered_frames"] == 8
+    for step in ("features", "matching", "mapping", "dense"):  # wall and CPU seconds per step
+        assert recon["stats"][f"{step}_s"] >= 0 and recon["stats"][f"{step}_cpu_s"] >= 0
     assert recon["stats"]["reprojection_error_px"] < 1.5  # SIFT on sharp frames: ~0.5 px
     # one shared camera; focal within 5 % of the true 525 px (measured ≈ 1 % off)
     assert np.ptp(recon["K"], axis=0).max() == 0
@@ -90,7 +92,9 @@ def test_full_fixture_clip_meets_loose_targets() -> None:
     """A 22-frame clip (every 5th frame) of the full fixture through reconstruct, clean, align
     and the occupancy comparison. Guards looser than the issue's targets (bench_reconstruct
     reports the measured values): registered ≥ 95 % (the target), ATE ≤ 3 % (target 2 %),
-    AbsRel ≤ 0.10 (target), tilt ≤ 2° (target 1°), IoU ≥ 40 (target 60; measured ~50)."""
+    AbsRel ≤ 0.10 (target), tilt ≤ 2° (target 1°), IoU at the true scale ≥ 55 (target 60,
+    measured ~70: the margin is the run-to-run spread of SfM and RANSAC), all with align's
+    default config (its plane distance follows the cloud's noise)."""
     folder = icl.fixture_dir()
     if folder is None:
         pytest.skip(f"needs the full ICL fixture at {icl.SHARED} or $YTOCC_ICL_DIR")
@@ -104,4 +108,5 @@ def test_full_fixture_clip_meets_loose_targets() -> None:
     assert m["ate_pct"] <= 3.0
     assert m["depth_abs_rel"] <= 0.10
     assert m["tilt_deg"] <= 2.0
-    assert m["iou"] >= 40
+    assert m["iou_true_scale"] >= 55
+    assert 0 < m["iou_pipeline_scale"] <= 100  # reported beside it (assumed scale here)

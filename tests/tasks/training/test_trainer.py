@@ -116,3 +116,35 @@ def test_pretraining_projects_features_whose_width_differs(tmp_path):
     assert meta["net_args"]["feature_dim"] == 8
     proj = load_train_state(ckpt)["extra"]["projector"]
     assert tuple(proj["weight"].shape) == (16, 8, 1, 1, 1)
+
+
+@pytest.mark.parametrize("prefix", ["", "model."])
+def test_init_from_monoscenes_lightning_ckpt_loads_all_but_the_head(tmp_path, prefix):
+    """`--init monoscene_nyu.ckpt`: the network comes from the file's shapes (cfg.net_args
+    override, here a small backbone and grid), every tensor but the head's is the file's, with
+    or without the ``model.`` prefix of a LightningModule that wraps the network."""
+    from models.occupancy.checkpoint import CheckpointError
+    from tasks.training.trainer import init_network
+    from tests.models.occupancy.monoscene_official import (
+        monoscene_table,
+        write_lightning_checkpoint,
+    )
+
+    ckpt = tmp_path / "monoscene_nyu.ckpt"
+    table = monoscene_table(feature=8, width=1.0, depth=1.0, scene=(16, 8, 16))
+    state = write_lightning_checkpoint(ckpt, table, prefix=prefix)
+    cfg = _cfg(net_args={"backbone": "tf_efficientnet_b0", "dims": [16, 16, 8]})
+    model, meta = init_network(cfg, ckpt, skip_head=True)
+    assert meta["network"] == "monoscene" and meta["net_args"]["feature"] == 8
+    own = model.state_dict()
+    head = "net_3d_decoder.ssc_head_1_4."
+    assert set(own) == set(state)
+    for k, v in state.items():
+        assert torch.equal(own[k], v) != k.startswith(head), k  # loaded exactly when not head
+    full, _ = init_network(cfg, ckpt, skip_head=False)  # pretraining keeps the head too
+    assert all(torch.equal(full.state_dict()[k], v) for k, v in state.items())
+    wrong = _cfg(net_args={"backbone": "tf_efficientnet_b0", "dims": [24, 16, 8]})
+    with pytest.raises(
+        CheckpointError, match=r"monoscene_nyu.ckpt: \d+ shapes differ: \['net_3d_decoder.CP_mega"
+    ):
+        init_network(wrong, ckpt, skip_head=True)  # 6 CRP mega voxels, not 4
