@@ -61,7 +61,8 @@ def _train_cfg(
     """The train config (`preset` first, so --set keys win), after the preflight: each
     (path, split, kind, rgb_root) of `datasets` opens and holds samples, `checkpoint` is one
     (a folder of ours or a released .ckpt file), with `embed` the DINOv2 weights are there and
-    with `network` the occupancy network's pretrained backbone. Any problem ends the command
+    with `network` the occupancy network can be built here (Symphonies: its install line) and
+    its pretrained backbone is there. Any problem ends the command
     with exit 2 before work starts."""
     from flows.preflight import Check, dataset_check, weights_check, weights_checks
 
@@ -74,9 +75,12 @@ def _train_cfg(
     if embed:
         checks += weights_checks(full, (), embed=True)
     if network:
-        from models.occupancy.registry import weight_specs
+        from models.occupancy.registry import unavailable, weight_specs
 
         try:
+            reason = unavailable(full.train.network)
+            if reason:
+                checks.append(Check(f"network {full.train.network}", False, reason))
             checks += [weights_check(s) for s in weight_specs(full.train.network,
                                                                full.train.net_args)]  # fmt: skip
         except ValueError as e:  # unknown network or backbone

@@ -43,6 +43,12 @@ def network_class(name: str) -> type[nn.Module]:
     return NETWORKS[name]
 
 
+def unavailable(name: str) -> str | None:
+    """Why network `name` cannot be built here (its class's ``unavailable()``), or None."""
+    reason = getattr(network_class(name), "unavailable", None)
+    return reason() if reason else None
+
+
 def accepts(name: str, arg: str) -> bool:
     """Whether network `name`'s constructor takes argument `arg`."""
     return arg in inspect.signature(network_class(name)).parameters

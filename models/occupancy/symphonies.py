@@ -125,18 +125,23 @@ def symphonies_inputs(
 
 
 class Symphonies(nn.Module):
-    """Registry entry; construction fails with the install line (see module doc)."""
+    """Registry entry; construction fails with :meth:`unavailable`'s reason (see module doc)."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__()
+    @staticmethod
+    def unavailable() -> str:
+        """Why ytocc cannot build Symphonies here: the missing modules and the install line."""
         missing = missing_modules()
         if missing:
-            raise SymphoniesUnavailable(
+            return (
                 f"network 'symphonies' needs {', '.join(missing)} (not installable from PyPI on "
                 f"this stack): {INSTALL}"
             )
-        raise SymphoniesUnavailable(
+        return (
             "network 'symphonies': its dependencies import, but ytocc does not build ssc_pl's "
             "model; train it with the Symphonies repository's scripts on samples mapped by "
             "models.occupancy.symphonies.symphonies_inputs"
         )
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__()
+        raise SymphoniesUnavailable(self.unavailable())

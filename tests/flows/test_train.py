@@ -226,8 +226,9 @@ def test_symphonies_fails_with_its_install_line(tmp_path, prefect_harness, folde
         ["train", "finetune", "--dataset", str(folders / "occ"), "--out", str(tmp_path / "ft"),
          "--set", "train.network=symphonies", "--set", "train.device=cpu"],
     )  # fmt: skip
-    assert res.exit_code == 1
+    assert res.exit_code == 2, res.output  # refused by the preflight, before any work
     assert "network 'symphonies' needs" in res.output and "mim install" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "ft").exists()
 
 
 def _run_artifacts(state) -> dict[str, object]:

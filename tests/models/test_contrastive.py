@@ -10,6 +10,7 @@ from models.contrastive import (
     majority_vote,
     matched_features,
     pixel_to_voxel,
+    retrieval_top1,
     segment_mean,
     supervoxels,
 )
@@ -97,3 +98,10 @@ def test_info_nce_is_minimal_for_matched_pairs():
     shuffled = info_nce(a, a[torch.tensor([1, 2, 3, 4, 5, 0])], 0.07)
     assert matched < 0.05 < shuffled
     assert info_nce(a, a, 0.07) < info_nce(a, a, 1.0)  # a lower τ sharpens the match
+
+
+def test_retrieval_top1_counts_rows_whose_nearest_is_their_match():
+    a = torch.eye(4) * 3.0 + 0.1
+    assert float(retrieval_top1(a, a * 2)) == 1.0  # cosine: scale does not matter
+    swapped = a[[1, 0, 2, 3]]  # rows 0 and 1 now find each other's match
+    assert float(retrieval_top1(a, swapped)) == 0.5
