@@ -108,7 +108,7 @@ def test_checkpoint_meta_reads_our_folder_and_a_released_lightning_file(tmp_path
     write_lightning_checkpoint(ckpt, monoscene_table(feature=8, width=1.0, depth=1.0,
                                                      scene=(16, 8, 16)))  # fmt: skip
     assert is_lightning(ckpt)
-    meta = checkpoint_meta(ckpt, backbone="tf_efficientnet_b0")
+    meta = checkpoint_meta(ckpt, backbone="tf_efficientnet_b0", dims=(16, 16, 8))
     assert meta["network"] == "monoscene" and meta["net_args"]["backbone"] == "tf_efficientnet_b0"
     assert meta["net_args"]["feature"] == 8
 
