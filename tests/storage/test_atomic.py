@@ -212,6 +212,7 @@ def test_a_writer_killed_mid_write_leaves_only_a_temp_that_the_sweep_removes(tmp
     it (same folder, temp prefix) that the next run's sweep removes."""
     import os
 
+    write_json(tmp_path / "ran.json", {})  # a write in this process too (mutmut maps tests here)
     target = tmp_path / "clip" / "recon.npz"
     pid = os.fork()
     if pid == 0:  # the writer
