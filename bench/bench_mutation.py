@@ -4,7 +4,8 @@
 reports its last result: the score (detected ÷ all mutants), per module set the counts, the
 surviving mutants and, of those, which are explained (``bench/mutation_survivors.json``: each
 survivor judged equivalent or harmless, with its reason; grouped in ``tests/README.md``) and
-which are not, and when it finished. Without a result it says how to make one.
+which are not, and when it finished. Without a result of its own (``out/``) it reports the
+committed one (``bench/mutation_result.json``), else it says how to make one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from bench.mutate import RESULT, SETS
 
 EXPLAINED = Path(__file__).with_name("mutation_survivors.json")
+SNAPSHOT = Path(__file__).with_name("mutation_result.json")
+"""The last result committed with the tests it measured (a checkout without ``out/`` has it)."""
 COUNTS = ("score", "killed", "survived", "no_tests", "timeout", "total", "wall_s")
 
 
@@ -25,9 +28,10 @@ def explanations() -> dict[str, str]:
 
 
 def run(out_dir: Path) -> dict[str, Any]:
-    if not RESULT.exists():
+    source = RESULT if RESULT.exists() else SNAPSHOT
+    if not source.exists():
         return {"mutation_score": None, "note": f"no {RESULT}: run `make mutate` first"}
-    last = json.loads(RESULT.read_text())
+    last = json.loads(source.read_text())
     why = explanations()
     sets = {}
     for name, s in last["sets"].items():
@@ -47,6 +51,7 @@ def run(out_dir: Path) -> dict[str, Any]:
         "explained": sum(len(s["explained"]) for s in sets.values()),
         "unexplained": sum(len(s["unexplained"]) for s in sets.values()),
         "finished_at": last["finished_at"],
+        "result": str(source),
         "tool": last["tool"],
         "unfinished": last.get("unfinished", []),
         "not_run": sorted(set(SETS) - set(last["sets"])),
