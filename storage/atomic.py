@@ -1,6 +1,8 @@
 """Atomic writes: every file is written to a temp name in its folder, fsynced, then renamed.
 
-A killed process therefore never leaves a half file under a final name.
+A killed process therefore never leaves a half file under a final name. The file gets the mode
+a plain ``open()`` would give it (0o666 less the umask), not the temp file's private 0o600, so a
+dataset meant to be shared is readable by the people it is shared with.
 """
 
 from __future__ import annotations
@@ -22,6 +24,20 @@ TMP_PREFIX = ".tmp-"
 # every clip in turn.
 FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 FOLDER_ERROR = "data folder not writable: "
+
+
+_UMASK_AT_IMPORT = os.umask(0o022)
+os.umask(_UMASK_AT_IMPORT)  # os.umask can only be read by setting it: done once, at import
+
+
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file now: 0o666 less the process umask (Linux reads it
+    from /proc/self/status without changing it; elsewhere the umask at import)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    return 0o666 & ~_UMASK_AT_IMPORT
 
 
 def folder_error(e: BaseException) -> str | None:
@@ -62,6 +78,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, file_mode())  # mkstemp's 0o600 would make every output private
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, final)

@@ -58,8 +58,10 @@ def resolve_data_root(data: str | os.PathLike[str] | None = None) -> Path:
     """
     chosen = data if data is not None else os.environ.get(DATA_ENV, "data")
     if not str(chosen).strip():
-        where = "--data" if data is not None else f"${DATA_ENV}"
-        raise DataRootError(f"{where} is empty: give a folder, or unset {DATA_ENV} for ./data")
+        if data is not None:
+            raise DataRootError(f"--data is empty: give a folder, or leave --data out for "
+                                f"${DATA_ENV} or ./data")  # fmt: skip
+        raise DataRootError(f"${DATA_ENV} is empty: give a folder, or unset {DATA_ENV} for ./data")
     return Path(chosen).expanduser().resolve()
 
 

@@ -19,7 +19,7 @@ import typer
 from storage.atomic import check_writable
 from storage.config import Config, ConfigError, load_config
 from storage.ids import InvalidIdError, sanitize_id
-from storage.layout import DataRoot
+from storage.layout import DATA_ENV, DataRoot
 
 USAGE = 2
 """Exit code of usage, config and preflight errors (nothing was started)."""
@@ -53,7 +53,7 @@ def _options(
 
 
 DataOpt = Annotated[
-    Path | None,
+    str | None,  # a str, not a Path: Path("") would silently become the current folder
     typer.Option("--data", help="Data root (default: $YTOCC_DATA or ./data).", show_default=False),
 ]
 ConfigOpt = Annotated[
@@ -70,7 +70,7 @@ SetOpt = Annotated[
 
 
 def config_from(
-    data: Path | None,
+    data: str | None,
     config: Path | None,
     overrides: list[str] | None,
     last_build: bool = False,
@@ -82,6 +82,8 @@ def config_from(
     from storage.layout import DataRootError, resolve_data_root
 
     try:
+        if data is not None:  # an empty --data is refused here: the config would read it as "."
+            resolve_data_root(data)
         cfg = load_config(config, overrides or [], data)
         resolve_data_root(cfg.data)
         saved = DataRoot.at(cfg.data).build_config
@@ -93,9 +95,13 @@ def config_from(
     return cfg
 
 
-def root_of(cfg: Config, writable: bool = True) -> DataRoot:
-    """The config's data root; with `writable`, created and proven writable or a one-line exit."""
+def root_of(cfg: Config, writable: bool = True, existing: bool = False) -> DataRoot:
+    """The config's data root; with `existing`, it must already be a folder (commands that work
+    on what was harvested: a mistyped path is not an empty data root); with `writable`, created
+    and proven writable; else a one-line exit 2."""
     root = DataRoot.at(cfg.data)
+    if existing and not root.root.is_dir():
+        fail(f"no data folder at {root.root} (check --data or ${DATA_ENV})", USAGE)
     if writable:
         try:
             check_writable(root.root)

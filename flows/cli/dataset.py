@@ -49,7 +49,7 @@ def dataset(
         job = bar.add_task(f"reading clips for {name}", total=None)
         try:
             summary = freeze(
-                root_of(cfg),
+                root_of(cfg, existing=True),
                 cfg,
                 name,
                 force=force,

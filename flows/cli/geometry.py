@@ -215,7 +215,7 @@ def reconstruct(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Run the reconstruct stage on clips (backend from config: dust3r or synthetic-gt)."""
+    """Run the reconstruct stage on clips (backend from config: dust3r, colmap or synthetic-gt)."""
     from flows.cli.operations import run_clip_stage
 
     run_clip_stage("reconstruct", clips, force, config_from(data, config, set_))

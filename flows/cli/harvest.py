@@ -54,7 +54,7 @@ def status(
     from storage.manifest import status_table, summary_text  # no Prefect import: fast
 
     cfg = config_from(data, config, set_, last_build=True)
-    table = status_table(root_of(cfg, writable=False), cfg)
+    table = status_table(root_of(cfg, writable=False, existing=True), cfg)
     if as_json:
         for row in table.to_dict(orient="records"):
             typer.echo(json.dumps({k: (None if v != v else v) for k, v in row.items()}))

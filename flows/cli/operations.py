@@ -116,7 +116,7 @@ def rerun(
     cfg = config_from(data, config, set_, last_build=True)
     from flows.rerun import rerun_flow, rerun_targets
 
-    root = root_of(cfg)
+    root = root_of(cfg, existing=True)
     checked_clips(root, clip or [])
     try:
         targets = rerun_targets(root, cfg, stage, clip, reason)
@@ -153,7 +153,7 @@ def run_clip_stage(name: str, clips: list[str], force: bool, cfg) -> None:
 
     if name not in CLIP_STAGES:
         fail(f"unknown clip stage {name!r}; clip stages are {', '.join(CLIP_STAGES)}", USAGE)
-    root = root_of(cfg)
+    root = root_of(cfg, existing=True)
     checked_clips(root, clips)
     preflight(weights_checks(cfg, (name,)))
     run = importlib.import_module(f"tasks.{name}").run

@@ -19,9 +19,11 @@ import pycolmap
 
 from models.steptime import timed
 
-# COLMAP logs every step at INFO through glog (hundreds of lines per clip on stderr); keep its
-# warnings and errors. GLOG_minloglevel=0 in the environment brings the rest back.
-pycolmap.logging.minloglevel = int(os.environ.get("GLOG_minloglevel", pycolmap.logging.WARNING))  # noqa: SIM112 (glog spells it so)
+# COLMAP logs through glog on stderr: every step at INFO (hundreds of lines per clip), and
+# warnings and errors whose meaning reaches the user anyway as the clip's one-line reason and its
+# marker's stats (registered frames, points, reprojection error). The console gets none of it;
+# GLOG_minloglevel=0 (1 warnings, 2 errors) in the environment brings it back for debugging.
+pycolmap.logging.minloglevel = int(os.environ.get("GLOG_minloglevel", pycolmap.logging.FATAL))  # noqa: SIM112 (glog spells it so)
 
 
 @dataclass

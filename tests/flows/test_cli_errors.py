@@ -280,3 +280,27 @@ def test_typer_exit_codes_pass_through(ytocc) -> None:
     code, out, _ = ytocc("--help")
     assert code == 0 and "doctor" in out and "stage" in out
     assert isinstance(typer.Exit(2), Exception)
+
+
+@pytest.mark.parametrize("command", ["status", "dataset x", "build", "rerun", "stage clean c-000"])
+def test_an_empty_data_option_is_refused_and_the_current_folder_untouched(
+    ytocc, tmp_path, monkeypatch, command
+) -> None:
+    """`--data ""` once meant the current folder (a Path("") is "."): status said "nothing
+    harvested" there and dataset left a locks/ folder in it."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    code, _, err = ytocc(*command.split(), "--data", "")
+    assert code == 2 and "--data is empty" in one_error_line(err)
+    assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["status", "dataset x", "rerun", "stage clean c-000"])
+def test_a_missing_data_folder_is_not_an_empty_one(ytocc, tmp_path, command) -> None:
+    """Commands that read what was harvested refuse a data folder that does not exist (a typo
+    once printed "nothing harvested" with exit 0) and do not create it."""
+    missing = tmp_path / "no-such-data"
+    code, _, err = ytocc(*command.split(), "--data", str(missing))
+    assert code == 2 and f"no data folder at {missing}" in one_error_line(err)
+    assert not missing.exists()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from flows.demo import HOUSES, exit_code, main
+from flows.demo import HOUSES, exit_code, main, print_summary
 from tasks.dataset import video_splits
 from tasks.sources import video_id_for_url
 
@@ -25,6 +25,24 @@ def test_exit_code_is_1_when_a_clip_failed_and_0_when_skipped_with_a_reason() ->
     ok = {"clip": "a", "status": "ok"}
     assert exit_code({"clips": [ok, {"clip": "b", "status": "skipped"}]}) == 0
     assert exit_code({"clips": [ok, {"clip": "c", "status": "failed"}]}) == 1
+
+
+def test_the_summary_prints_the_evaluation_table_and_where_everything_is(tmp_path, capsys):
+    """README step 5-6: the demo prints the per-class table and where the summary file is."""
+    (tmp_path / "runs").mkdir()
+    table = (
+        "| Method | IoU | ceiling | mIoU |\n|---|---|---|---|\n| finetune | 12.73 | 75.02 | 13.24 |"
+    )
+    (tmp_path / "runs" / "eval.md").write_text(table + "\n")
+    print_summary({
+        "out": str(tmp_path), "clips": [{"clip": "a", "status": "ok"}],
+        "counts": {"train": {"samples": 3, "videos": 1}, "val": {"samples": 2, "videos": 1}},
+        "evaluation": {"split": "val", "iou": 12.73, "miou": 13.24}, "wall_s": {},
+        "dataset": str(tmp_path / "data" / "datasets" / "demo"), "reports": ["r.md"], "ui": "ui",
+    })  # fmt: skip
+    out = capsys.readouterr().out
+    assert table in out and "fine-tuned network on the val split: IoU 12.7  mIoU 13.2" in out
+    assert f"summary: {tmp_path / 'demo.json'}" in out and "dataset: " in out
 
 
 @pytest.mark.slow

@@ -227,3 +227,25 @@ def test_a_writer_killed_mid_write_leaves_only_a_temp_that_the_sweep_removes(tmp
     assert not target.exists() and len(list(target.parent.iterdir())) == 1
     assert remove_stale_temps(tmp_path) == 1
     assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_get_the_mode_open_would_give_them(tmp_path, umask) -> None:
+    """mkstemp's temp files are 0o600: renamed as they were, every dataset file was private."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        paths = [write_json(tmp_path / "a.json", {"x": 1}),
+                 write_npz(tmp_path / "b.npz", {"x": np.zeros(3)})]  # fmt: skip
+        with atomic_path(tmp_path / "c.png") as tmp:  # a writer that wants a file name
+            tmp.write_bytes(b"png")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("the mode a plain open() gives")
+    finally:
+        os.umask(old)
+    for p in [*paths, tmp_path / "c.png"]:
+        assert (
+            stat.S_IMODE(p.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask
+        )

@@ -95,7 +95,10 @@ def test_an_empty_data_root_is_refused_naming_where_it_came_from(tmp_path, monke
     monkeypatch.setenv("YTOCC_DATA", str(tmp_path / "env"))
     with pytest.raises(DataRootError) as err:
         resolve_data_root("  ")
-    assert str(err.value) == "--data is empty: give a folder, or unset YTOCC_DATA for ./data"
+    assert (
+        str(err.value)
+        == "--data is empty: give a folder, or leave --data out for $YTOCC_DATA or ./data"
+    )
     monkeypatch.setenv("YTOCC_DATA", "")
     with pytest.raises(DataRootError) as err:
         resolve_data_root()
