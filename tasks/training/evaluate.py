@@ -66,7 +66,10 @@ def evaluate_dirs(
             raise FormatError(
                 f"{Path(pred_dir) / gt.name}: pred is {pred.dtype} {pred.shape}, target {target.shape}"
             )
-        metrics.add(pred, target)
+        try:
+            metrics.add(pred, target)
+        except ValueError as e:  # labels out of range: say which pair of files holds them
+            raise FormatError(f"{Path(pred_dir) / gt.name} vs {gt}: {e}") from e
     return metrics
 
 

@@ -94,6 +94,16 @@ def test_missing_prediction_and_wrong_shape_name_the_file(tmp_path):
     assert "b.npz: missing" in res.output
 
 
+def test_labels_out_of_range_name_the_pair_of_files(tmp_path):
+    """A prediction holding 255 where the target is known (only a target may) names its file."""
+    pred, gt = _grids()
+    bad = pred.copy()
+    bad[:1] = 255
+    _write(tmp_path, {"a": (pred, gt), "b": (bad, gt)})
+    with pytest.raises(FormatError, match=r"pred/b.npz vs .*gt/b.npz: labels must lie in 0..11"):
+        evaluate_dirs(tmp_path / "pred", tmp_path / "gt")
+
+
 def test_table_is_laid_out_like_the_paper():
     pred, gt = _grids()
     m = SSCMetrics()
