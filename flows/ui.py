@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on (host, port): a bind there fails."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_API_URL": os.environ.get("PREFECT_UI_API_URL") or f"{base}/api",
     }
+    if port_in_use(args.host, args.port):
+        print(f"error: port {args.port} on {args.host} is in use (another `ytocc ui`? try "
+              f"--port {args.port + 1})", file=sys.stderr)  # fmt: skip
+        return 2
     print(f"Prefect UI: {base}  (Ctrl-C stops it)")
     print(f"point runs at it: export PREFECT_API_URL={base}/api", flush=True)
     cmd = [
