@@ -120,6 +120,9 @@ def test_voxelize_rejects_labels_outside_range(tmp_path: Path):
 
 
 def test_reconstruct_reports_unknown_clip_without_traceback(tmp_path: Path):
+    (
+        tmp_path / "data"
+    ).mkdir()  # a data folder without that clip (a missing folder: test_cli_errors)
     result = runner.invoke(app, ["reconstruct", "nope-000", "--data", str(tmp_path / "data")])
     assert result.exit_code == 2  # a bad argument: refused before any work
     assert "nope-000" in result.output and "Traceback" not in result.output
