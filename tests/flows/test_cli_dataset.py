@@ -43,7 +43,10 @@ def test_dataset_command_refuses_changed_content_without_force(root):
 
 def test_dataset_command_rejects_bad_names_and_empty_roots(root):
     assert "may hold only" in _run("../x", "--data", str(root.root)).output
-    res = _run("demo", "--data", str(root.root))
+    res = _run("demo", "--data", str(root.root))  # no such folder: a usage error
+    assert res.exit_code == 2 and "no data folder at" in res.output
+    root.root.mkdir(parents=True)
+    res = _run("demo", "--data", str(root.root))  # an empty one: nothing to freeze
     assert res.exit_code == 1 and "nothing to freeze" in res.output
 
 

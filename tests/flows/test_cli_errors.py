@@ -98,6 +98,7 @@ def test_build_refuses_a_dataset_name_that_is_a_path_at_once(ytocc, tmp_path) ->
 @pytest.mark.parametrize("clip", ["../x", "a/b", "nope-000"])
 @pytest.mark.parametrize("command", [["reconstruct"], ["stage", "clean"], ["rerun", "--clip"]])
 def test_a_bad_clip_argument_is_one_line(ytocc, tmp_path, command, clip) -> None:
+    (tmp_path / "data").mkdir()  # a data folder without that clip
     code, _, err = ytocc(*command, clip, "--data", str(tmp_path / "data"), *SYNTH)
     assert code == 2 and clip in one_error_line(err)
 
