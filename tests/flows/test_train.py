@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -204,28 +205,28 @@ def test_an_unreadable_released_checkpoint_is_one_clear_error(tmp_path, prefect_
     assert "Traceback" not in res.output
 
 
+def _finetune(folders: Path, tmp_path: Path, *args: str):
+    """`ytocc train finetune` on the test dataset into tmp_path/ft on CPU, with `args` added."""
+    _register()
+    return CliRunner().invoke(
+        app,
+        ["train", "finetune", "--dataset", str(folders / "occ"), "--out", str(tmp_path / "ft"),
+         *args, "--set", "train.device=cpu"],
+    )  # fmt: skip
+
+
 def test_preflight_names_a_missing_backbone_with_its_download_command(
     tmp_path, prefect_harness, folders, monkeypatch
 ):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    _register()
-    res = CliRunner().invoke(
-        app,
-        ["train", "finetune", "--dataset", str(folders / "occ"), "--out", str(tmp_path / "ft"),
-         "--preset", "monoscene-nyu", "--set", "train.device=cpu"],
-    )  # fmt: skip
+    res = _finetune(folders, tmp_path, "--preset", "monoscene-nyu")
     assert res.exit_code == 2, res.output
     assert "monoscene image backbone" in res.output
     assert "download timm/tf_efficientnet_b7.ns_jft_in1k model.safetensors" in res.output
 
 
 def test_symphonies_fails_with_its_install_line(tmp_path, prefect_harness, folders):
-    _register()
-    res = CliRunner().invoke(
-        app,
-        ["train", "finetune", "--dataset", str(folders / "occ"), "--out", str(tmp_path / "ft"),
-         "--set", "train.network=symphonies", "--set", "train.device=cpu"],
-    )  # fmt: skip
+    res = _finetune(folders, tmp_path, "--set", "train.network=symphonies")
     assert res.exit_code == 2, res.output  # refused by the preflight, before any work
     assert "network 'symphonies' needs" in res.output and "mim install" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "ft").exists()
@@ -314,15 +315,10 @@ def test_finetune_starts_from_monoscenes_lightning_ckpt(folders, tmp_path, prefe
         write_lightning_checkpoint,
     )
 
-    _register()
     ckpt = tmp_path / "monoscene_nyu.ckpt"
     write_lightning_checkpoint(ckpt, monoscene_table(feature=8, width=1.0, depth=1.0))
-    res = CliRunner().invoke(
-        app,
-        ["train", "finetune", "--dataset", str(folders / "occ"), "--out", str(tmp_path / "ft"),
-         "--init", str(ckpt), "--epochs", "1", "--set", "train.device=cpu",
-         "--set", "train.net_args={backbone: tf_efficientnet_b0}"],
-    )  # fmt: skip
+    res = _finetune(folders, tmp_path, "--init", str(ckpt), "--epochs", "1",
+                    "--set", "train.net_args={backbone: tf_efficientnet_b0}")  # fmt: skip
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "ft" / "last" / "checkpoint.json").read_text())
     assert meta["network"] == "monoscene" and meta["init"] == str(ckpt)
