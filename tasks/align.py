@@ -215,8 +215,8 @@ def search_level(points: np.ndarray, up: np.ndarray, cams: np.ndarray | None, di
 
 def ceiling_glimpse(points: np.ndarray, sample: np.ndarray, up: np.ndarray, walls: list[Plane],
                     floor_z: float, cams: np.ndarray | None, distance: float,
-                    cfg: AlignConfig) -> tuple[float | None, str]:  # fmt: skip
-    """Height (along `up`) of a ceiling seen only as a sliver, or None; and why not.
+                    cfg: AlignConfig) -> float | None:  # fmt: skip
+    """Height (along `up`) of a ceiling seen only as a sliver, or None.
 
     Level-normal points high in the scene are mostly noise at the visible top of walls and
     furniture (where the view cuts them): any level band of them is not yet a ceiling. The
@@ -234,13 +234,13 @@ def ceiling_glimpse(points: np.ndarray, sample: np.ndarray, up: np.ndarray, wall
         start = max(start, floor_z + CEILING_OVER_CAMERAS * (float((cams @ up).max()) - floor_z))
     near = np.flatnonzero(heights >= start - distance)
     if len(near) < MIN_GLIMPSE:
-        return None, "nothing above the walls' visible top"
+        return None  # nothing above the walls' visible top
     cos_max = np.cos(np.radians(cfg.gravity_max_angle_deg))
     normals = level_normals(points[near], distance)
     level = np.abs(normals @ up) >= cos_max
     h = np.sort(heights[near][level])
     if len(h) < MIN_GLIMPSE or h[-1] < start:
-        return None, "no level points above the walls' visible top"
+        return None  # no level points above the walls' visible top
     centres = np.arange(start, h[-1] + distance / 2, distance / 2)
 
     def within(r: float) -> np.ndarray:  # level points within ±r of each centre
@@ -250,13 +250,13 @@ def ceiling_glimpse(points: np.ndarray, sample: np.ndarray, up: np.ndarray, wall
     best = int(np.argmax(counts))
     beside = within(2 * distance)[best] - counts[best]
     if counts[best] < max(MIN_GLIMPSE, 3 * beside):
-        return None, "no level sheet above the walls' visible top"
+        return None  # no level sheet above the walls' visible top
     c = centres[best]
     band = np.abs(heights[near] - c) <= distance
     c = float(np.median(heights[near][band & level]))
     why = glimpse_objection(points[near], normals, band & level, band, heights, c, sample, up,
                             walls, distance, cos_max)  # fmt: skip
-    return (None, why) if why else (c, "")
+    return None if why else c
 
 
 def on_walls(points: np.ndarray, sample: np.ndarray, walls: list[Plane]) -> np.ndarray:
@@ -561,7 +561,7 @@ def align_cloud(
     else:
         wall_pts = [inl for _, _, inl in walls]
         top = float(np.percentile(z[np.concatenate(wall_pts)] if wall_pts else z, 99.0))
-        glimpse, _ = ceiling_glimpse(pts, sample, rotation[2], walls, floor_z, cams, distance, cfg)
+        glimpse = ceiling_glimpse(pts, sample, rotation[2], walls, floor_z, cams, distance, cfg)
         top, scale_method = (top, "wall-top") if glimpse is None else (glimpse, "ceiling-glimpse")
         if cams is not None:
             cam_h = float(np.median(cams @ rotation[2])) - floor_z
