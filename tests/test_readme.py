@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import click
 import typer.main
 from typer.testing import CliRunner
 
@@ -40,10 +39,10 @@ def documented() -> dict[str, set[str]]:
     return out
 
 
-def cli_commands() -> dict[str, click.Command]:
+def cli_commands() -> dict[str, typer.core.TyperCommand]:
     _register()
     group = typer.main.get_command(app)
-    found: dict[str, click.Command] = {}
+    found: dict[str, typer.core.TyperCommand] = {}
     for name, cmd in group.commands.items():
         subs = getattr(cmd, "commands", None)
         found |= {f"{name} {n}": s for n, s in subs.items()} if subs else {name: cmd}

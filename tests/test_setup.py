@@ -6,6 +6,7 @@ apt-get, id and sudo are faked on PATH (the outside world); nothing is installed
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -107,3 +108,78 @@ def test_exactly_one_opencv_is_installed_and_it_is_the_headless_one() -> None:
 
     names = {(d.metadata["Name"] or "").lower() for d in distributions()}
     assert {n for n in names if n.startswith("opencv")} == {"opencv-python-headless"}
+
+
+# Imported only inside the adapters that need them, which say in one line what to install.
+OPTIONAL_IMPORTS = {
+    "detectron2": "models/segmenters/san.py: SAN needs detectron2, which is not on PyPI",
+    "san": "models/segmenters/san.py: SAN's own repository, installed by hand",
+    "prefect_dask": "flows/runners.py: run.task_runner=dask names `pip install prefect-dask`",
+}
+OWN_PACKAGES = {"flows", "tasks", "storage", "models", "tests", "bench", "notebooks"}
+
+
+def imported_modules() -> dict[str, set[str]]:
+    """Top-level third-party module → the repository files that import it (any depth)."""
+    import ast
+    import sys
+
+    found: dict[str, set[str]] = {}
+    for path in REPO.rglob("*.py"):
+        rel = path.relative_to(REPO)
+        if rel.parts[0].startswith(".") or rel.parts[0] == "out":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(rel))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for top in {n.split(".")[0] for n in names}:
+                if top not in sys.stdlib_module_names and top not in OWN_PACKAGES | {"__future__"}:
+                    found.setdefault(top, set()).add(str(rel))
+    return found
+
+
+def declared_distributions() -> set[str]:
+    """Normalised names of what set-up installs: pyproject's dependencies and extras, and the
+    Makefile's `--no-deps` installs (CI builds a fresh venv from exactly these)."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    reqs = project["dependencies"] + [
+        r for v in project["optional-dependencies"].values() for r in v
+    ]
+    reqs += re.findall(r"--no-deps (\S+)", (REPO / "Makefile").read_text())
+    return {
+        re.sub(r"[-_.]+", "-", re.split(r"[\s<>=!~\[;]", r, maxsplit=1)[0]).lower() for r in reqs
+    }
+
+
+def test_every_imported_module_comes_from_a_declared_requirement() -> None:
+    """A module this venv happens to hold (installed by hand, or pulled in by another package)
+    is missing from CI's fresh venv: `bench/mutate.py` imported libcst, which only a hand-installed
+    mutmut had brought, and CI failed. Each import must come from a distribution set-up installs
+    by name, not through another package's dependencies."""
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    declared = declared_distributions()
+    undeclared = {}
+    for module, files in imported_modules().items():
+        if module in OPTIONAL_IMPORTS:
+            continue
+        providers = {re.sub(r"[-_.]+", "-", d).lower() for d in dists.get(module, [])}
+        if not providers & declared:
+            undeclared[module] = (sorted(providers), sorted(files)[:3])
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
+
+
+def test_the_optional_imports_are_still_optional() -> None:
+    """The allow-list above names only modules still imported, each inside a function."""
+    imported = imported_modules()
+    for module, why in OPTIONAL_IMPORTS.items():
+        source = why.split(":", 1)[0]
+        assert source in imported.get(module, set()), (module, why)
+        assert not re.search(rf"^(import|from) {module}\b", (REPO / source).read_text(), re.M)
