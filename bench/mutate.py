@@ -136,6 +136,20 @@ def write_config(work: Path, files: list[str], tests: list[str]) -> None:
         'also_copy = ["README.md"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         'pytest_add_cli_args = ["-q", "-x", "-m", "not slow"]\n'
+        # Each mutant is forked from a process that has not run any test (mutmut's fork server).
+        # With the default ("fork"), mutmut forks each mutant from its main process after
+        # running the tests there; a test module that sets torch's threads to 2 (e.g.
+        # test_monoscene.py) leaves an OpenMP pool behind, and every forked child then waits
+        # forever on threads it does not have (a "timeout" per mutant: what ended the
+        # checkpoint set's last re-check, not load).
+        'process_isolation = "forkserver"\n'
+        # mutmut ends a mutant after (its tests' measured time + constant) × multiplier wall
+        # seconds ("timeout"); with its defaults (1 s × 15) a 0.1 s test gets 16 s, which
+        # pytest's own start in the forked child can overrun on the loaded shared CPU. A 20 s
+        # floor × 5 (100 s, + 5× the tests' time) absorbs a several-fold slowdown of that start;
+        # a mutant that loops still ends.
+        "timeout_constant = 20.0\n"
+        "timeout_multiplier = 5.0\n"
     )
 
 
