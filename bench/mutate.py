@@ -55,6 +55,8 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
                    ["tests/models/occupancy/test_checkpoint.py",
                     "tests/models/occupancy/test_monoscene.py::test_checkpoints_that_do_not_fit_are_named",
                     "tests/models/occupancy/test_monoscene.py::test_foreign_classes_in_a_checkpoint_are_refused",
+                    "tests/models/occupancy/test_monoscene.py::test_a_released_checkpoint_initialises_fine_tuning_all_but_the_ssc_head",
+                    "tests/models/occupancy/test_monoscene.py::test_a_released_checkpoint_loads_on_the_device_asked_for",
                     "tests/models/test_untrusted_checkpoints.py"]),
     "dust3r": (["models/dust3r.py"],
                ["tests/models/test_dust3r.py::test_missing_weights_is_a_clear_error",
@@ -69,7 +71,8 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
                 "tests/models/test_dust3r.py::test_checkpoint_args_naming_another_call_are_refused_with_their_text",
                 "tests/models/test_dust3r.py::test_without_any_dust3r_package_the_error_says_what_to_install",
                 "tests/models/test_untrusted_checkpoints.py"]),
-    "embed": (["models/embed.py"], ["tests/models/test_embed.py", "tests/models/test_backends.py"]),
+    "embed": (["models/embed.py"], ["tests/models/test_embed.py", "tests/models/test_backends.py",
+                                    "tests/models/test_untrusted_checkpoints.py"]),
 }  # fmt: skip
 
 # set → the functions whose mutants it runs (mutmut name globs), where not every function of its
