@@ -223,15 +223,22 @@ def run_set(name: str, work: Path, jobs: int, timeout_s: float) -> dict:
 def recheck_set(name: str, work: Path, last: dict, timeout_s: float) -> dict:
     """Re-run only `last`'s survivors of one set against the current tests (after tests were
     written against them): valid while the mutated files are unchanged since that run, since
-    mutmut names mutants by position. The other mutants keep their recorded result."""
+    mutmut names mutants by position. The other mutants keep their recorded result. The tests
+    and the packages' other modules are this checkout's (a test may rely on a fix made since)."""
     files, tests = SETS[name]
     if any(_digest(work / f) != _scratch_digest(f) for f in files):
         raise RuntimeError(f"{name}: {', '.join(files)} changed since its run: run it in full")
     if not last.get("survivors"):
         return last
+    mutated = {(REPO / f).resolve() for f in files}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in ("__pycache__", "results") or n.endswith(".pyc")
+                or (Path(folder) / n).resolve() in mutated}  # fmt: skip
+
     shutil.rmtree(work / "tests")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
-    shutil.copytree(REPO / "tests", work / "tests", ignore=ignore)
+    for pkg in (*PACKAGES, "tests"):
+        shutil.copytree(REPO / pkg, work / pkg, ignore=ignore, dirs_exist_ok=True)
     write_config(work, files, tests)
     (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # map the new tests too
     t0 = time.perf_counter()
