@@ -144,16 +144,17 @@ class YtDlpLog:
     info = warning = error = debug
 
 
-def list_entries(url: str, flat: bool) -> list[dict[str, Any]] | None:
-    """Entries of a playlist, channel or page holding several videos, listed by yt-dlp without
-    downloading; None when `url` is one video. `flat`: don't resolve the entries (YouTube).
+def list_entries(url: str) -> list[dict[str, Any]] | None:
+    """Entries of a playlist, channel or page holding several videos, as yt-dlp's extractor
+    lists them, flat: none is resolved or downloaded (``process=False``; a YouTube playlist's
+    entries are bare URLs, a page's its ``<video>`` elements); None when `url` is one video.
 
     Raises yt-dlp's errors (``YoutubeDLError``) when the URL cannot be read.
     """
     import yt_dlp
 
     opts = {"quiet": True, "no_warnings": True, "logger": YtDlpLog("ytocc.sources")}
-    with yt_dlp.YoutubeDL({**opts, "extract_flat": "in_playlist" if flat else False}) as y:
+    with yt_dlp.YoutubeDL(opts) as y:
         info = y.extract_info(url, download=False, process=False) or {}
     if info.get("_type") not in ("playlist", "multi_video"):
         return None
@@ -176,7 +177,7 @@ def expand_url(url: str, cfg: DownloadConfig) -> tuple[list[VideoSource], list[t
     import yt_dlp
 
     try:
-        entries = list_entries(url, flat=is_listing(url))
+        entries = list_entries(url)
     except yt_dlp.utils.YoutubeDLError:
         entries = None  # unreadable now: the download stage retries it and records why
     if entries is None:

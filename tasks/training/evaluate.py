@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from models.device import pick_device
 from models.metrics import Average, SSCMetrics
-from models.occupancy.checkpoint import load_network
+from models.occupancy.checkpoint import checkpoint_meta, is_lightning, load_network
 from storage.atomic import write_json, write_text
 from storage.config import TrainConfig
 from storage.formats import CLASS_NAMES, FormatError
@@ -150,15 +150,29 @@ def evaluate(
     """Evaluate a checkpoint on a dataset split; writes `out` JSON + table; returns the summary.
 
     `checkpoint` is a checkpoint folder or MonoScene's released ``.ckpt`` (``cfg.net_args``
-    then override MonoScene's NYUv2 arguments).
+    then override MonoScene's NYUv2 arguments). Images are resized as :func:`eval_image_hw`
+    says (the summary's ``image_hw``).
     """
-    overrides = cfg.net_args if Path(checkpoint).suffix == ".ckpt" else {}
+    overrides = cfg.net_args if is_lightning(checkpoint) else {}
     model = load_network(checkpoint, pick_device(cfg.device), **overrides)
-    data = open_dataset(dataset, split, kind, cfg.image_hw, rgb_root)
+    image_hw = eval_image_hw(checkpoint, cfg)
+    data = open_dataset(dataset, split, kind, image_hw, rgb_root)
     summary = evaluate_model(model, data, cfg.batch_size, progress, cfg.amp).summary()
     summary["samples"] = len(data)
+    summary["image_hw"] = list(image_hw) if image_hw else None
     write_report(summary, out, method_name(checkpoint))
     return summary
+
+
+def eval_image_hw(checkpoint: str | os.PathLike[str], cfg: TrainConfig) -> tuple[int, int] | None:
+    """The (H, W) images are resized to for evaluation: `cfg.image_hw` when set, else the size
+    the checkpoint was trained at (its saved config), else None (the stored size; a released
+    ``.ckpt`` records none). A network evaluated at another size than it learned sees objects at
+    another scale in pixels, so the training size is the default."""
+    if cfg.image_hw is not None or is_lightning(checkpoint):
+        return cfg.image_hw
+    trained = checkpoint_meta(checkpoint).get("config", {}).get("image_hw")
+    return (int(trained[0]), int(trained[1])) if trained else None
 
 
 def method_name(checkpoint: str | os.PathLike[str]) -> str:

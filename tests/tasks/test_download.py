@@ -115,6 +115,7 @@ def test_each_video_of_a_page_is_its_own_video_with_its_own_marker(root, web) ->
         assert len({v.video_id for v in videos}) == 2
         for v in videos:
             assert download.run(root, cfg, v).status == "ok"
+            assert read_source(root, v.video_id) == v  # a re-run fetches the same entry
         whole = download.run(root, cfg, VideoSource("page", f"{url}/page.html"))
     lengths = sorted(read_marker(root.video_marker(v.video_id, "download")).stats["duration_s"]
                      for v in videos)  # fmt: skip
@@ -149,11 +150,17 @@ def test_a_broken_local_file_ends_that_video_with_its_reason(root: DataRoot, tmp
     assert not root.video_file(source.video_id).exists()
 
 
-@pytest.mark.parametrize("damage", ["", "{not json", '{"video_id": "v"}'])
+@pytest.mark.parametrize(
+    "damage",
+    [None, "", "{not json", '{"video_id": "v"}',
+     '{"video_id": "v", "url": "http://h/v.mp4", "local": false, "clips_s": 5}'],
+    ids=["missing", "empty", "not-json", "fields-missing", "spans-not-a-list"],
+)  # fmt: skip
 def test_a_damaged_source_record_names_its_file(root, damage) -> None:
     path = root.source_json("v")
     path.parent.mkdir(parents=True)
-    path.write_text(damage)
+    if damage is not None:
+        path.write_text(damage)
     with pytest.raises(StageFailure, match=r"^videos/v/source\.json: unreadable source record"):
         read_source(root, "v")
 

@@ -1,5 +1,7 @@
 """SOURCE expansion: every kind of source becomes videos with safe, stable ids."""
 
+import socket
+
 import pytest
 
 from flows.loopback import serve_directory
@@ -175,8 +177,11 @@ def test_a_listing_is_expanded_flat_by_yt_dlp_into_its_videos(tmp_path) -> None:
         f"<link>http://127.0.0.1/</link>{items}</channel></rss>"
     )
     with serve_directory(tmp_path) as base:
-        listed = list_entries(f"{base}/feed.xml", flat=True)
-    assert [e.get("url") or e.get("webpage_url") for e in listed] == entries
+        assert len(list_entries(f"{base}/feed.xml")) == 2
+        videos, errors = expand_source(f"{base}/feed.xml", DownloadConfig())
+    assert [v.url for v in videos] == entries and errors == []  # each fetched by its own URL
+    assert [v.item for v in videos] == [None, None]
+    assert [v.video_id.split("-")[:2] for v in videos] == [["tour", "a"], ["tour", "b"]]
 
 
 def test_an_unreadable_camera_file_fails_alone(tmp_path) -> None:
@@ -310,3 +315,44 @@ def test_refusals_name_the_file_line_and_what_to_do(tmp_path) -> None:
 def test_what_counts_as_a_url_and_what_as_a_path(spec: str, why: str) -> None:
     with pytest.raises(SourceError, match=why):
         expand_source(spec, DownloadConfig())
+
+
+def test_listing_a_page_or_an_unreadable_url_prints_nothing_on_the_console(tmp_path, capfd):
+    """yt-dlp's messages, its errors included, go to the log at debug level: an unreachable URL
+    stays one video (the download stage retries it and its marker says why) and the console
+    shows nothing of yt-dlp's own."""
+    (tmp_path / "page.html").write_text(
+        '<html><body><video><source src="a.webm" type="video/webm"><source src="a.mp4" '
+        'type="video/mp4"></video><video src="b.mp4"></video></body></html>'
+    )
+    refused = "http://127.0.0.1:9/gone.html"  # port 9 (discard): the connection is refused
+    with serve_directory(tmp_path) as base:
+        videos, errors = expand_sources([f"{base}/page.html", refused], DownloadConfig())
+    # the first <video> offers two formats: item 1 of the page; the videos after it go on
+    page, b = f"{base}/page.html", f"{base}/b.mp4"
+    assert [(v.url, v.item) for v in videos] == [(page, 1), (b, None), (refused, None)]
+    assert errors == []
+    assert capfd.readouterr() == ("", "")
+
+
+def test_youtube_video_urls_are_taken_as_they_are_without_asking_youtube(monkeypatch) -> None:
+    """A video link's id is read from the URL itself, so a long list expands offline and at
+    once; only a playlist or channel is listed (here offline: kept as one source, which the
+    download stage retries and records)."""
+    asked: list[str] = []
+
+    def offline(host, *args, **kwargs):
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "offline")
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    vid = "dQw4w9WgXcQ"
+    links = [f"https://www.youtube.com/watch?v={vid}", f"https://youtu.be/{vid}",
+             f"https://www.youtube.com/shorts/{vid}", f"https://www.youtube.com/watch?v={vid}&list=PL0"]  # fmt: skip
+    videos, errors = expand_sources(links, DownloadConfig())
+    assert [v.video_id for v in videos] == [vid] and errors == [] and asked == []
+    for playlist in ("https://www.youtube.com/playlist?list=PL0123456789",
+                     f"https://www.youtube.com/playlist?list=PL0123456789&v={vid}"):  # fmt: skip
+        asked.clear()
+        (v,), errors = expand_source(playlist, DownloadConfig())
+        assert v.url == playlist and errors == [] and "www.youtube.com" in asked, playlist

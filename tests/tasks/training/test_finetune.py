@@ -158,6 +158,25 @@ def test_finetune_on_an_occscannet_folder_writes_checkpoint_and_metrics(tmp_path
     assert (tmp_path / "run" / "metrics.csv").is_file()
 
 
+def test_evaluation_resizes_images_to_the_size_the_checkpoint_was_trained_at(tmp_path):
+    """A checkpoint trained on 24×32 images is evaluated on 24×32 unless told otherwise, not at
+    the stored 48×64 (the network would see every object at twice its learned pixel size)."""
+    from tasks.training.evaluate import evaluate
+
+    write_occscannet(tmp_path / "occ", 1)
+    write_occscannet(tmp_path / "occ", 1, "val", first=1)
+    ckpt = finetune(tmp_path / "occ", tmp_path / "run", _cfg(epochs=1, image_hw=(24, 32)),
+                    progress=False)  # fmt: skip
+    default = evaluate(ckpt, tmp_path / "occ", tmp_path / "a.json", _cfg(), progress=False)
+    assert default["image_hw"] == [24, 32]
+    same = evaluate(ckpt, tmp_path / "occ", tmp_path / "b.json", _cfg(image_hw=(24, 32)),
+                    progress=False)  # fmt: skip
+    assert same["iou"] == default["iou"] and same["per_class"] == default["per_class"]
+    told = evaluate(ckpt, tmp_path / "occ", tmp_path / "c.json", _cfg(image_hw=(48, 64)),
+                    progress=False)  # fmt: skip
+    assert told["image_hw"] == [48, 64]
+
+
 @pytest.mark.slow
 def test_monoscene_finetunes_with_its_five_losses_and_evaluates(tmp_path):
     """MonoScene (timm's tiny EfficientNet, 8-wide 3D net) through fine-tuning and evaluation."""
