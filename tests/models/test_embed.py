@@ -24,6 +24,16 @@ def tiny_dinov2(tmp_path_factory):
     return folder
 
 
+def _tokens(model, image, grid_hw, skip):
+    """The model's patch tokens of `image` resized to `grid_hw` patches, as (B, N, D)."""
+    size = (grid_hw[0] * 14, grid_hw[1] * 14)
+    x = torch.nn.functional.interpolate(image, size=size, mode="bilinear", align_corners=False)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        return model(pixel_values=(x - mean) / std).last_hidden_state[:, skip:]
+
+
 def test_pixel_features_are_patch_tokens_upsampled(tiny_dinov2):
     model = load_embedder(str(tiny_dinov2))
     assert embed_dim(model) == 16
@@ -32,11 +42,7 @@ def test_pixel_features_are_patch_tokens_upsampled(tiny_dinov2):
     assert feats.shape == (2, 16, 48, 64)
     # at the patch-grid size (28 px short side → 2×3 patches) the features are the tokens
     grid = pixel_features(model, image, (2, 3), input_short_side=28)
-    x = torch.nn.functional.interpolate(image, size=(28, 42), mode="bilinear", align_corners=False)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    with torch.no_grad():
-        tokens = model(pixel_values=(x - mean) / std).last_hidden_state[:, 1:]
+    tokens = _tokens(model, image, (2, 3), skip=1)
     assert torch.allclose(grid.flatten(2).transpose(1, 2), tokens, atol=1e-5)
 
 
@@ -94,12 +100,7 @@ def test_a_short_side_of_one_patch_keeps_one_patch_row_or_column(tiny_dinov2, hw
     image = torch.rand(1, 3, *hw)
     grid_hw = (1, 2) if hw[0] < hw[1] else (2, 1)
     feats = pixel_features(model, image, grid_hw, input_short_side=14)
-    size = (grid_hw[0] * 14, grid_hw[1] * 14)
-    x = torch.nn.functional.interpolate(image, size=size, mode="bilinear", align_corners=False)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    with torch.no_grad():
-        tokens = model(pixel_values=(x - mean) / std).last_hidden_state[:, 1:]
+    tokens = _tokens(model, image, grid_hw, skip=1)
     assert torch.allclose(feats.flatten(2).transpose(1, 2), tokens, atol=1e-5)
 
 
@@ -127,3 +128,29 @@ def test_required_weights_locate_the_model_folder_without_loading_it(tiny_dinov2
         with pytest.raises(WeightsNotFound) as info:
             spec.locate()
         assert str(info.value).startswith(message)
+
+
+def test_each_patch_centre_pixel_gets_its_own_token(tiny_dinov2):
+    """Tokens sit at their patches' centres: upsampled 3×, the middle pixel of every 3 × 3
+    block is exactly its patch's token (a corner-aligned upsampling would shift them)."""
+    model = load_embedder(str(tiny_dinov2))
+    image = torch.rand(1, 3, 48, 64)
+    feats = pixel_features(model, image, (6, 9), input_short_side=28)  # 2 × 3 patches
+    centres = feats[:, :, 1::3, 1::3].flatten(2).transpose(1, 2)
+    assert torch.allclose(centres, _tokens(model, image, (2, 3), skip=1), atol=1e-5)
+
+
+def test_register_tokens_are_skipped_with_the_cls_token(tmp_path):
+    """DINOv2 with registers (facebook/dinov2-with-registers-*) puts 4 register tokens after
+    CLS: the pixel features are the patch tokens after all five."""
+    from transformers import Dinov2WithRegistersConfig, Dinov2WithRegistersModel
+
+    torch.manual_seed(0)
+    cfg = Dinov2WithRegistersConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=32, patch_size=14, image_size=56,
+                                    num_register_tokens=4)  # fmt: skip
+    Dinov2WithRegistersModel(cfg).save_pretrained(tmp_path / "reg")
+    model = load_embedder(str(tmp_path / "reg"))
+    image = torch.rand(1, 3, 48, 64)
+    grid = pixel_features(model, image, (2, 3), input_short_side=28).flatten(2).transpose(1, 2)
+    assert torch.allclose(grid, _tokens(model, image, (2, 3), skip=5), atol=1e-5)
