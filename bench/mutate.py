@@ -222,6 +222,21 @@ def run_set(name: str, work: Path, jobs: int, timeout_s: float) -> dict:
     }
 
 
+def refresh(work: Path, files: list[str], repo: Path = REPO) -> None:
+    """Bring the scratch copy `work` up to `repo`: its tests anew, and every module of the
+    packages but the mutated `files` (mutmut names their mutants by position in them)."""
+    mutated = {(repo / f).resolve() for f in files}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in ("__pycache__", "results") or n.endswith(".pyc")
+                or (Path(folder) / n).resolve() in mutated}  # fmt: skip
+
+    shutil.rmtree(work / "tests", ignore_errors=True)
+    for pkg in (*PACKAGES, "tests"):
+        if (repo / pkg).is_dir():
+            shutil.copytree(repo / pkg, work / pkg, ignore=ignore, dirs_exist_ok=True)
+
+
 def recheck_set(name: str, work: Path, last: dict, timeout_s: float) -> dict:
     """Re-run only `last`'s survivors of one set against the current tests (after tests were
     written against them): valid while the mutated files are unchanged since that run, since
@@ -232,15 +247,7 @@ def recheck_set(name: str, work: Path, last: dict, timeout_s: float) -> dict:
         raise RuntimeError(f"{name}: {', '.join(files)} changed since its run: run it in full")
     if not last.get("survivors"):
         return last
-    mutated = {(REPO / f).resolve() for f in files}
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        return {n for n in names if n in ("__pycache__", "results") or n.endswith(".pyc")
-                or (Path(folder) / n).resolve() in mutated}  # fmt: skip
-
-    shutil.rmtree(work / "tests")
-    for pkg in (*PACKAGES, "tests"):
-        shutil.copytree(REPO / pkg, work / pkg, ignore=ignore, dirs_exist_ok=True)
+    refresh(work, files)
     write_config(work, files, tests)
     (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # map the new tests too
     t0 = time.perf_counter()

@@ -67,3 +67,21 @@ def test_mutmut_reads_the_scratch_config_as_meant(tmp_path, monkeypatch) -> None
         assert cfg.pytest_add_cli_args_test_selection == ["tests/models/test_embed.py"]
     finally:
         reset_config()
+
+
+def test_a_recheck_refreshes_tests_and_modules_but_not_the_mutated_file(tmp_path) -> None:
+    """Re-checking survivors runs this checkout's tests against this checkout's other modules
+    (a new test may rely on a fix made since), while the mutated file stays as it was run."""
+    from bench.mutate import refresh
+
+    repo, work = tmp_path / "repo", tmp_path / "work"
+    for root, text in ((work, "old"), (repo, "new")):
+        (root / "models").mkdir(parents=True)
+        (root / "tests").mkdir()
+        for name in ("mutated.py", "helper.py"):
+            (root / "models" / name).write_text(f"# {text}\n")
+        (root / "tests" / f"test_{text}.py").write_text("")
+    refresh(work, ["models/mutated.py"], repo)
+    assert (work / "models" / "mutated.py").read_text() == "# old\n"
+    assert (work / "models" / "helper.py").read_text() == "# new\n"
+    assert sorted(p.name for p in (work / "tests").iterdir()) == ["test_new.py"]
