@@ -56,6 +56,8 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
                    ["tests/models/occupancy/test_checkpoint.py",
                     "tests/models/occupancy/test_monoscene.py::test_checkpoints_that_do_not_fit_are_named",
                     "tests/models/occupancy/test_monoscene.py::test_foreign_classes_in_a_checkpoint_are_refused",
+                    "tests/models/occupancy/test_monoscene.py::test_a_released_checkpoint_initialises_fine_tuning_all_but_the_ssc_head",
+                    "tests/models/occupancy/test_monoscene.py::test_a_released_checkpoint_loads_on_the_device_asked_for",
                     "tests/models/test_untrusted_checkpoints.py"]),
     "dust3r": (["models/dust3r.py"],
                ["tests/models/test_dust3r.py::test_missing_weights_is_a_clear_error",
@@ -70,7 +72,8 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
                 "tests/models/test_dust3r.py::test_checkpoint_args_naming_another_call_are_refused_with_their_text",
                 "tests/models/test_dust3r.py::test_without_any_dust3r_package_the_error_says_what_to_install",
                 "tests/models/test_untrusted_checkpoints.py"]),
-    "embed": (["models/embed.py"], ["tests/models/test_embed.py", "tests/models/test_backends.py"]),
+    "embed": (["models/embed.py"], ["tests/models/test_embed.py", "tests/models/test_backends.py",
+                                    "tests/models/test_untrusted_checkpoints.py"]),
 }  # fmt: skip
 
 # set → the functions whose mutants it runs (mutmut name globs), where not every function of its
@@ -137,6 +140,20 @@ def write_config(work: Path, files: list[str], tests: list[str]) -> None:
         'also_copy = ["README.md"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         'pytest_add_cli_args = ["-q", "-x", "-m", "not slow"]\n'
+        # Each mutant is forked from a process that has not run any test (mutmut's fork server).
+        # With the default ("fork"), mutmut forks each mutant from its main process after
+        # running the tests there; a test module that sets torch's threads to 2 (e.g.
+        # test_monoscene.py) leaves an OpenMP pool behind, and every forked child then waits
+        # forever on threads it does not have (a "timeout" per mutant: what ended the
+        # checkpoint set's last re-check, not load).
+        'process_isolation = "forkserver"\n'
+        # mutmut ends a mutant after (its tests' measured time + constant) × multiplier wall
+        # seconds ("timeout"); with its defaults (1 s × 15) a 0.1 s test gets 16 s, which
+        # pytest's own start in the forked child can overrun on the loaded shared CPU. A 20 s
+        # floor × 5 (100 s, + 5× the tests' time) absorbs a several-fold slowdown of that start;
+        # a mutant that loops still ends.
+        "timeout_constant = 20.0\n"
+        "timeout_multiplier = 5.0\n"
     )
 
 
@@ -207,15 +224,22 @@ def run_set(name: str, work: Path, jobs: int, timeout_s: float) -> dict:
 def recheck_set(name: str, work: Path, last: dict, timeout_s: float) -> dict:
     """Re-run only `last`'s survivors of one set against the current tests (after tests were
     written against them): valid while the mutated files are unchanged since that run, since
-    mutmut names mutants by position. The other mutants keep their recorded result."""
+    mutmut names mutants by position. The other mutants keep their recorded result. The tests
+    and the packages' other modules are this checkout's (a test may rely on a fix made since)."""
     files, tests = SETS[name]
     if any(_digest(work / f) != _scratch_digest(f) for f in files):
         raise RuntimeError(f"{name}: {', '.join(files)} changed since its run: run it in full")
     if not last.get("survivors"):
         return last
+    mutated = {(REPO / f).resolve() for f in files}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in ("__pycache__", "results") or n.endswith(".pyc")
+                or (Path(folder) / n).resolve() in mutated}  # fmt: skip
+
     shutil.rmtree(work / "tests")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
-    shutil.copytree(REPO / "tests", work / "tests", ignore=ignore)
+    for pkg in (*PACKAGES, "tests"):
+        shutil.copytree(REPO / pkg, work / pkg, ignore=ignore, dirs_exist_ok=True)
     write_config(work, files, tests)
     (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)  # map the new tests too
     t0 = time.perf_counter()

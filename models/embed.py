@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import pickle
 from pathlib import Path
 
 import torch
@@ -23,7 +24,12 @@ _STD = (0.229, 0.224, 0.225)
 
 @functools.lru_cache(maxsize=2)
 def load_embedder(spec: str, device: str = "cpu") -> nn.Module:
-    """The frozen DINOv2 model at `spec` (folder or HF id) on `device`, in eval mode."""
+    """The frozen DINOv2 model at `spec` (folder or HF id) on `device`, in eval mode.
+
+    Weights are read as safetensors or weights-only pickles (transformers' ``weights_only``
+    default); a folder without a loadable model, or whose pickle names anything but tensors
+    and containers, is a :class:`WeightsNotFound` naming the folder.
+    """
     from transformers import AutoModel
 
     folder = resolve_dir(spec, what="DINOv2 embedder")
@@ -31,6 +37,12 @@ def load_embedder(spec: str, device: str = "cpu") -> nn.Module:
         model = AutoModel.from_pretrained(folder)
     except OSError as e:
         raise WeightsNotFound(f"DINOv2 embedder: {folder} holds no loadable model ({e})") from e
+    except pickle.UnpicklingError as e:
+        raise WeightsNotFound(
+            f"DINOv2 embedder: {folder} holds weights that weights-only loading refuses (its "
+            "pickle names code or classes, not only tensors); if you trust them, re-save them "
+            "as safetensors"
+        ) from e
     model.requires_grad_(False)
     return model.eval().to(device)
 

@@ -12,8 +12,6 @@ classes reaches 0.5.
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -90,7 +88,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The state dict of an official checkpoint, `module.` prefix removed (weights_only load)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+    except Exception as e:  # the unpickler's error on cut or foreign bytes can be of any type
+        # (a legacy file cut after 1-3 bytes: IndexError; after more: EOFError, RuntimeError)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path}: unreadable or truncated checkpoint ({first})") from e
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None

@@ -33,9 +33,11 @@ def download_command(url: str, dest: Path) -> str:
     d, u = shlex.quote(str(dest)), shlex.quote(url)
     if shutil.which("curl"):
         return f"curl -fL --create-dirs -o {d} {u}"
+    mkdir = f"mkdir -p {shlex.quote(str(dest.parent))} && "
     if shutil.which("wget"):
-        return f"mkdir -p {shlex.quote(str(dest.parent))} && wget -O {d} {u}"
-    return f"{shlex.quote(sys.executable)} -c 'import sys,urllib.request as r; r.urlretrieve(*sys.argv[1:])' {u} {d}"
+        return f"{mkdir}wget -O {d} {u}"
+    fetch = "import sys,urllib.request as r; r.urlretrieve(*sys.argv[1:])"
+    return f"{mkdir}{shlex.quote(sys.executable)} -c '{fetch}' {u} {d}"
 
 
 def fetch_command(
@@ -71,13 +73,23 @@ def resolve_file(
     """A local file for `spec`: the path itself if it exists, else a file from a Hub repo.
 
     `spec` is a path, ``owner/repo`` (then `default_filename` is fetched) or
-    ``owner/repo/path/in/repo``.
+    ``owner/repo/path/in/repo``. A local folder without `default_filename`, or a missing path
+    spelt as one (starting with ``.``, ``/`` or ``~``), is a :class:`WeightsNotFound` naming the
+    path, never a Hub lookup of a repo made of its parts.
     """
     p = Path(spec).expanduser()
     if p.is_file():
         return p
-    if p.is_dir() and default_filename and (p / default_filename).is_file():
-        return p / default_filename
+    if p.is_dir():
+        if default_filename and (p / default_filename).is_file():
+            return p / default_filename
+        raise WeightsNotFound(
+            f"{what}: folder {p} holds no {default_filename}"
+            if default_filename
+            else f"{what}: {p} is a folder, not a weights file"
+        )
+    if str(spec).startswith((".", "/", "~")):
+        raise WeightsNotFound(f"{what}: local path {p} does not exist")
     repo_id, filename = split_spec(str(spec), default_filename)
     if filename is None:
         raise WeightsNotFound(f"{what}: {spec!r} is not a file and names no file in a Hub repo")

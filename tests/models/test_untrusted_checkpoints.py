@@ -20,10 +20,12 @@ import pytest
 import torch
 
 from models import dust3r
+from models.embed import load_embedder, save_random_dinov2
 from models.occupancy.checkpoint import STATE_FILE, load_train_state, save_checkpoint
 from models.occupancy.checkpoint import CheckpointError as OccupancyCheckpointError
 from models.occupancy.registry import build_network
 from models.places365 import CheckpointError, build_model, read_checkpoint
+from models.weights import WeightsNotFound
 from storage.formats import FormatError
 from storage.loaders.nyuv2 import read_pickle
 from tests.models.occupancy.tiny import TINY_NET
@@ -134,3 +136,26 @@ def test_nyuv2_pickles_refuse_a_payload(tmp_path, marker) -> None:
     path.write_bytes(pickle.dumps({"cam_pose": 1, "voxel_origin": 2, "evil": Payload(marker)}))
     err = refused(lambda: read_pickle(path, ("cam_pose",)), marker, FormatError)
     assert "refusing to load builtins.exec" in str(err)
+
+
+def _dinov2_with_bin(folder: Path, **extra) -> Path:
+    """A tiny DINOv2 folder whose weights are a ``pytorch_model.bin`` pickle (as the official
+    Hub repos also ship), with `extra` entries in the state dict."""
+    from safetensors.torch import load_file
+
+    save_random_dinov2(folder)
+    state = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(state | extra, folder / "pytorch_model.bin")
+    return folder
+
+
+def test_dinov2_embedder_refuses_weights_that_run_code(tmp_path, marker) -> None:
+    folder = _dinov2_with_bin(tmp_path / "evil", evil=Payload(marker))
+    err = refused(lambda: load_embedder(str(folder)), marker, WeightsNotFound)
+    assert str(err) == (
+        f"DINOv2 embedder: {folder} holds weights that weights-only loading refuses (its pickle "
+        "names code or classes, not only tensors); if you trust them, re-save them as safetensors"
+    )
+    clean = _dinov2_with_bin(tmp_path / "clean")
+    assert not any(p.requires_grad for p in load_embedder(str(clean)).parameters())

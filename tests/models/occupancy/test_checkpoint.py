@@ -117,3 +117,45 @@ def test_a_loaded_network_is_on_the_device_asked_for(tmp_path):
     folder = save_checkpoint(tmp_path / "ours", _net(0), _meta())
     net = load_network(folder, "meta")  # a device without memory
     assert {p.device.type for p in net.parameters()} == {"meta"}
+
+
+def test_a_train_state_saved_on_a_gpu_resumes_on_the_cpu(tmp_path, monkeypatch):
+    """A run trained on a GPU resumes on a CPU-only machine, its state read onto the CPU (where
+    the trainer moves it): ``map_location``. The file is what ``torch.save`` writes on a GPU,
+    its storages tagged ``cuda:0``; torch's location tag is set so while saving, so no GPU is
+    needed to write it (on a CPU-only machine torch itself refuses such a file unmapped)."""
+    import torch.serialization
+
+    net = _net(0)
+    opt = torch.optim.AdamW(net.parameters())
+    for p in net.parameters():
+        p.grad = torch.ones_like(p)
+    opt.step()  # moments to save
+    with monkeypatch.context() as m:
+        m.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        folder = save_checkpoint(tmp_path / "ck", net, _meta(), {"optimizer": opt.state_dict()})
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(folder / "train_state.pt", weights_only=True)
+    state = load_train_state(folder)["optimizer"]["state"]
+    assert state and {t.device.type for s in state.values() for t in s.values()} == {"cpu"}
+    for k, s in opt.state_dict()["state"].items():
+        assert torch.equal(state[k]["exp_avg"], s["exp_avg"])
+
+
+def test_loading_a_checkpoint_looks_up_no_pretrained_backbone(tmp_path, monkeypatch):
+    """The checkpoint holds the backbone's weights: rebuilding its network must not look up the
+    pretrained backbone its arguments name (not in the Hub cache here, and offline, so a
+    lookup fails: shown first)."""
+    from models.weights import WeightsNotFound
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    args = {"backbone": "test_efficientnet", "backbone_weights": "timm/not-in-the-cache",
+            "feature": 8, "dims": [16, 12, 8]}  # fmt: skip
+    with pytest.raises(WeightsNotFound, match="not-in-the-cache"):
+        build_network("monoscene", **args)
+    torch.manual_seed(0)
+    net = build_network("monoscene", pretrained=False, **args)
+    folder = save_checkpoint(tmp_path / "ck", net, {"network": "monoscene", "net_args": args})
+    back = load_network(folder).state_dict()
+    assert all(torch.equal(v, back[k]) for k, v in net.state_dict().items())

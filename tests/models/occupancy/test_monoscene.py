@@ -146,3 +146,26 @@ def test_required_weights_are_the_backbones_hub_file():
     ]
     assert required_weights("monoscene", {"backbone_weights": None}) == []
     assert required_weights("monoscene-lite", {}) == []
+
+
+def test_a_released_checkpoint_initialises_fine_tuning_all_but_the_ssc_head(tiny_ckpt):
+    """Fine-tuning from the released ``.ckpt``: every weight but MonoScene's SSC head (its
+    ``head_prefix``, not the default ``head.``) is loaded; the head keeps its fresh values."""
+    path, state = tiny_ckpt
+    torch.manual_seed(1)
+    net = build_network("monoscene", backbone_weights=None, **TINY)
+    head = head_prefix(net)
+    fresh = {k: v.clone() for k, v in net.state_dict().items() if k.startswith(head)}
+    skipped = load_weights(path, net, skip_head=True)
+    assert skipped == sorted(fresh) and all(
+        k.startswith("net_3d_decoder.ssc_head_1_4.") for k in skipped
+    )
+    own = net.state_dict()
+    assert all(torch.equal(own[k], fresh[k]) for k in skipped)
+    assert all(torch.equal(own[k], v) for k, v in state.items() if k not in fresh)
+    assert load_weights(path, net) == [] and torch.equal(own[skipped[0]], state[skipped[0]])
+
+
+def test_a_released_checkpoint_loads_on_the_device_asked_for(tiny_ckpt):
+    net = load_network(tiny_ckpt[0], "meta", **TINY)  # a device without memory
+    assert {p.device.type for p in net.parameters()} == {"meta"}
