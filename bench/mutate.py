@@ -65,6 +65,7 @@ SETS: dict[str, tuple[list[str], list[str]]] = {
                 "tests/models/test_dust3r.py::test_sparse_graph_above_the_complete_limit",
                 "tests/models/test_dust3r.py::test_network_size_keeps_the_long_side_in_patches",
                 "tests/models/test_dust3r.py::test_each_official_format_loads_the_same_weights_in_eval_mode",
+                "tests/models/test_dust3r.py::test_a_checkpoint_saved_on_a_gpu_loads_on_a_cpu_only_machine",
                 "tests/models/test_dust3r.py::test_a_folder_without_config_json_is_a_clear_error",
                 "tests/models/test_dust3r.py::test_checkpoint_args_as_a_dict_and_a_network_that_does_not_fit",
                 "tests/models/test_dust3r.py::test_the_network_is_put_on_the_device_asked_for",

@@ -46,3 +46,24 @@ def test_the_atomic_writes_keep_working_after_the_rewrite(tmp_path) -> None:
         tmp.write_text("done")
     assert (tmp_path / "out.txt").read_text() == "done"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["atomic.py", "out.txt"]
+
+
+def test_mutmut_reads_the_scratch_config_as_meant(tmp_path, monkeypatch) -> None:
+    """mutmut ignores a key it does not know: read back through mutmut's own loader, each
+    mutant forks from the fork server (not from a process whose tests left torch threads
+    behind: they hang) with the 20 s × 5 time floor, on the set's files and tests."""
+    from mutmut.configuration import ProcessIsolation, config, reset_config
+
+    from bench.mutate import write_config
+
+    write_config(tmp_path, ["models/embed.py"], ["tests/models/test_embed.py"])
+    monkeypatch.chdir(tmp_path)
+    reset_config()
+    try:
+        cfg = config()
+        assert cfg.process_isolation == ProcessIsolation.FORKSERVER
+        assert (cfg.timeout_constant, cfg.timeout_multiplier) == (20.0, 5.0)
+        assert cfg.only_mutate == ["models/embed.py"]
+        assert cfg.pytest_add_cli_args_test_selection == ["tests/models/test_embed.py"]
+    finally:
+        reset_config()

@@ -106,6 +106,27 @@ def test_each_official_format_loads_the_same_weights_in_eval_mode(tiny_weights):
         assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want), spec
 
 
+def test_a_checkpoint_saved_on_a_gpu_loads_on_a_cpu_only_machine(tmp_path, monkeypatch):
+    """DUSt3R is trained on GPUs: a .pth whose storages are tagged ``cuda:0`` (what
+    ``torch.save`` writes there; torch's location tag set so while saving, no GPU needed)
+    loads on a CPU-only machine, where torch itself refuses it unmapped."""
+    torch.manual_seed(0)
+    net = getattr(dust3r.backend()["model"], dust3r.MODEL_CLASS)(**dust3r.parse_model_args(TINY))
+    with monkeypatch.context() as m:
+        m.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save({"args": argparse.Namespace(model=TINY), "model": net.state_dict()},
+                   tmp_path / "gpu.pth")  # fmt: skip
+    if torch.cuda.is_available():
+        pytest.skip("a machine with a GPU loads the file unmapped too")
+    with (
+        pytest.raises(RuntimeError, match="CUDA"),
+        torch.serialization.safe_globals([argparse.Namespace]),
+    ):
+        torch.load(tmp_path / "gpu.pth", weights_only=True)
+    got = dust3r.load_checkpoint(tmp_path / "gpu.pth").state_dict()
+    assert all(torch.equal(got[k], v) for k, v in net.state_dict().items())
+
+
 def test_a_folder_without_config_json_is_a_clear_error(tiny_weights, tmp_path):
     """An HF folder needs its config.json: without it, one error naming the folder."""
     folder = tmp_path / "no-config"
