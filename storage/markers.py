@@ -70,12 +70,11 @@ def code_version() -> str:
         return "unknown"
 
 
-def params_hash(params: Mapping[str, Any] | Any, upstream: list[str] | tuple[str, ...] = ()) -> str:
-    """A stable hash of a stage's parameters (a mapping or a pydantic model) chained with its
-    upstream stages' keys. Chaining makes a change upstream invalidate every stage downstream.
+def params_hash(params: Mapping[str, Any], upstream: list[str] | tuple[str, ...] = ()) -> str:
+    """A stable hash of a stage's parameters (a JSON-able mapping; other values hash by their
+    ``str``) chained with its upstream stages' keys. Chaining makes a change upstream invalidate
+    every stage downstream.
     """
-    if hasattr(params, "model_dump"):
-        params = params.model_dump(mode="json")
     payload = json.dumps(
         {"params": params, "upstream": list(upstream)}, sort_keys=True, default=str
     )

@@ -85,7 +85,6 @@ class Ledger:
 
     def __init__(self, root: DataRoot, cfg: Config) -> None:
         self.root = root
-        self.cfg = cfg
         self.keys = stage_keys(cfg)
         self._states: dict[tuple[str, str], StageState] = {}
         self._base = root.root.resolve()
