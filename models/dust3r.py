@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from models.device import pick_device
+from models.torch_files import load_weights_only
 from models.weights import WeightsNotFound, resolve_dir, resolve_file
 from storage.config import Dust3rConfig
 from storage.markers import StageFailure
@@ -67,8 +68,7 @@ def load_checkpoint(path: Path) -> torch.nn.Module:
     """A .pth checkpoint {'args', 'model'} (official training format), loaded weights-only."""
     import argparse
 
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_weights_only(path, admit=[argparse.Namespace])
     args = ckpt["args"]
     expr = args.model if hasattr(args, "model") else args["model"]
     net = getattr(backend()["model"], MODEL_CLASS)(**parse_model_args(expr))

@@ -24,6 +24,7 @@ import torchvision
 from torch import nn
 
 from models.device import pick_device
+from models.torch_files import CheckpointError, load_weights_only
 from models.weights import WeightsNotFound, download_command, resolve_file
 
 ARCHS: tuple[str, ...] = ("resnet18", "wideresnet18", "resnet50")
@@ -31,10 +32,6 @@ NUM_SCENES = 365
 OFFICIAL_URL = "http://places2.csail.mit.edu/models_places365/{arch}_places365.pth.tar"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that is truncated, not a Places365 checkpoint, or of another arch."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +83,7 @@ def save_checkpoint(
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The state dict of an official checkpoint, `module.` prefix removed (weights_only load)."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # the unpickler's error on cut or foreign bytes can be of any type
-        # (a legacy file cut after 1-3 bytes: IndexError; after more: EOFError, RuntimeError)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: unreadable or truncated checkpoint ({first})") from e
+    ckpt = load_weights_only(path)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: not a Places365 checkpoint (no tensor 'state_dict')")

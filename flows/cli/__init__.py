@@ -41,8 +41,7 @@ def _register() -> None:
 def expected_errors() -> dict[type[BaseException], int]:
     """Exceptions that are a user's input, config or data, not a bug → their exit code."""
     from flows.preflight import PreflightError
-    from models.occupancy.checkpoint import CheckpointError
-    from models.places365 import CheckpointError as PlacesCheckpointError
+    from models.torch_files import CheckpointError
     from models.weights import WeightsNotFound
     from storage.config import ConfigError
     from storage.formats import FormatError
@@ -51,7 +50,7 @@ def expected_errors() -> dict[type[BaseException], int]:
     from tasks.dataset import DatasetError
 
     usage = (ConfigError, DataRootError, InvalidIdError, PreflightError, WeightsNotFound)
-    data = (CheckpointError, PlacesCheckpointError, FormatError, DatasetError)
+    data = (CheckpointError, FormatError, DatasetError)
     return {**dict.fromkeys(usage, USAGE), **dict.fromkeys(data, FAILED)}
 
 

@@ -11,8 +11,6 @@ released Lightning ``.ckpt`` files (:mod:`models.occupancy.lightning`), read wei
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +19,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from models.occupancy.registry import build_network, head_prefix
+from models.torch_files import CheckpointError, load_weights_only
 from storage.atomic import atomic_path, read_json, write_json
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "train_state.pt"
 META_FILE = "checkpoint.json"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder that is missing files or does not fit the network."""
 
 
 def save_checkpoint(
@@ -132,10 +127,4 @@ def load_train_state(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = Path(folder) / STATE_FILE
     if not path.is_file():
         return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise CheckpointError(
-            f"{path}: refused (not a plain tensor/optimiser state, or truncated: {first})"
-        ) from e
+    return load_weights_only(path)

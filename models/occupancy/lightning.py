@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.occupancy.checkpoint import CheckpointError
+from models.torch_files import CheckpointError, load_weights_only
 
 LIGHTNING_MODULES = ("pytorch_lightning.", "lightning.", "lightning_fabric.")
 """Module prefixes whose classes a Lightning checkpoint may name; they become inert stand-ins."""
@@ -72,11 +72,7 @@ def read_lightning(path: str | os.PathLike[str], *, mmap: bool = False) -> dict[
             "trust the file, re-save its state_dict: torch.save({'state_dict': "
             "torch.load(PATH, weights_only=False)['state_dict']}, 'clean.ckpt')"
         )
-    try:
-        with torch.serialization.safe_globals([_inert(g) for g in unsafe]):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except (RuntimeError, OSError, ValueError, EOFError) as e:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({e})") from e
+    ckpt = load_weights_only(path, admit=[_inert(g) for g in unsafe], mmap=mmap)
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path}: no 'state_dict' in the checkpoint")
     odd = [k for k, v in ckpt["state_dict"].items() if not isinstance(v, torch.Tensor)]

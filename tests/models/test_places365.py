@@ -250,9 +250,8 @@ def test_an_unreadable_checkpoint_names_the_file_and_the_first_line_of_the_cause
     bad.write_bytes(b"\x80\x02garbage that is no pickle")
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(bad)
-    cause = str(info.value.__cause__).strip()
-    first = cause.splitlines()[0] if cause else type(info.value.__cause__).__name__
-    assert str(info.value) == f"{bad}: unreadable or truncated checkpoint ({first})"
+    # torch's own cause ('g' is no pickle opcode), not its paragraph about weights_only's default
+    assert str(info.value) == f"{bad}: unreadable or truncated checkpoint (Unsupported operand 103)"
 
 
 def test_damaged_label_data_is_one_clear_error(monkeypatch, tmp_path: Path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import builtins
 import pickle
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,9 +23,9 @@ import torch
 from models import dust3r
 from models.embed import load_embedder, save_random_dinov2
 from models.occupancy.checkpoint import STATE_FILE, load_train_state, save_checkpoint
-from models.occupancy.checkpoint import CheckpointError as OccupancyCheckpointError
 from models.occupancy.registry import build_network
-from models.places365 import CheckpointError, build_model, read_checkpoint
+from models.places365 import build_model, read_checkpoint
+from models.torch_files import CheckpointError
 from models.weights import WeightsNotFound
 from storage.formats import FormatError
 from storage.loaders.nyuv2 import read_pickle
@@ -89,7 +90,7 @@ def test_occupancy_train_state_refuses_a_pickle_that_runs_code(tmp_path, marker)
     net = build_network("monoscene-lite", feature_dim=8, **TINY_NET)
     meta = {"network": "monoscene-lite", "net_args": {"feature_dim": 8, **TINY_NET}}
     folder = save_checkpoint(tmp_path / "ckpt", net, meta, {"epoch": 1, "rng": Payload(marker)})
-    err = refused(lambda: load_train_state(folder), marker, OccupancyCheckpointError)
+    err = refused(lambda: load_train_state(folder), marker, CheckpointError)
     assert str(folder / STATE_FILE) in str(err)  # issue 13: the refusal names the file
 
 
@@ -121,14 +122,17 @@ def test_dust3r_refuses_a_checkpoint_that_runs_code(tmp_path, marker) -> None:
     path = tmp_path / "tiny.pth"
     args = argparse.Namespace(model=TINY, evil=Payload(marker))
     torch.save({"args": args, "model": _tiny_dust3r_state()}, path)
-    refused(lambda: dust3r.load_checkpoint(path), marker, pickle.UnpicklingError)
+    err = refused(lambda: dust3r.load_checkpoint(path), marker, CheckpointError)
+    assert str(err).startswith(f"{path}: refused by weights-only loading (it names exec")
+    assert "\n" not in str(err)  # one line, not torch's paragraph of advice
 
 
 def test_dust3r_admits_namespace_only_not_other_classes(tmp_path, marker) -> None:
     path = tmp_path / "tiny.pth"
     ckpt = {"args": argparse.Namespace(model=TINY), "model": {}, "lr": Fraction(1, 3)}
     torch.save(ckpt, path)
-    refused(lambda: dust3r.load_checkpoint(path), marker, pickle.UnpicklingError)
+    err = refused(lambda: dust3r.load_checkpoint(path), marker, CheckpointError)
+    assert "it names fractions.Fraction" in str(err)
 
 
 def test_nyuv2_pickles_refuse_a_payload(tmp_path, marker) -> None:
@@ -159,3 +163,61 @@ def test_dinov2_embedder_refuses_weights_that_run_code(tmp_path, marker) -> None
     )
     clean = _dinov2_with_bin(tmp_path / "clean")
     assert not any(p.requires_grad for p in load_embedder(str(clean)).parameters())
+
+
+def _cut_files(folder: Path, good: Path) -> list[Path]:
+    """`good` cut short in both serialisations: what an interrupted copy or download leaves."""
+    obj = torch.load(good, map_location="cpu", weights_only=False)  # our own file, trusted
+    folder.mkdir()
+    cuts = []
+    for legacy in (True, False):
+        whole = folder / f"whole-{legacy}.pt"
+        torch.save(obj, whole, _use_new_zipfile_serialization=not legacy)
+        raw = whole.read_bytes()
+        for n in (
+            1,
+            2,
+            3,
+            50,
+            len(raw) // 2,
+        ):  # legacy: IndexError, EOFError; zip: Runtime/Unpickling
+            cut = folder / f"cut-{legacy}-{n}{good.suffix}"
+            cut.write_bytes(raw[:n])
+            cuts.append(cut)
+    return cuts
+
+
+def _save_each_format(tmp_path: Path) -> dict[str, tuple[Path, object]]:
+    """A good file for each torch-pickle loader, and the call that reads a file of that kind."""
+    places = tmp_path / "resnet18_places365.pth.tar"
+    torch.save({"state_dict": _places_state()}, places)
+    d3 = tmp_path / "tiny.pth"
+    torch.save({"args": argparse.Namespace(model=TINY), "model": _tiny_dust3r_state()}, d3)
+    net = build_network("monoscene-lite", feature_dim=8, **TINY_NET)
+    meta = {"network": "monoscene-lite", "net_args": {"feature_dim": 8, **TINY_NET}}
+    folder = save_checkpoint(tmp_path / "ckpt", net, meta, {"epoch": 1})
+    state = folder / STATE_FILE
+
+    def train_state(cut: Path) -> object:
+        shutil.copyfile(cut, state)
+        return load_train_state(folder)
+
+    return {
+        "places365": (places, read_checkpoint),
+        "dust3r": (d3, dust3r.load_checkpoint),
+        "train_state": (state, train_state),
+    }
+
+
+@pytest.mark.parametrize("loader", ["places365", "dust3r", "train_state"])
+def test_a_cut_checkpoint_is_one_line_naming_the_file(tmp_path, loader) -> None:
+    """Every torch-pickle loader reports a file cut anywhere, in either serialisation, as one
+    CheckpointError line naming it: a legacy file cut after 1-3 bytes raised a bare IndexError
+    from DUSt3R's and the train-state loaders, a cut zip an UnpicklingError paragraph."""
+    good, load = _save_each_format(tmp_path)[loader]
+    for cut in _cut_files(tmp_path / "cuts", good):
+        with pytest.raises(CheckpointError) as info:
+            load(cut)
+        msg = str(info.value)
+        assert "unreadable or truncated checkpoint" in msg and "\n" not in msg, (cut.name, msg)
+        assert str(good if loader == "train_state" else cut) in msg, (cut.name, msg)

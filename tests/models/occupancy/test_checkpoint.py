@@ -87,10 +87,9 @@ def test_a_truncated_train_state_is_refused_naming_the_file_and_the_cause(tmp_pa
     state.write_bytes(state.read_bytes()[:200])
     with pytest.raises(CheckpointError) as info:
         load_train_state(folder)
-    msg = str(info.value)
-    assert msg.startswith(f"{state}: refused") and not msg.endswith("None)")
-    cause = str(info.value.__cause__).strip().splitlines() or [type(info.value.__cause__).__name__]
-    assert msg.endswith(f"{cause[0]})")
+    msg = str(info.value)  # torch's own cause, not its paragraph about weights_only's default
+    assert msg == (f"{state}: unreadable or truncated checkpoint (PytorchStreamReader failed "
+                   "reading zip archive: failed finding central directory)"), msg  # fmt: skip
 
 
 def test_checkpoint_meta_reads_our_folder_and_a_released_lightning_file(tmp_path):
