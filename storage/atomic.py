@@ -1,8 +1,10 @@
 """Atomic writes: every file is written to a temp name in its folder, fsynced, then renamed.
 
 A killed process therefore never leaves a half file under a final name. The file gets the mode
-a plain ``open()`` would give it (0o666 less the umask), not the temp file's private 0o600, so a
-dataset meant to be shared is readable by the people it is shared with.
+a plain ``open()`` would give it (0o666 less the umask), not the temp file's private 0o600, and
+a folder built under a temp name (:func:`temp_folder`) the mode ``mkdir`` would give it (0o777
+less the umask), not ``mkdtemp``'s 0o700, so a dataset meant to be shared is readable by the
+people it is shared with.
 """
 
 from __future__ import annotations
@@ -30,14 +32,33 @@ _UMASK_AT_IMPORT = os.umask(0o022)
 os.umask(_UMASK_AT_IMPORT)  # os.umask can only be read by setting it: done once, at import
 
 
-def file_mode() -> int:
-    """The mode ``open()`` gives a new file now: 0o666 less the process umask (Linux reads it
-    from /proc/self/status without changing it; elsewhere the umask at import)."""
+def _umask() -> int:
+    """The process umask now (Linux reads it from /proc/self/status without changing it;
+    elsewhere the umask at import)."""
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    return 0o666 & ~_UMASK_AT_IMPORT
+                return int(line.split()[1], 8)
+    return _UMASK_AT_IMPORT
+
+
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file now: 0o666 less the process umask."""
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    """The mode ``mkdir`` gives a new folder now: 0o777 less the process umask."""
+    return 0o777 & ~_umask()
+
+
+def temp_folder(folder: str | os.PathLike[str], prefix: str) -> Path:
+    """A new empty folder in `folder` named ``{prefix}<random>`` (``mkdtemp``), with the mode
+    ``mkdir`` would give it (:func:`folder_mode`), so renaming it into place shares it as a
+    plain folder would be. `prefix` should start with :data:`TMP_PREFIX`."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    os.chmod(path, folder_mode())
+    return path
 
 
 def folder_error(e: BaseException) -> str | None:

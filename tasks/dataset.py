@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from storage.atomic import TMP_PREFIX, read_json, write_json, write_text
+from storage.atomic import TMP_PREFIX, read_json, temp_folder, write_json, write_text
 from storage.config import Config
 from storage.dataset_schema import (
     HIST_COLUMNS,
@@ -486,11 +485,11 @@ def _freeze(
             )
     root.datasets.mkdir(parents=True, exist_ok=True)
     _remove_stale(root.datasets, name)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-", dir=root.datasets))
+    tmp = temp_folder(root.datasets, f"{TMP_PREFIX}{name}-")
     try:
         _write_folder(tmp, name, df, cfg, fp, skipped)
         if dest.exists():
-            old_dir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-old-", dir=root.datasets))
+            old_dir = temp_folder(root.datasets, f"{TMP_PREFIX}{name}-old-")
             os.replace(dest, old_dir / name)
             os.replace(tmp, dest)
             shutil.rmtree(old_dir, ignore_errors=True)

@@ -13,6 +13,7 @@ from storage.atomic import (
     folder_error,
     read_json,
     remove_stale_temps,
+    temp_folder,
     write_json,
     write_npz,
 )
@@ -249,3 +250,22 @@ def test_written_files_get_the_mode_open_would_give_them(tmp_path, umask) -> Non
         assert (
             stat.S_IMODE(p.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask
         )
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_temp_folders_get_the_mode_mkdir_would_give_them(tmp_path, umask) -> None:
+    """mkdtemp's folders are 0o700: a dataset folder renamed into place was private (drwx------
+    under umask 0022) while everything inside it was shared."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        made = temp_folder(tmp_path, f"{TMP_PREFIX}x-")
+        plain = tmp_path / "plain"
+        plain.mkdir()
+    finally:
+        os.umask(old)
+    assert made.parent == tmp_path and made.name.startswith(f"{TMP_PREFIX}x-")
+    assert stat.S_IMODE(made.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    assert stat.S_IMODE(made.stat().st_mode) == 0o777 & ~umask

@@ -292,3 +292,28 @@ def test_old_align_reports_are_read_for_provenance(root):
     write_json(root.align_json(clips[0]), {"method": "floor+wall-top", "scale": 1.0})
     rows = _rows(freeze(root, Config(), "old").path)
     assert set(rows.scale_source) == {"assumed"} and set(rows.scale_method) == {"wall-top"}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_frozen_dataset_folder_gets_the_mode_mkdir_would_give_it(root, umask):
+    """The folder was built by mkdtemp (0o700) and renamed in: `datasets/demo` was drwx------
+    under umask 0022 while its subfolders were 0o755. A replacing freeze (--force) too."""
+    import os
+    import stat
+
+    build_root(root)
+    old = os.umask(umask)
+    try:
+        first = freeze(root, Config(), "demo")
+        first_mode = stat.S_IMODE(first.path.stat().st_mode)
+        build_clip(root, "vidE", 0)
+        replaced = freeze(root, Config(), "demo", force=True)
+        plain = root.datasets / "plain"
+        plain.mkdir()
+    finally:
+        os.umask(old)
+    want = stat.S_IMODE(plain.stat().st_mode)
+    assert want == 0o777 & ~umask
+    assert first_mode == want and replaced.created
+    assert stat.S_IMODE(replaced.path.stat().st_mode) == want
+    assert stat.S_IMODE((replaced.path / "samples").stat().st_mode) == want
