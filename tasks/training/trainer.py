@@ -53,9 +53,18 @@ LAST = "last"
 
 
 def detect_kind(path: Path, split: str) -> str:
-    """Which format a dataset folder holds (ours, MonoScene NYUv2, ISO OccScanNet)."""
+    """Which format a dataset folder holds (ours, MonoScene NYUv2, ISO OccScanNet) for `split`.
+
+    Raises FormatError naming the splits a ytocc folder has when `split` is not one of them,
+    and when the folder is no dataset at all."""
     if (path / f"{split}.parquet").is_file():
         return "ytocc"
+    ours = sorted(p.stem for p in path.glob("*.parquet"))
+    if ours or (path / "dataset.json").is_file():
+        raise FormatError(
+            f"{path}: ytocc dataset without a {split!r} split"
+            f" (its splits: {', '.join(ours) or 'none'}; pick one with --split)"
+        )
     if (path / "gathered_data").is_dir():
         return "occscannet"
     if (path / "base").is_dir() or (path / f"NYU{split}").is_dir():

@@ -114,3 +114,25 @@ def test_an_empty_or_missing_split_names_the_dataset_and_split(tmp_path) -> None
     empty = dataset_check(ds, "train")
     assert not empty.ok and "has no samples" in empty.detail, empty
     assert f"dataset {ds}, split train" == empty.name
+
+
+def test_a_split_a_ytocc_dataset_lacks_names_the_splits_it_has(tmp_path) -> None:
+    """`train evaluate --split test` on a frozen dataset said "not a dataset folder": it is
+    one; say which splits it has."""
+    import pyarrow.parquet as pq
+
+    from storage.dataset_schema import SAMPLES
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    for split in ("train", "val"):
+        pq.write_table(SAMPLES.empty_table(), ds / f"{split}.parquet")
+    check = dataset_check(ds, "test")
+    assert not check.ok and "not a dataset folder" not in check.detail, check
+    assert "without a 'test' split (its splits: train, val" in check.detail
+    (ds / "train.parquet").unlink()
+    (ds / "val.parquet").unlink()
+    (ds / "dataset.json").write_text("{}")  # a record, no split file: still ours
+    assert "its splits: none" in dataset_check(ds, "train").detail
+    (ds / "dataset.json").unlink()
+    assert "not a dataset folder" in dataset_check(ds, "train").detail

@@ -148,3 +148,21 @@ def test_init_from_monoscenes_lightning_ckpt_loads_all_but_the_head(tmp_path, pr
         CheckpointError, match=r"monoscene_nyu.ckpt: \d+ shapes differ: \['net_3d_decoder.CP_mega"
     ):
         init_network(wrong, ckpt, skip_head=True)  # 6 CRP mega voxels, not 4
+
+
+def test_detect_kind_names_the_splits_of_a_ytocc_folder_that_lacks_one(tmp_path):
+    """A frozen dataset asked for a split it has not is a ytocc folder without that split,
+    not "not a dataset folder"."""
+    from storage.config import Config
+    from storage.formats import FormatError
+    from storage.layout import DataRoot
+    from tasks.dataset import freeze
+    from tasks.training.trainer import detect_kind
+    from tests.support.tiny_dataset import build_root
+
+    root = DataRoot.at(tmp_path / "data")
+    build_root(root, {"vidA": 1, "vidB": 1})
+    ds = freeze(root, Config(), "demo").path
+    assert detect_kind(ds, "val") == "ytocc"
+    with pytest.raises(FormatError, match=r"without a 'test' split \(its splits: train, val;"):
+        detect_kind(ds, "test")
