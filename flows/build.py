@@ -186,12 +186,16 @@ def build_tail(
 
 
 def freeze_or_log(root: DataRoot, cfg: Config, dataset: str) -> str | None:
-    """Freeze `dataset` (replacing an older one); None, logged, when there is nothing to freeze."""
+    """Freeze `dataset` (replacing an older one); None, logged, when there is nothing to freeze.
+    A split left empty is logged as a warning."""
     try:
-        return str(freeze(root, cfg, dataset, force=True).path)
+        summary = freeze(root, cfg, dataset, force=True)
     except DatasetError as e:
         get_run_logger().error("dataset not frozen: %s", e)
         return None
+    for line in summary.empty_splits:
+        get_run_logger().warning("dataset %s: %s", dataset, line)
+    return str(summary.path)
 
 
 @flow(name="build-pipeline")

@@ -64,6 +64,21 @@ class FreezeSummary:
     counts: dict[str, dict[str, int]]
     skipped: list[str] = field(default_factory=list)
     created: bool = True
+    refreshed: bool = False
+    """Same content, but the record (``dataset.json``, card) was brought up to date: the runs
+    the samples now come from, the split settings or what was left out changed."""
+    val_fraction: float | None = None
+
+    @property
+    def empty_splits(self) -> list[str]:
+        """One line per split that holds no sample (a model cannot train or be checked on it)."""
+        videos = self.counts["total"]["videos"]
+        why = f"val_fraction {self.val_fraction}, " if self.val_fraction is not None else ""
+        return [
+            f"the {split} split is empty ({why}{videos} video{'s' * (videos != 1)})"
+            for split in SPLITS
+            if self.counts.get(split, {}).get("samples", 0) == 0
+        ]
 
 
 # gathering ------------------------------------------------------------------------------------
@@ -301,9 +316,15 @@ def scale_counts(df: pd.DataFrame) -> dict[str, int]:
 
 
 def dataset_card(
-    name: str, df: pd.DataFrame, cfg: Config, fingerprint: str, skipped: list[str]
+    name: str,
+    df: pd.DataFrame,
+    cfg: Config,
+    fingerprint: str,
+    skipped: list[str],
+    frozen_at: datetime | None = None,
 ) -> str:
     """The dataset card (README.md): counts, class histogram, backends, parameters."""
+    frozen_at = frozen_at or datetime.now(UTC)
     counts = _counts(df)
     hist = df[list(HIST_COLUMNS)].sum()
     known = int(hist.drop("n_unknown").sum())
@@ -324,7 +345,7 @@ def dataset_card(
         f"frame, grid {'×'.join(map(str, grid.dims))} at {grid.voxel_size} m, labels 0 free,"
         " 1..11 NYU classes, 254 occupied without a class, 255 unknown). Split by video.",
         "",
-        f"- frozen: {datetime.now(UTC).isoformat(timespec='seconds')}, ytocc {code_version()}",
+        f"- frozen: {frozen_at.isoformat(timespec='seconds')}, ytocc {code_version()}",
         f"- fingerprint: `{fingerprint}`",
         "",
         "## Counts",
@@ -392,22 +413,50 @@ def _write_folder(
     for split in SPLITS:
         part = df[df.split == split].sort_values("sample_id")
         write_table(folder / f"{split}.parquet", part, SAMPLES)
-    write_text(folder / "README.md", dataset_card(name, df, cfg, fp, skipped))
+    _write_record(folder, name, df, cfg, fp, skipped, datetime.now(UTC))
+
+
+def _record(df: pd.DataFrame, cfg: Config, skipped: list[str]) -> dict[str, Any]:
+    """What ``dataset.json`` says about where the samples come from and how they were split:
+    what :func:`storage.plan.dataset_current` compares with the data root now."""
+    return {
+        "val_fraction": cfg.dataset.val_fraction,
+        "seed": cfg.dataset.seed,
+        "skipped": skipped,
+        "sources": sources(df),
+    }
+
+
+def _write_record(
+    folder: Path,
+    name: str,
+    df: pd.DataFrame,
+    cfg: Config,
+    fp: str,
+    skipped: list[str],
+    frozen_at: datetime,
+) -> None:
+    """The card (README.md) and ``dataset.json`` of the samples `df` holds."""
+    write_text(folder / "README.md", dataset_card(name, df, cfg, fp, skipped, frozen_at))
     write_json(
         folder / "dataset.json",
         {
             "name": name,
             "fingerprint": fp,
             "counts": _counts(df),
-            "val_fraction": cfg.dataset.val_fraction,
-            "seed": cfg.dataset.seed,
-            "skipped": skipped,
-            "sources": sources(df),
+            **_record(df, cfg, skipped),
             "scale_sources": scale_counts(df),
             "code_version": code_version(),
-            "frozen_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "frozen_at": frozen_at.isoformat(timespec="seconds"),
         },
     )
+
+
+def _frozen_at(old: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(old["frozen_at"])
+    except (KeyError, TypeError, ValueError):
+        return datetime.now(UTC)
 
 
 def sources(df: pd.DataFrame) -> dict[str, str]:
@@ -431,8 +480,12 @@ def freeze(
 ) -> FreezeSummary:
     """Freeze every finished sample under `root` into ``datasets/{name}/``.
 
-    Re-freezing identical content is a no-op; different content under an existing name raises
-    :class:`DatasetError` unless `force`. With `require_measured_scale`, clips whose metric
+    Re-freezing identical content keeps every file; only when the runs the samples come from,
+    the split settings or what was left out changed (a stage re-ran and wrote the same bytes)
+    are ``dataset.json`` and the card brought up to date, so the dataset counts as current
+    again (:func:`storage.plan.dataset_current`). Different content under an existing name
+    raises :class:`DatasetError` unless `force`. A split left empty (one video, or a val
+    fraction of 0 or 1) is frozen as asked; :attr:`FreezeSummary.empty_splits` says so. With `require_measured_scale`, clips whose metric
     scale was assumed (or is unknown) are left out, each with its reason.
     """
     with waiting_lock(root.locks / "datasets" / f"{name}.lock"):  # one writer per dataset
@@ -476,8 +529,12 @@ def _freeze(
     fp = _fingerprint(df)
     if dest.exists():
         old = read_json(dest / "dataset.json") if (dest / "dataset.json").exists() else {}
-        if old.get("fingerprint") == fp:
-            return FreezeSummary(dest, fp, old["counts"], old.get("skipped", []), created=False)
+        if old.get("fingerprint") == fp:  # the same bytes: keep them, bring the record up to date
+            stale = any(old.get(k) != v for k, v in _record(df, cfg, skipped).items())
+            if stale:
+                _write_record(dest, name, df, cfg, fp, skipped, _frozen_at(old))
+            return FreezeSummary(dest, fp, _counts(df), skipped, created=False, refreshed=stale,
+                                 val_fraction=cfg.dataset.val_fraction)  # fmt: skip
         if not force:
             raise DatasetError(
                 f"dataset {name!r} exists at {dest} with other content (fingerprint "
@@ -498,4 +555,5 @@ def _freeze(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return FreezeSummary(dest, fp, _counts(df), skipped, created=True)
+    return FreezeSummary(dest, fp, _counts(df), skipped, created=True,
+                         val_fraction=cfg.dataset.val_fraction)  # fmt: skip

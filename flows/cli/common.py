@@ -8,6 +8,7 @@ and preflight errors, 1 otherwise); its traceback goes to the run log, and to th
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import traceback
@@ -93,6 +94,13 @@ def config_from(
         fail(f"config: {e}" if isinstance(e, ConfigError) else str(e), USAGE)
         raise  # unreachable; for type checkers
     return cfg
+
+
+def option_sets(options: dict[str, object]) -> list[str]:
+    """``--set`` overrides for the command-line options that stand for a config key (key →
+    value; None: not given), so they are checked like ``--set``: one ``error: config: key: ...``
+    line and exit 2 for a bad value, instead of a validation error on assignment."""
+    return [f"{key}={json.dumps(value)}" for key, value in options.items() if value is not None]
 
 
 def root_of(cfg: Config, writable: bool = True, existing: bool = False) -> DataRoot:

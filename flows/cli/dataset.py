@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import USAGE, ConfigOpt, DataOpt, SetOpt, app, config_from, fail, root_of
+from flows.cli.common import (
+    USAGE,
+    ConfigOpt,
+    DataOpt,
+    SetOpt,
+    app,
+    config_from,
+    fail,
+    option_sets,
+    root_of,
+)
 
 
 @app.command()
@@ -37,9 +47,8 @@ def dataset(
     from storage.ids import InvalidIdError, sanitize_id
     from tasks.dataset import DatasetError, freeze
 
-    cfg = config_from(data, config, set_, last_build=True)
-    if val_fraction is not None:
-        cfg.dataset.val_fraction = val_fraction
+    sets = [*(set_ or []), *option_sets({"dataset.val_fraction": val_fraction})]
+    cfg = config_from(data, config, sets, last_build=True)
     try:
         if sanitize_id(name) != name:
             fail(f"dataset name {name!r} may hold only letters, digits, '_' and '-'", USAGE)
@@ -61,7 +70,15 @@ def dataset(
             return
     for line in summary.skipped:
         typer.echo(f"left out: {line}", err=True)
-    state = "frozen" if summary.created else "unchanged (same content)"
+    for line in summary.empty_splits:
+        typer.echo(f"warning: {line}", err=True)
+    state = (
+        "frozen"
+        if summary.created
+        else "unchanged (same content, record updated)"
+        if summary.refreshed
+        else "unchanged (same content)"
+    )
     for split, c in summary.counts.items():
         typer.echo(f"{split:>5}: {c['samples']} samples, {c['clips']} clips, {c['videos']} videos")
     typer.echo(f"{state}: {summary.path} (fingerprint {summary.fingerprint})")

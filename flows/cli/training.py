@@ -13,7 +13,17 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.common import USAGE, ConfigOpt, DataOpt, SetOpt, app, config_from, fail, preflight
+from flows.cli.common import (
+    USAGE,
+    ConfigOpt,
+    DataOpt,
+    SetOpt,
+    app,
+    config_from,
+    fail,
+    option_sets,
+    preflight,
+)
 
 train_app = typer.Typer(
     help="Pretrain, fine-tune and evaluate occupancy networks.", no_args_is_help=True
@@ -67,7 +77,7 @@ def _train_cfg(
     from flows.preflight import Check, dataset_check, weights_check, weights_checks
 
     sets = ([f"train.preset={preset}"] if preset else []) + list(set_ or [])
-    full = config_from(data, config, sets)
+    full = config_from(data, config, sets + option_sets({"train.epochs": epochs}))
     checks = [dataset_check(str(p), split, kind, str(rgb) if rgb else None)
               for p, split, kind, rgb in datasets]  # fmt: skip
     if checkpoint is not None:
@@ -86,10 +96,7 @@ def _train_cfg(
         except ValueError as e:  # unknown network or backbone
             checks.append(Check(f"network {full.train.network}", False, str(e)))
     preflight(checks)
-    cfg = full.train
-    if epochs is not None:
-        cfg.epochs = epochs
-    return cfg
+    return full.train
 
 
 def _checkpoint_check(path: Path, net_args: dict):

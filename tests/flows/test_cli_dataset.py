@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import _register, app
+from storage.config import Config
 from storage.dataset_schema import SAMPLES
 from storage.schemas import read_table
+from storage.stages import run_item_stage
 from tests.support.tiny_dataset import build_clip, build_root
 
 _register()
@@ -61,3 +64,27 @@ def test_require_measured_scale_option_leaves_assumed_scale_clips_out(root):
     assert "total: 4 samples, 2 clips" in res.output
     assert f"left out: {clips[1]}: scale assumed (wall-top)" in res.output
     assert "total: 8 samples, 4 clips" in _run("all", "--data", str(root.root)).output
+
+
+@pytest.mark.parametrize("value", ["1.5", "-1", "nan"])
+def test_a_bad_val_fraction_is_one_config_line_and_exit_2(root, value):
+    """`--val-fraction 1.5` printed a multi-line pydantic ValidationError with exit 1; it is
+    checked like `--set dataset.val_fraction=1.5` now."""
+    build_root(root)
+    res = _run("demo", "--data", str(root.root), "--val-fraction", value)
+    assert res.exit_code == 2, res.output
+    (line,) = res.output.strip().splitlines()
+    assert line.startswith("error: config: dataset.val_fraction: "), line
+    assert not root.dataset_dir("demo").exists()
+
+
+def test_an_empty_split_is_a_warning_line_and_a_rerun_updates_the_record(root):
+    clips = build_root(root, {"vidA": 1, "vidB": 1})
+    res = _run("demo", "--data", str(root.root), "--val-fraction", "1.0")
+    assert res.exit_code == 0, res.output
+    assert "warning: the train split is empty (val_fraction 1.0, 2 videos)" in res.output
+    run_item_stage(root, Config(), clips[0], "voxelize", lambda: None, force=True)
+    res = _run("demo", "--data", str(root.root), "--val-fraction", "1.0")
+    assert "unchanged (same content, record updated)" in res.output, res.output
+    res = _run("demo", "--data", str(root.root), "--val-fraction", "1.0")
+    assert "unchanged (same content):" in res.output, res.output

@@ -91,3 +91,24 @@ def test_stage_runs_one_clip_stage_by_hand_keeps_done_work_and_redoes_it_with_fo
     assert stage("reconstruct", cid, "--force")[0] == 0  # --force redoes it
     assert read_marker(root.marker(cid, "reconstruct")).outputs != first.outputs
     assert stage("clean", cid)[0] == 0 and read_marker(root.marker(cid, "clean")).status == "ok"
+
+
+def test_build_says_nothing_to_do_again_after_a_rerun_that_wrote_the_same_bytes(root) -> None:
+    """After `stage align CLIP --force` and a build (voxelize re-ran, identical files), every
+    later build ran a flow ("0 of N clips have work to do") instead of "nothing to do": the
+    freeze found the same content and kept the old run in dataset.json."""
+    from storage.config import Config
+    from storage.stages import run_item_stage
+    from tasks.dataset import freeze
+
+    def build() -> str:
+        res = CliRunner().invoke(app, ["build", "--data", str(root.root), "--dataset", "demo"])
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    clips = build_root(root)
+    freeze(root, Config(), "demo")
+    assert "nothing to do" in build()
+    run_item_stage(root, Config(), clips[0], "voxelize", lambda: None, force=True)
+    freeze(root, Config(), "demo", force=True)  # what the build's dataset step does
+    assert "nothing to do" in build()

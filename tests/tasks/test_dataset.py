@@ -317,3 +317,64 @@ def test_frozen_dataset_folder_gets_the_mode_mkdir_would_give_it(root, umask):
     assert first_mode == want and replaced.created
     assert stat.S_IMODE(replaced.path.stat().st_mode) == want
     assert stat.S_IMODE((replaced.path / "samples").stat().st_mode) == want
+
+
+def test_a_rerun_that_wrote_the_same_bytes_brings_the_record_up_to_date(root):
+    """`ytocc stage align CLIP --force` then build: voxelize re-ran and wrote identical files,
+    the freeze said "unchanged" but kept the old run in dataset.json, so the dataset never
+    counted as current again and every later build ran a flow instead of "nothing to do"."""
+    from storage.plan import dataset_current
+
+    cfg = Config()
+    clips = build_root(root)
+    first = freeze(root, cfg, "demo")
+    before = read_json(first.path / "dataset.json")
+    assert dataset_current(root, cfg, "demo")
+    run_item_stage(root, cfg, clips[0], "voxelize", lambda: None, force=True)  # same bytes
+    assert not dataset_current(root, cfg, "demo")  # a new run: the record is behind
+    again = freeze(root, cfg, "demo")
+    assert not again.created and again.refreshed and again.fingerprint == first.fingerprint
+    after = read_json(first.path / "dataset.json")
+    assert after["sources"][clips[0]] != before["sources"][clips[0]]
+    assert after["frozen_at"] == before["frozen_at"]  # the content was frozen then
+    assert dataset_current(root, cfg, "demo")
+    assert not freeze(root, cfg, "demo").refreshed  # nothing left to bring up to date
+
+
+def test_same_split_under_other_split_settings_brings_the_record_up_to_date(root):
+    """A val fraction (or seed) that splits the videos the same way freezes the same content;
+    the record must say the settings it was frozen under, or the dataset is never current."""
+    from storage.plan import dataset_current
+
+    build_root(root)
+    first = freeze(root, Config(), "demo")
+    cfg = Config()
+    cfg.dataset.val_fraction = 0.16
+    assert video_splits(["vidA", "vidB", "vidC"], 0.16) == video_splits(
+        ["vidA", "vidB", "vidC"], 0.15
+    )  # the premise: these three videos split alike at 0.15 and 0.16
+    assert not dataset_current(root, cfg, "demo")
+    again = freeze(root, cfg, "demo")
+    assert again.fingerprint == first.fingerprint and again.refreshed
+    assert read_json(again.path / "dataset.json")["val_fraction"] == 0.16
+    assert "val_fraction: 0.16" in (again.path / "README.md").read_text()
+    assert dataset_current(root, cfg, "demo")
+
+
+@pytest.mark.parametrize(
+    ("videos", "fraction", "empty"),
+    [({"vidA": 1, "vidB": 1}, 1.0, ["train"]), ({"vidA": 1, "vidB": 1}, 0.0, ["val"]),
+     ({"vidA": 2}, 0.15, ["val"]), ({"vidA": 1, "vidB": 1}, 0.5, [])],
+)  # fmt: skip
+def test_a_split_left_empty_is_named(root, videos, fraction, empty):
+    """`--val-fraction 1.0` froze a train split of 0 samples without a word."""
+    build_root(root, videos)
+    cfg = Config()
+    cfg.dataset.val_fraction = fraction
+    summary = freeze(root, cfg, "demo")
+    n = len(videos)
+    assert summary.empty_splits == [
+        f"the {s} split is empty (val_fraction {fraction}, {n} video{'s' * (n != 1)})"
+        for s in empty
+    ]
+    assert freeze(root, cfg, "demo").empty_splits == summary.empty_splits  # unchanged: still said
