@@ -48,7 +48,7 @@ def dataset(
     from tasks.dataset import DatasetError, freeze
 
     sets = [*(set_ or []), *option_sets({"dataset.val_fraction": val_fraction})]
-    cfg = config_from(data, config, sets, last_build=True)
+    cfg = config_from(data, config, sets)
     try:
         if sanitize_id(name) != name:
             fail(f"dataset name {name!r} may hold only letters, digits, '_' and '-'", USAGE)
