@@ -82,8 +82,8 @@ def test_synthetic_gt_reads_the_tour_shot_flags(tmp_path: Path, root: DataRoot):
                        [TruthShot(0, 10, True, 0), TruthShot(10, 20, False, -1)])  # fmt: skip
     cfg = load_config(overrides=["indoor.backend=synthetic-gt"], data=root.root)
     cfg.truth_dir = truth.parent
-    make_clip(root, "vid-001", _images(2), [2, 7])
-    make_clip(root, "vid-002", _images(2), [12, 17])
+    make_clip(root, "vid-001", _images(2), [2, 7], truth=truth)
+    make_clip(root, "vid-002", _images(2), [12, 17], truth=truth)
     assert run(root, cfg, "vid-001").status == "ok"
     out = run(root, cfg, "vid-002")
     assert out.status == "skipped" and out.reason == "outdoor: 2 of 2 frames outdoor"

@@ -43,7 +43,7 @@ def test_synthetic_gt_writes_truth_labels_at_stored_size(tmp_path: Path, root: D
     truth = make_truth(tmp_path / "tour" / "truth", _truth_labels(6), [TruthShot(0, 6, True, 0)])
     cfg = load_config(overrides=["segment.backend=synthetic-gt"], data=root.root)
     cfg.truth_dir = truth
-    make_clip(root, CLIP, _images(2), [1, 4], done=UPSTREAM, scale=0.5)
+    make_clip(root, CLIP, _images(2), [1, 4], done=UPSTREAM, scale=0.5, truth=truth)
     m = run(root, cfg, CLIP)
     assert m.status == "ok" and m.backend == "synthetic-gt"
     seg = read_segment(root.segment_path(CLIP, 1))
