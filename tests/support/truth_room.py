@@ -117,18 +117,27 @@ def encode_video(path: Path, images: list[np.ndarray], fps: int = 24) -> Path:
     return path
 
 
-def ready_clip(root: DataRoot, cfg: Config, truth: Path, n_frames: int, size=(160, 120)) -> str:
-    """A clip whose video (the frames encoded; `truth` is bound to it), frames (label colours)
-    and upstream markers exist, up to ``indoor``."""
+def ready_clip(
+    root: DataRoot,
+    cfg: Config,
+    truth: Path,
+    n_frames: int,
+    size=(160, 120),
+    video: str = "room",
+    seed: int = 0,
+) -> str:
+    """Clip ``{video}-000`` whose video (the frames encoded; `truth` is bound to it), frames
+    (label colours, palette from `seed`: another seed, another video) and upstream markers
+    exist, up to ``indoor``."""
     from storage.truth import read_truth_frame
 
-    cid = "room-000"
+    cid = f"{video}-000"
     for stage in ("download", "shots"):
-        run_item_stage(root, cfg, "room", stage, lambda: None)
+        run_item_stage(root, cfg, video, stage, lambda: None)
     write_clip_info(
-        root.clip_json(cid), ClipInfo(cid, "room", 0, 0, n_frames, 0.0, n_frames / 24, 24.0)
+        root.clip_json(cid), ClipInfo(cid, video, 0, 0, n_frames, 0.0, n_frames / 24, 24.0)
     )
-    palette = (np.random.default_rng(0).random((12, 3)) * 255).astype(np.uint8)
+    palette = (np.random.default_rng(seed).random((12, 3)) * 255).astype(np.uint8)
     images = []
     for k in range(n_frames):
         img = palette[read_truth_frame(truth, k)["labels"]]
@@ -140,7 +149,7 @@ def ready_clip(root: DataRoot, cfg: Config, truth: Path, n_frames: int, size=(16
         cv2.imwrite(str(root.frame_path(cid, k)), img[:, :, ::-1])
     write_json(root.frames_index(cid), {"video_frames": list(range(n_frames)), "width": size[0],
                                          "height": size[1], "scale": 1.0})  # fmt: skip
-    bind_video(truth, encode_video(root.video_file("room"), images))
+    bind_video(truth, encode_video(root.video_file(video), images))
     for stage in ("frames", "indoor"):
         run_item_stage(root, cfg, cid, stage, lambda: None)
     return cid
