@@ -161,7 +161,10 @@ def synthetic_truth(cfg: Any, stage: str, clip: ClipFrames) -> Path:
     digest = video_sha256(video)
     unbound = []
     for folder in tours:
-        bound = read_meta(folder).get("video_sha256")
+        try:
+            bound = read_meta(folder).get("video_sha256")
+        except (ValueError, OSError, AttributeError) as e:  # not JSON, unreadable, not an object
+            raise StageFailure(f"synthetic truth {folder / 'meta.json'} is unreadable ({e})") from e
         if bound == digest:
             return folder
         if bound is None:

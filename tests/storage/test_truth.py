@@ -77,6 +77,9 @@ def test_synthetic_truth_is_the_truth_of_the_clips_video_in_either_form(tmp_path
         synthetic_truth(_cfg(a), "segment", lost)
     with pytest.raises(StageFailure, match="no synthetic truth at"):
         synthetic_truth(_cfg(tmp_path / "data"), "segment", clip)
+    (b / "truth" / "meta.json").write_text("[1, 2")  # a cut meta.json in the folder of tours
+    with pytest.raises(StageFailure, match=r"b/truth/meta.json is unreadable"):
+        synthetic_truth(_cfg(b), "segment", clip)
 
 
 def test_a_truth_without_video_sha256_asks_to_rerun_synth(tmp_path) -> None:
