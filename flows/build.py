@@ -37,7 +37,7 @@ from flows.runners import absolute_paths, gpu_options, on_runner
 from storage.atomic import FOLDER_ERROR, folder_error, write_text
 from storage.config import Config, dump_config, load_config
 from storage.graph import CLIP_STAGES
-from storage.layout import DataRoot
+from storage.layout import DataRoot, folder_config
 from storage.locks import item_lock, lock_holder
 from storage.manifest import write_manifests
 from storage.markers import Marker
@@ -221,8 +221,11 @@ def build_flow(
 ) -> dict[str, Any]:
     """Sources to dataset (see module docstring); returns per-clip outcomes and paths.
 
-    The deployment's entrypoint: it reads the config and runs :func:`build_pipeline` on the
+    The deployment's entrypoint: it reads the config (without `config`, the data folder's own
+    ``config.yaml``: :func:`storage.layout.folder_config`) and runs :func:`build_pipeline` on the
     task runner ``run.task_runner`` names.
     """
-    cfg = absolute_paths(load_config(Path(config) if config else None, overrides or [], data))
-    return on_runner(cfg, build_pipeline)(sources, data, config, overrides or [], dataset)
+    cfg, used = folder_config(config, overrides, data)
+    cfg = absolute_paths(cfg)
+    used = str(used) if used else None  # the pipeline reads what this flow read
+    return on_runner(cfg, build_pipeline)(sources, data, used, overrides or [], dataset)

@@ -7,16 +7,15 @@ decide what is done, so a second run re-does nothing that finished.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.futures import wait
 
 from flows.outcomes import outcome
-from storage.config import Config, load_config
+from storage.config import Config
 from storage.ids import id_from_url
-from storage.layout import DataRoot
+from storage.layout import DataRoot, folder_config
 from storage.locks import item_lock, lock_holder, waiting_lock
 from storage.manifest import status_table, summary_text, write_manifests
 from storage.markers import Marker, write_marker
@@ -139,7 +138,7 @@ def harvest_flow(
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     """Harvest `sources` into the data root; return the ready clips and the status table."""
-    cfg = load_config(Path(config) if config else None, overrides or [], data)
+    cfg = folder_config(config, overrides, data)[0]
     root = DataRoot.at(cfg.data)
     done = harvest(root, cfg, sources)
     write_manifests(root)

@@ -22,7 +22,7 @@ from flows.runners import absolute_paths, on_runner
 from storage.config import Config, load_config
 from storage.graph import CLIP_STAGES, GRAPH, VIDEO_STAGES, downstream_of, stage
 from storage.ids import video_id_of_clip
-from storage.layout import DataRoot
+from storage.layout import DataRoot, folder_config
 from storage.stages import Ledger, clear_markers, upstream_item
 from tasks.sources import read_source
 
@@ -102,10 +102,8 @@ def rerun_flow(data: str | None = None, config: str | None = None, overrides: li
 
     Without `config`, the data folder's ``config.yaml`` (the last build's) is the base the
     overrides apply to."""
-    cfg = absolute_paths(load_config(Path(config) if config else None, overrides or [], data))
-    saved = DataRoot.at(cfg.data).build_config
-    if config is None and saved.is_file():  # judge "done" as the last build did
-        config = str(saved)
-        cfg = absolute_paths(load_config(saved, overrides or [], data))
+    cfg, used = folder_config(config, overrides, data)  # judge "done" as the last build did
+    cfg = absolute_paths(cfg)
+    config = str(used) if used else None
     targets = rerun_targets(DataRoot.at(cfg.data), cfg, stage, clips, reason)
     return on_runner(cfg, rerun_pipeline)(data, config, overrides or [], targets, dataset)

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,26 @@ def write_npz(path: str | os.PathLike[str], compress: bool = True, **arrays: Any
     buf = io.BytesIO()
     (np.savez_compressed if compress else np.savez)(buf, **arrays)
     return write_bytes(path, buf.getvalue())
+
+
+def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive, read without pickles.
+
+    Raises OSError for a missing or unreadable file, ValueError for anything that is not an
+    ``.npz`` archive of named arrays: a cut or foreign file, or a bare ``.npy`` array
+    (``np.save``, which ``np.load`` returns as an array, not an archive).
+    """
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"not an .npz archive ({type(e).__name__}: {e})") from e
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError("a bare .npy array, not an .npz archive of named arrays (np.savez)")
+    with loaded as z:
+        try:
+            return {k: z[k] for k in z.files}
+        except (EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"not a whole .npz archive ({type(e).__name__}: {e})") from e
 
 
 def remove_stale_temps(folder: str | os.PathLike[str]) -> int:

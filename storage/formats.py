@@ -7,14 +7,13 @@ bad file is reported where it is, not three stages later.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from storage.atomic import read_json, write_json, write_npz
+from storage.atomic import read_json, read_npz, write_json, write_npz
 
 CLASS_NAMES: tuple[str, ...] = (
     "ceiling", "floor", "wall", "window", "chair", "bed",
@@ -76,9 +75,8 @@ def _load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if not p.exists():
         raise FormatError(f"{p}: missing")
     try:
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        return read_npz(p)
+    except (OSError, ValueError) as e:
         raise FormatError(f"{p}: unreadable npz ({e})") from e
 
 

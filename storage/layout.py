@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.config import Config, load_config
 from storage.graph import ALL_STAGES, CLIP_STAGES, VIDEO_STAGES, downstream_of
 from storage.ids import sanitize_id
 from storage.notices import warn
@@ -215,3 +216,24 @@ class DataRoot:
             )
             raise PathEscape(f"{shown} resolves outside the data root (to {resolved})")
         return resolved
+
+
+def folder_config(
+    config: str | os.PathLike[str] | None,
+    overrides: list[str] | None,
+    data: str | os.PathLike[str] | None,
+) -> tuple[Config, Path | None]:
+    """The config a command on a data folder works under, and the file it was read from.
+
+    `config` when given; else the folder's ``config.yaml`` (the effective config of its last
+    build or rerun) when it has one; else the defaults (file None). `overrides` apply on top.
+    So a folder built once with a config keeps it: builds, re-runs, single stages, status and
+    the dataset freeze all judge "done" as that build did. Raises ConfigError, DataRootError.
+    """
+    cfg = load_config(config, overrides or [], data)
+    if config is not None:
+        return cfg, Path(config)
+    saved = DataRoot.at(cfg.data).build_config
+    if saved.is_file():
+        return load_config(saved, overrides or [], data), saved
+    return cfg, None

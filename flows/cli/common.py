@@ -73,22 +73,23 @@ def config_from(
     data: str | None,
     config: Path | None,
     overrides: list[str] | None,
-    last_build: bool = False,
+    folder: bool = True,
 ) -> Config:
     """Load the config, its data root checked (an empty one is refused), or a one-line exit.
 
-    With `last_build` and no `config`, the data folder's ``config.yaml`` (the last build's) is
-    the base the overrides apply to."""
-    from storage.layout import DataRootError, resolve_data_root
+    With `folder` (commands on a data folder), no `config` means the data folder's own
+    ``config.yaml`` (:func:`storage.layout.folder_config`); commands on bare files
+    (`folder=False`) start from the defaults."""
+    from storage.layout import DataRootError, folder_config, resolve_data_root
 
     try:
         if data is not None:  # an empty --data is refused here: the config would read it as "."
             resolve_data_root(data)
-        cfg = load_config(config, overrides or [], data)
+        if folder:
+            cfg = folder_config(config, overrides, data)[0]
+        else:
+            cfg = load_config(config, overrides or [], data)
         resolve_data_root(cfg.data)
-        saved = DataRoot.at(cfg.data).build_config
-        if last_build and config is None and saved.is_file():
-            cfg = load_config(saved, overrides or [], cfg.data)
     except (ConfigError, DataRootError) as e:
         fail(f"config: {e}" if isinstance(e, ConfigError) else str(e), USAGE)
         raise  # unreachable; for type checkers

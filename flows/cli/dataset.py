@@ -37,7 +37,7 @@ def dataset(
     from storage.ids import InvalidIdError, sanitize_id
     from tasks.dataset import DatasetError, freeze
 
-    cfg = config_from(data, config, set_, last_build=True)
+    cfg = config_from(data, config, set_)
     if val_fraction is not None:
         cfg.dataset.val_fraction = val_fraction
     try:

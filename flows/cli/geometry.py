@@ -6,7 +6,6 @@ point clouds (NPZ in, NPZ out) running the same code as the clip stages.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,11 +32,12 @@ def _read_cloud_npz(path: Path, need_labels: bool = False) -> dict[str, np.ndarr
     """
     import numpy as np
 
+    from storage.atomic import read_npz
+
     try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        fail(f"{path}: not a readable .npz ({type(e).__name__})", USAGE)
+        data = read_npz(path)
+    except (OSError, ValueError) as e:
+        fail(f"{path}: not a readable .npz ({e.strerror if isinstance(e, OSError) else e})", USAGE)
     pts = data.get("points")
     if pts is None or pts.ndim != 2 or pts.shape[1] != 3 or not _numeric(pts):
         got = "missing" if pts is None else f"{pts.dtype} {pts.shape}"
@@ -119,7 +119,7 @@ def align(
     from storage.markers import StageFailure
     from tasks.align import align_cloud
 
-    cfg = config_from(None, config, set_)
+    cfg = config_from(None, config, set_, folder=False)
     data = _read_cloud_npz(in_npz)
     cams = data.get("cam2world")
     try:
@@ -147,7 +147,7 @@ def clean(in_npz: InArg, out_npz: OutArg, config: ConfigOpt = None, set_: SetOpt
     from storage.markers import StageFailure
     from tasks.clean import clean_cloud
 
-    cfg = config_from(None, config, set_)
+    cfg = config_from(None, config, set_, folder=False)
     data = _read_cloud_npz(in_npz)
     n = len(data["points"])
     per_point = {k: v for k, v in data.items() if v.ndim >= 1 and len(v) == n}
@@ -265,7 +265,7 @@ def reconstruct_images(
     from storage.markers import StageFailure
     from tasks.reconstruct import reconstruct_frames, write_recon_arrays
 
-    cfg = config_from(None, config, set_)
+    cfg = config_from(None, config, set_, folder=False)
     if not out_npz.parent.is_dir():
         fail(f"{out_npz}: its folder does not exist", USAGE)
     images, numbers = _read_frames_dir(frames_dir)

@@ -53,7 +53,7 @@ def status(
     config (DATA/config.yaml) unless --config/--set say otherwise."""
     from storage.manifest import status_table, summary_text  # no Prefect import: fast
 
-    cfg = config_from(data, config, set_, last_build=True)
+    cfg = config_from(data, config, set_)
     table = status_table(root_of(cfg, writable=False, existing=True), cfg)
     if as_json:
         for row in table.to_dict(orient="records"):

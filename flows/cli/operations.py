@@ -113,7 +113,7 @@ def rerun(
     dataset: DatasetOpt = "ytocc",
 ) -> None:
     """Re-run failed (or named) stages and everything downstream, from the data folder alone."""
-    cfg = config_from(data, config, set_, last_build=True)
+    cfg = config_from(data, config, set_)
     from flows.rerun import rerun_flow, rerun_targets
 
     root = root_of(cfg, existing=True)

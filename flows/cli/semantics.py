@@ -66,7 +66,7 @@ def scene(
     )
     from models.weights import WeightsNotFound
 
-    indoor = config_from(None, config, set_).indoor
+    indoor = config_from(None, config, set_, folder=False).indoor
     cfg = indoor.places365
     try:
         model = load_classifier(weights or cfg.weights, arch or cfg.arch, device)
@@ -117,7 +117,7 @@ def segment_image(
     from storage.atomic import atomic_path
     from storage.formats import CLASS_NAMES, write_segment
 
-    cfg = config_from(None, config, set_).segment
+    cfg = config_from(None, config, set_, folder=False).segment
     name = backend or cfg.backend
     if name not in MODEL_BACKENDS:
         fail(

@@ -67,7 +67,7 @@ def _train_cfg(
     from flows.preflight import Check, dataset_check, weights_check, weights_checks
 
     sets = ([f"train.preset={preset}"] if preset else []) + list(set_ or [])
-    full = config_from(data, config, sets)
+    full = config_from(data, config, sets, folder=False)
     checks = [dataset_check(str(p), split, kind, str(rgb) if rgb else None)
               for p, split, kind, rgb in datasets]  # fmt: skip
     if checkpoint is not None:

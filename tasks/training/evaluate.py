@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from models.device import pick_device
 from models.metrics import Average, SSCMetrics
 from models.occupancy.checkpoint import checkpoint_meta, is_lightning, load_network
-from storage.atomic import write_json, write_text
+from storage.atomic import read_npz, write_json, write_text
 from storage.config import TrainConfig
 from storage.formats import CLASS_NAMES, FormatError
 from tasks.training.trainer import DatasetKind, open_dataset, to_device
@@ -34,12 +33,12 @@ def _grid(path: Path, key: str) -> np.ndarray:
     if not path.is_file():
         raise FormatError(f"{path}: missing")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if key not in z.files:
-                raise FormatError(f"{path}: key {key!r} missing (has {sorted(z.files)})")
-            a = z[key]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        arrays = read_npz(path)
+    except (OSError, ValueError) as e:
         raise FormatError(f"{path}: unreadable npz ({e})") from e
+    if key not in arrays:
+        raise FormatError(f"{path}: key {key!r} missing (has {sorted(arrays)})")
+    a = arrays[key]
     if a.dtype != np.uint8 or a.ndim != 3:
         raise FormatError(f"{path}: {key} is {a.dtype} {a.shape}, expected a uint8 3-D grid")
     return a

@@ -223,3 +223,21 @@ def test_align_never_states_an_assumed_height_as_measured(tmp_path: Path) -> Non
         app, ["align", str(src2), str(tmp_path / "o2.npz"), "--report", str(rep2)]
     )
     assert "measured: floor to ceiling" in result.stdout and "ASSUMED" not in result.output
+
+
+@pytest.mark.parametrize("command", ["align", "clean", "voxelize"])
+def test_files_that_are_no_npz_archive_are_one_line(tmp_path: Path, command: str) -> None:
+    """A new user's case: `ytocc clean plain.npy out.npz` (np.save, a bare array) crashed with
+    "unexpected TypeError: 'numpy.ndarray' object does not support the context manager
+    protocol", exit 1. The siblings: a cut archive and a text file."""
+    pts, _, _ = box_room(spacing=0.1)
+    np.save(tmp_path / "plain.npy", pts)
+    np.savez(tmp_path / "whole.npz", points=pts, labels=np.zeros(len(pts), np.uint8))
+    whole = (tmp_path / "whole.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "text.npz").write_text("points\n")
+    for name in ("plain.npy", "cut.npz", "text.npz"):
+        args = [command, str(tmp_path / name), str(tmp_path / "out.npz")]
+        args += ["--report", str(tmp_path / "rep.json")] if command == "align" else []
+        assert "not a readable .npz" in _one_line_error(runner.invoke(app, args)), name
+    assert not (tmp_path / "out.npz").exists()

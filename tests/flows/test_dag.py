@@ -136,3 +136,34 @@ def test_status_judges_by_the_last_builds_config_without_being_told(copy) -> Non
     rows = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
     row = {r["item"]: r for r in rows}[clip]
     assert (row["segment"], row["clean"], row["voxelize"]) == ("ok", "stale", "stale")
+
+
+def test_every_command_on_the_folder_works_under_its_config_without_being_told(copy) -> None:
+    """A new user's case: after a synthetic-gt build, `stage`, `reconstruct`, `build` and
+    `doctor` started from the defaults (DUSt3R & co.): a done clip was "blocked", the build and
+    reconstruct stopped on missing DUSt3R weights, while `status` said every stage was ok.
+    Every command on a data folder now starts from the folder's own config.yaml."""
+    from typer.testing import CliRunner
+
+    from flows.cli import _register, app
+
+    root, clip, _, _ = copy
+    _register()
+    data = ["--data", str(root.root)]
+
+    def run(*args: str):
+        res = CliRunner().invoke(app, [*args, *data])
+        return res.exit_code, res.output
+
+    for cmd in (["stage", "clean", clip], ["reconstruct", clip]):
+        code, out = run(*cmd)
+        assert code == 0 and f'"clip": "{clip}", "status": "ok"' in out, (cmd, out)
+    code, out = run("build", "--dataset", DATASET)
+    assert code == 0 and "nothing to do" in out, out
+    code, out = run("config", "show")
+    assert "backend: synthetic-gt" in out and "backend: dust3r" not in out, out
+    code, out = run("config", "show", "--set", "reconstruct.backend=dust3r")
+    assert "backend: dust3r" in out, out  # --set still applies, on top of the folder's config
+    code, out = run("doctor")  # the folder's backends need no DUSt3R, Places365, Mask2Former
+    assert not [line for line in out.splitlines() if line.startswith("FIX") and any(
+        m in line for m in ("DUSt3R", "Places365", "Mask2Former"))], out  # fmt: skip

@@ -12,6 +12,7 @@ from storage.atomic import (
     check_writable,
     folder_error,
     read_json,
+    read_npz,
     remove_stale_temps,
     write_json,
     write_npz,
@@ -249,3 +250,21 @@ def test_written_files_get_the_mode_open_would_give_them(tmp_path, umask) -> Non
         assert (
             stat.S_IMODE(p.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask
         )
+
+
+def test_read_npz_reads_archives_and_refuses_everything_else_as_value_errors(tmp_path) -> None:
+    """Every reader of user-given arrays (`ytocc align/clean/voxelize`, `ytocc eval`, the sample
+    readers) goes through read_npz: a bare .npy (np.save) or a cut archive must be a ValueError
+    naming what it is, never a TypeError or BadZipFile escaping as an 'unexpected' error."""
+    write_npz(tmp_path / "a.npz", points=np.arange(6.0).reshape(2, 3))
+    assert read_npz(tmp_path / "a.npz")["points"].shape == (2, 3)
+    np.save(tmp_path / "b.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="bare .npy array"):
+        read_npz(tmp_path / "b.npy")
+    whole = (tmp_path / "a.npz").read_bytes()
+    for n in (10, len(whole) - 10):
+        (tmp_path / "cut.npz").write_bytes(whole[:n])
+        with pytest.raises(ValueError, match="npz archive"):
+            read_npz(tmp_path / "cut.npz")
+    with pytest.raises(OSError):
+        read_npz(tmp_path / "absent.npz")
