@@ -10,6 +10,7 @@ shots stage and `ytocc synth` exist.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -121,13 +122,16 @@ def _shot_decisions(root: Any, cfg: Any, spans: list[tuple[int, int]]) -> dict[s
     """Run the indoor stage per detected clip; score each truth shot by the clips inside it."""
     from storage.atomic import write_json
     from storage.stages import run_item_stage
-    from storage.truth import read_shots, synthetic_truth
+    from storage.truth import read_shots, truth_folder
     from tasks.indoor import run
 
-    for stage in ("download", "shots"):  # the clips' video, recorded as harvested
+    video = root.video_file("tour")  # the clips' video, recorded as harvested
+    video.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(cfg.truth_dir) / "tour.mp4", video)  # synthetic-gt checks its bytes
+    for stage in ("download", "shots"):
         run_item_stage(root, cfg, "tour", stage, lambda: None)
 
-    shots = read_shots(synthetic_truth(cfg, "indoor"))
+    shots = read_shots(truth_folder(cfg.truth_dir))
     starts = np.array([s.start_frame for s in shots])
     verdicts: dict[int, list[bool]] = {i: [] for i in range(len(shots))}
     for i, (start, end) in enumerate(spans):

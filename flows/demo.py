@@ -2,7 +2,8 @@
 
 synth two house tours → serve them on a loopback HTTP server → one `build` per house (yt-dlp
 download, shots, frames, then synthetic-gt reconstruct/indoor/segment, real clean/align/voxelize;
-each house's synthetic-gt reads that house's truth) → one dataset split by video (two videos:
+one truth_dir, the folder of both tours, from which synthetic-gt picks each clip's truth by its
+video's SHA-256) → one dataset split by video (two videos:
 train and val are never empty) → how close the samples are to the true grids → a short CPU
 pretraining (DINOv2 with *random* weights: the real ones cannot be downloaded here) and
 fine-tuning → evaluation on the val split → where everything is.
@@ -62,23 +63,30 @@ with every other setting at its default."""
 
 
 def pipeline_overrides(truth: Path) -> list[str]:
-    """Config for the offline demo: synthetic-gt model stages, everything else real."""
+    """Config for the offline demo: synthetic-gt model stages, everything else real.
+
+    `truth` is one tour or the folder of every house's tour (the demo passes the latter, so the
+    data folder's config.yaml serves each clip: synthetic-gt picks the truth of the clip's video).
+    """
     return [f"truth_dir={truth}", *(f"{s}.backend=synthetic-gt" for s in SYNTHETIC_GT)]
 
 
 def render_houses(tours: Path, args: argparse.Namespace) -> None:
-    """Render each house's tour (video + truth) unless a finished one is there."""
+    """Render each house's tour (video + truth) unless a finished one, bound to its video, is there
+    (a tour made before the truth recorded ``video_sha256`` is rendered again)."""
+    from storage.atomic import read_json
     from tasks.synth.tour import TourSpec, make_tour
 
     w, h = (int(v) for v in args.size.split("x"))
     for house in HOUSES:
         folder = tours / house.name
-        if not (folder / "truth" / "meta.json").exists():
+        meta = folder / "truth" / "meta.json"
+        if not (meta.exists() and "video_sha256" in read_json(meta)):
             make_tour(folder, TourSpec(args.rooms, args.seconds_per_room, w, h, 24, house.seed))
 
 
 def build_houses(tours: Path, data: Path, variant: Variant) -> dict[str, Any]:
-    """One build per house into `data` (each with its own truth); then one dataset of both.
+    """One build per house into `data`, all with truth_dir = `tours`; then one dataset of both.
 
     Returns per house its video id, truth folder, clips' outcomes and report; the dataset path,
     fingerprint and split counts.
@@ -95,12 +103,12 @@ def build_houses(tours: Path, data: Path, variant: Variant) -> dict[str, Any]:
         for house in HOUSES:
             source = f"{url}/{house.name}/tour.mp4"
             truth = tours / house.name / "truth"
-            overrides = [*pipeline_overrides(truth), *variant.overrides]
+            overrides = [*pipeline_overrides(tours), *variant.overrides]
             built = build_flow([source], str(data), None, overrides, None)
             houses[house.name] = {"video": video_id_for_url(source), "truth": str(truth),
                                   "clips": built["clips"], "report": built["report"]}  # fmt: skip
     # the builds' backends, so the done predicate sees their keys (truth_dir is in no key)
-    cfg = load_config(None, [*pipeline_overrides(truth), *variant.overrides], data)
+    cfg = load_config(None, [*pipeline_overrides(tours), *variant.overrides], data)
     frozen = freeze(DataRoot.at(data), cfg, DATASET, force=True)
     return {
         "houses": houses,

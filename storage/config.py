@@ -578,7 +578,8 @@ class Config(BaseModel):
     cron: str = Field("0 2 * * *", description="Nightly schedule of the served build.")
     truth_dir: Path | None = Field(
         None,
-        description="Ground truth of a synthetic tour (`ytocc synth`), read by synthetic-gt backends.",
+        description="Ground truth for synthetic-gt backends: one `ytocc synth` OUT_DIR (or its "
+        "truth/) or a folder of them; each clip reads the truth of its own video (video_sha256).",
     )
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     shots: ShotsConfig = Field(default_factory=ShotsConfig)

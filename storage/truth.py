@@ -3,10 +3,14 @@
 Layout under ``truth/``: ``meta.json``, ``shots.json``, ``rooms.json`` and
 ``frames/{i:05d}.npz`` per video frame (K at video size, cam2world with OpenCV camera axes in a
 z-up metric world with the floor at z = 0, metric z-depth with 0 = no hit, NYU-11 labels).
+``meta.json`` records ``video_sha256``, the SHA-256 of the tour's encoded video: a truth is bound
+to its video, and :func:`synthetic_truth` hands a clip only the truth of the clip's own video.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,8 @@ import numpy as np
 
 from storage.atomic import read_json, write_json, write_npz
 from storage.formats import FormatError
+from storage.frames import ClipFrames
+from storage.ids import video_id_of_clip
 from storage.markers import StageFailure
 
 
@@ -94,13 +100,80 @@ def truth_folder(truth_dir: Path) -> Path:
     return inner if (inner / "meta.json").exists() else Path(truth_dir)
 
 
-def synthetic_truth(cfg: Any, stage: str) -> Path:
-    """The truth folder a synthetic-gt backend of `stage` reads (``cfg.truth_dir``), or a StageFailure."""
+def tour_truths(truth_dir: Path) -> list[Path]:
+    """The finished truth folders `truth_dir` names: one tour (OUT_DIR or OUT_DIR/truth), else
+    each child folder that is one (a folder of tours); [] when none. Finished = has meta.json."""
+    one = truth_folder(truth_dir)
+    if (one / "meta.json").exists():
+        return [one]
+    if not Path(truth_dir).is_dir():
+        return []
+    children = (truth_folder(c) for c in sorted(Path(truth_dir).iterdir()) if c.is_dir())
+    return [c for c in children if (c / "meta.json").exists()]
+
+
+@functools.lru_cache(maxsize=256)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def video_sha256(video: Path) -> str:
+    """Hex SHA-256 of the file's bytes, memoised per (path, size, mtime): a changed file is re-read."""
+    st = Path(video).stat()
+    return _digest(str(Path(video).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def bind_video(truth_dir: Path, video: Path) -> None:
+    """Record `video`'s SHA-256 as ``video_sha256`` in the truth's meta.json (the truth is of it)."""
+    folder = truth_folder(truth_dir)
+    write_meta(folder, {**read_meta(folder), "video_sha256": video_sha256(video)})
+
+
+def synthetic_truth(cfg: Any, stage: str, clip: ClipFrames) -> Path:
+    """The truth folder of `clip`'s video that a synthetic-gt backend of `stage` reads.
+
+    ``cfg.truth_dir`` is one tour or a folder of tours; the truth whose meta ``video_sha256``
+    equals the SHA-256 of the clip's video file (``videos/<id>/video.mp4``) is the clip's. A clip
+    with no data root (``reconstruct-images``) has no video to check: `truth_dir` must then be one
+    tour. Errors (StageFailure, one line): no truth_dir, no truth there, no video file, a truth
+    made before the binding (no ``video_sha256``), no truth of this video, several tours and no video.
+    """
     if cfg.truth_dir is None:
         raise StageFailure(
             f"{stage} backend synthetic-gt needs truth_dir (the `ytocc synth` output)"
         )
-    folder = truth_folder(cfg.truth_dir)
-    if not (folder / "shots.json").exists():
+    tours = tour_truths(cfg.truth_dir)
+    if not tours:
         raise StageFailure(f"no synthetic truth at {cfg.truth_dir} (run `ytocc synth OUT_DIR`)")
-    return folder
+    if clip.root is None:
+        if len(tours) > 1:
+            raise StageFailure(
+                f"{stage} backend synthetic-gt: {clip.clip_id} has no video to pick its truth by "
+                f"and truth_dir {cfg.truth_dir} holds {len(tours)} tours; name one tour's folder"
+            )
+        return tours[0]
+    video = clip.root.video_file(video_id_of_clip(clip.clip_id))
+    if not video.is_file():
+        raise StageFailure(
+            f"no video file {clip.root.relative(video)} to match the synthetic truth against"
+        )
+    digest = video_sha256(video)
+    unbound = []
+    for folder in tours:
+        try:
+            bound = read_meta(folder).get("video_sha256")
+        except (ValueError, OSError, AttributeError) as e:  # not JSON, unreadable, not an object
+            raise StageFailure(f"synthetic truth {folder / 'meta.json'} is unreadable ({e})") from e
+        if bound == digest:
+            return folder
+        if bound is None:
+            unbound.append(folder)
+    if unbound:
+        raise StageFailure(
+            f"synthetic truth {unbound[0]} records no video_sha256 (made before truth was bound "
+            f"to its video): re-run `ytocc synth` for it"
+        )
+    raise StageFailure(
+        f"no synthetic truth under {cfg.truth_dir} is of video {clip.root.relative(video)}"
+    )

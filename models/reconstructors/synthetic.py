@@ -86,7 +86,7 @@ class SyntheticReconstructor(ReadsTruth):
         self.params = cfg.reconstruct.synthetic_gt
 
     def reconstruct(self, clip: ClipFrames) -> dict[str, np.ndarray]:
-        folder = synthetic_truth(self.cfg, "reconstruct")
+        folder = synthetic_truth(self.cfg, "reconstruct", clip)
         truth = [read_truth_frame(folder, i) for i in clip.video_frames]
         seed = clip_seed(self.params.seed, clip.clip_id)
         return synthetic_recon(truth, clip.size, self.params, seed)

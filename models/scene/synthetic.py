@@ -13,13 +13,13 @@ from storage.markers import StageFailure
 from storage.truth import read_shots, synthetic_truth
 
 
-def truth_scores(video_frames: list[int], truth_dir_cfg: Config) -> np.ndarray:
-    """1.0 for frames inside an outdoor shot of the synthetic tour, else 0.0."""
-    shots = read_shots(synthetic_truth(truth_dir_cfg, "indoor"))
+def truth_scores(clip: ClipFrames, cfg: Config) -> np.ndarray:
+    """1.0 for the clip's frames inside an outdoor shot of its video's synthetic tour, else 0.0."""
+    shots = read_shots(synthetic_truth(cfg, "indoor", clip))
     starts = np.array([s.start_frame for s in shots])
     ends = np.array([s.end_frame for s in shots])
     outdoor = np.array([not s.indoor for s in shots])
-    frames = np.asarray(video_frames)
+    frames = np.asarray(clip.video_frames)
     inside = (frames[:, None] >= starts[None]) & (frames[:, None] < ends[None])
     if not inside.any(axis=1).all():
         lost = frames[~inside.any(axis=1)][:3].tolist()
@@ -33,4 +33,4 @@ class SyntheticScenes(ReadsTruth):
     name: ClassVar[str] = "synthetic-gt"
 
     def outdoor_scores(self, clip: ClipFrames) -> tuple[np.ndarray, list[str]]:
-        return truth_scores(clip.video_frames, self.cfg), []
+        return truth_scores(clip, self.cfg), []

@@ -40,6 +40,6 @@ class SyntheticSegmenter(ReadsTruth):
     name: ClassVar[str] = "synthetic-gt"
 
     def segment(self, clip: ClipFrames) -> list[tuple[np.ndarray, np.ndarray]]:
-        folder = synthetic_truth(self.cfg, "segment")
+        folder = synthetic_truth(self.cfg, "segment", clip)
         return [truth_segment(read_truth_frame(folder, i)["labels"], clip.size)
                 for i in clip.video_frames]  # fmt: skip

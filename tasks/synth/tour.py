@@ -1,7 +1,8 @@
 """The synthetic house tour: rooms and one outdoor shot rendered in turn, hard cuts between them.
 
 `make_tour` writes ``OUT_DIR/tour.mp4`` (H.264, yuv420p) and ``OUT_DIR/truth/`` (meta, shots,
-rooms, one truth frame per video frame) through storage/truth.py. Shot order: the rooms, with
+rooms, one truth frame per video frame) through storage/truth.py; meta records the finished
+video's SHA-256 (``video_sha256``), which binds the truth to it. Shot order: the rooms, with
 the outdoor shot after the second room (or last, with fewer rooms), so the cut detector sees
 indoor→outdoor and outdoor→indoor cuts.
 """
@@ -19,7 +20,14 @@ import av
 import numpy as np
 
 from storage.atomic import atomic_path
-from storage.truth import TruthShot, write_meta, write_rooms, write_shots, write_truth_frame
+from storage.truth import (
+    TruthShot,
+    video_sha256,
+    write_meta,
+    write_rooms,
+    write_shots,
+    write_truth_frame,
+)
 from tasks.synth.path import intrinsics, walk
 from tasks.synth.render import cast, renderable
 from tasks.synth.scene import make_outdoor, make_room
@@ -144,6 +152,7 @@ def make_tour(
         "seed": spec.seed,
         "rooms": spec.rooms,
         "shots": len(shots),
+        "video_sha256": video_sha256(out_dir / "tour.mp4"),  # binds the truth to this video
     }
     for old in (truth / "frames").glob("*.npz"):  # frames of an earlier, longer tour here
         if old.stem.isdigit() and int(old.stem) >= meta["num_frames"]:

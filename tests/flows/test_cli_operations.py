@@ -112,3 +112,49 @@ def test_build_says_nothing_to_do_again_after_a_rerun_that_wrote_the_same_bytes(
     run_item_stage(root, Config(), clips[0], "voxelize", lambda: None, force=True)
     freeze(root, Config(), "demo", force=True)  # what the build's dataset step does
     assert "nothing to do" in build()
+
+
+def test_stage_force_with_another_houses_truth_fails_that_clip_and_keeps_its_recon(
+    root, tmp_path
+) -> None:
+    """The reported case by hand: house A's clip re-run with truth_dir = house B's tour is one
+    failed row (reason: no truth of its video), A's recon.npz untouched; truth_dir = the folder
+    of both tours, as one config for every house, re-runs it with A's truth."""
+    from storage.config import load_config
+    from storage.formats import read_recon
+    from storage.markers import read_marker
+    from storage.truth import read_truth_frame, write_truth_frame
+    from tests.support.truth_room import ready_clip, write_truth_room
+
+    a, b = tmp_path / "tours" / "house-a" / "truth", tmp_path / "tours" / "house-b" / "truth"
+    write_truth_room(a, 4)
+    write_truth_room(b, 4)
+    t = read_truth_frame(b, 0)
+    write_truth_frame(b, 0, t["K"], t["cam2world"], t["depth"] * 2, t["labels"])  # another house
+    base = ["reconstruct.backend=synthetic-gt", "clean.min_points=50"]
+    cid = ready_clip(root, load_config(overrides=base), a, 4)
+    ready_clip(root, load_config(overrides=base), b, 4, video="other", seed=1)
+
+    def stage(truth_dir, *extra: str) -> tuple[int, list[dict]]:
+        sets = [f"truth_dir={truth_dir}", *base]
+        args = ["stage", "reconstruct", cid, *extra, "--data", str(root.root)]
+        res = CliRunner().invoke(app, [*args, *(x for s in sets for x in ("--set", s))])
+        return res.exit_code, [
+            json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith("{")
+        ]
+
+    assert stage(a.parent)[0] == 0
+    before = root.recon_npz(cid).read_bytes()
+    code, rows = stage(b.parent, "--force")
+    assert code == 1 and rows[0]["status"] == "failed"
+    assert (
+        rows[0]["reason"]
+        == f"no synthetic truth under {b.parent} is of video videos/room/video.mp4"
+    )
+    assert read_marker(root.marker(cid, "reconstruct")).status == "failed"
+    assert root.recon_npz(cid).read_bytes() == before
+    kept = read_recon(root.recon_npz(cid))
+    assert stage(tmp_path / "tours", "--force")[0] == 0
+    again = read_recon(root.recon_npz(cid))
+    for key in ("cam2world", "depth"):  # A's truth, A's seed: the same arrays
+        assert (again[key] == kept[key]).all(), key

@@ -83,3 +83,26 @@ def test_patch_match_on_a_cpu_build_is_one_line_naming_the_install(tmp_path: Pat
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert result.output.startswith("error: ") and "pip install pycolmap-cuda12" in result.output
     assert not (tmp_path / "r.npz").exists()
+
+
+def test_synthetic_gt_takes_one_tour_and_refuses_a_folder_of_tours(tmp_path: Path) -> None:
+    """Frames with no data root have no video to match a truth by: one tour is used as is, a
+    folder of several tours is one error line (it could hand the frames another tour's truth)."""
+    from tests.support.truth_room import write_room_tour
+
+    write_room_tour(tmp_path / "tours" / "a", n_frames=4)
+    write_room_tour(tmp_path / "tours" / "b", n_frames=4, size=(96, 72))  # other video bytes
+    folder = _frames(tmp_path / "frames", [(120, 160)] * 4)
+    out = tmp_path / "r.npz"
+
+    def run(truth_dir: Path):
+        args = ["reconstruct-images", str(folder), str(out), "--set", f"truth_dir={truth_dir}",
+                "--set", "reconstruct.backend=synthetic-gt"]  # fmt: skip
+        return runner.invoke(app, args)
+
+    assert run(tmp_path / "tours" / "a").exit_code == 0 and out.exists()
+    out.unlink()
+    result = run(tmp_path / "tours")
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith("error: ") and "holds 2 tours" in result.output
+    assert "name one tour's folder" in result.output and not out.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from flows.demo import HOUSES, exit_code, main, print_summary
 from tasks.dataset import video_splits
@@ -45,6 +46,25 @@ def test_the_summary_prints_the_evaluation_table_and_where_everything_is(tmp_pat
     assert f"summary: {tmp_path / 'demo.json'}" in out and "dataset: " in out
 
 
+def test_a_tour_made_before_the_truth_binding_is_rendered_again(tmp_path) -> None:
+    """render_houses keeps a finished, bound tour and re-renders one whose meta lacks
+    video_sha256 (synthetic-gt would refuse it)."""
+    import argparse
+
+    from flows.demo import render_houses
+    from storage.truth import read_meta, video_sha256, write_meta
+
+    args = argparse.Namespace(rooms=1, seconds_per_room=0.5, size="64x48")
+    render_houses(tmp_path, args)
+    old, kept = (tmp_path / h.name for h in HOUSES[:2])
+    write_meta(old / "truth", {k: v for k, v in read_meta(old / "truth").items()
+                               if k != "video_sha256"})  # fmt: skip
+    kept_mtime = (kept / "tour.mp4").stat().st_mtime_ns
+    render_houses(tmp_path, args)
+    assert read_meta(old / "truth")["video_sha256"] == video_sha256(old / "tour.mp4")
+    assert (kept / "tour.mp4").stat().st_mtime_ns == kept_mtime  # finished and bound: kept
+
+
 @pytest.mark.slow
 def test_demo_gives_one_dataset_of_two_houses_and_a_second_run_redoes_nothing(
     prefect_harness, tmp_path
@@ -58,6 +78,9 @@ def test_demo_gives_one_dataset_of_two_houses_and_a_second_run_redoes_nothing(
     markers = {p: p.stat().st_mtime_ns for p in data.rglob("stages/*.json")}
     videos = sorted(p.name for p in (data / "videos").iterdir() if p.is_dir())
     assert len(videos) == len(HOUSES)
+    # one truth_dir (the folder of both tours) in the data folder's config serves every clip
+    kept = yaml.safe_load((data / "config.yaml").read_text())
+    assert kept["truth_dir"] == str((tmp_path / "tours").resolve())
 
     again = main(["--out", str(tmp_path), *TINY])  # a new loopback port
     # issue 13, case 3: the same tours came back under new ids and leaked across the split

@@ -17,7 +17,14 @@ from storage.config import Config
 from storage.formats import ClipInfo, write_clip_info
 from storage.layout import DataRoot
 from storage.stages import run_item_stage
-from storage.truth import TruthShot, write_meta, write_rooms, write_shots, write_truth_frame
+from storage.truth import (
+    TruthShot,
+    bind_video,
+    write_meta,
+    write_rooms,
+    write_shots,
+    write_truth_frame,
+)
 from tests.support.rooms import camera_pose
 
 BOXES = [  # (min, max, NYU label): walls/floor/ceiling come from the room box itself
@@ -91,53 +98,79 @@ def room_description() -> dict:
     return {"index": 0, "indoor": True, "size": list(ROOM), "boxes": boxes, "shell_tint": [0.7] * 9}
 
 
-def ready_clip(root: DataRoot, cfg: Config, truth: Path, n_frames: int, size=(160, 120)) -> str:
-    """A clip whose frames (label colours) and upstream markers exist, up to ``indoor``."""
+def encode_video(path: Path, images: list[np.ndarray], fps: int = 24) -> Path:
+    """`images` (H,W,3) uint8 RGB as an H.264 mp4 at `path`; returns it."""
+    import av
+    import av.logging
+
+    av.logging.set_level(av.logging.ERROR)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for img in images:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def ready_clip(
+    root: DataRoot,
+    cfg: Config,
+    truth: Path,
+    n_frames: int,
+    size=(160, 120),
+    video: str = "room",
+    seed: int = 0,
+) -> str:
+    """Clip ``{video}-000`` whose video (the frames encoded; `truth` is bound to it), frames
+    (label colours, palette from `seed`: another seed, another video) and upstream markers
+    exist, up to ``indoor``."""
     from storage.truth import read_truth_frame
 
-    cid = "room-000"
+    cid = f"{video}-000"
     for stage in ("download", "shots"):
-        run_item_stage(root, cfg, "room", stage, lambda: None)
+        run_item_stage(root, cfg, video, stage, lambda: None)
     write_clip_info(
-        root.clip_json(cid), ClipInfo(cid, "room", 0, 0, n_frames, 0.0, n_frames / 24, 24.0)
+        root.clip_json(cid), ClipInfo(cid, video, 0, 0, n_frames, 0.0, n_frames / 24, 24.0)
     )
-    palette = (np.random.default_rng(0).random((12, 3)) * 255).astype(np.uint8)
+    palette = (np.random.default_rng(seed).random((12, 3)) * 255).astype(np.uint8)
+    images = []
     for k in range(n_frames):
         img = palette[read_truth_frame(truth, k)["labels"]]
         img = np.clip(img + np.random.default_rng(k).normal(0, 12, img.shape), 0, 255).astype(
             np.uint8
         )
+        images.append(img)
         root.frames_dir(cid).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root.frame_path(cid, k)), img[:, :, ::-1])
     write_json(root.frames_index(cid), {"video_frames": list(range(n_frames)), "width": size[0],
                                          "height": size[1], "scale": 1.0})  # fmt: skip
+    bind_video(truth, encode_video(root.video_file(video), images))
     for stage in ("frames", "indoor"):
         run_item_stage(root, cfg, cid, stage, lambda: None)
     return cid
 
 
 def write_room_tour(folder: Path, n_frames: int = 48, size=(160, 120), fps: int = 24) -> Path:
-    """A one-shot tour video of the room (textured label colours) beside its truth/; returns it."""
-    import av
-    import av.logging
-
+    """A one-shot tour video of the room (textured label colours) beside its truth/, which is
+    bound to it (``video_sha256``, like ``ytocc synth``); returns the video."""
     from storage.truth import read_truth_frame
 
-    av.logging.set_level(av.logging.ERROR)
     truth = folder / "truth"
     write_truth_room(truth, n_frames, size)
     palette = (np.random.default_rng(0).random((12, 3)) * 200 + 40).astype(np.float32)
-    video = folder / "tour.mp4"
-    with av.open(str(video), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for i in range(n_frames):
-            t = read_truth_frame(truth, i)
-            shade = 1.0 / (1.0 + 0.15 * t["depth"])[..., None]
-            grain = np.random.default_rng(i).normal(0, 6, (*t["labels"].shape, 3))
-            img = np.clip(palette[t["labels"]] * (0.5 + shade) + grain, 0, 255).astype(np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    images = []
+    for i in range(n_frames):
+        t = read_truth_frame(truth, i)
+        shade = 1.0 / (1.0 + 0.15 * t["depth"])[..., None]
+        grain = np.random.default_rng(i).normal(0, 6, (*t["labels"].shape, 3))
+        images.append(
+            np.clip(palette[t["labels"]] * (0.5 + shade) + grain, 0, 255).astype(np.uint8)
+        )
+    video = encode_video(folder / "tour.mp4", images, fps)
+    bind_video(truth, video)
     return video

@@ -15,7 +15,8 @@ from storage.config import Config
 from storage.ids import video_id_of_clip
 from storage.layout import VIDEO_STAGES, DataRoot
 from storage.stages import run_item_stage
-from storage.truth import TruthShot, write_meta, write_shots, write_truth_frame
+from storage.truth import TruthShot, bind_video, write_meta, write_shots, write_truth_frame
+from tests.support.truth_room import encode_video
 
 
 def make_clip(
@@ -26,9 +27,13 @@ def make_clip(
     done: tuple[str, ...] = ("frames",),
     scale: float = 1.0,
     cfg: Config | None = None,
+    truth: Path | None = None,
 ) -> None:
     """Write frames/{k}.jpg, frames/index.json and, through the real marker machinery with
-    no-op bodies, `ok` markers for the video stages and the clip stages in `done`."""
+    no-op bodies, `ok` markers for the video stages and the clip stages in `done`.
+
+    With `truth`: the video file (these images encoded, unless the video has one) and `truth`
+    bound to it, as a synthetic-gt backend needs."""
     for k, im in enumerate(images):
         path = root.frame_path(clip_id, k)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +48,9 @@ def make_clip(
         run_item_stage(root, cfg, video_id_of_clip(clip_id), stage, lambda: None)
     for stage in done:
         run_item_stage(root, cfg, clip_id, stage, lambda: None)
+    if truth is not None:
+        video = root.video_file(video_id_of_clip(clip_id))
+        bind_video(truth, video if video.exists() else encode_video(video, list(images)))
 
 
 def make_truth(folder: Path, labels: np.ndarray, shots: list[TruthShot]) -> Path:

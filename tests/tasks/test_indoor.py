@@ -82,8 +82,8 @@ def test_synthetic_gt_reads_the_tour_shot_flags(tmp_path: Path, root: DataRoot):
                        [TruthShot(0, 10, True, 0), TruthShot(10, 20, False, -1)])  # fmt: skip
     cfg = load_config(overrides=["indoor.backend=synthetic-gt"], data=root.root)
     cfg.truth_dir = truth.parent
-    make_clip(root, "vid-001", _images(2), [2, 7])
-    make_clip(root, "vid-002", _images(2), [12, 17])
+    make_clip(root, "vid-001", _images(2), [2, 7], truth=truth)
+    make_clip(root, "vid-002", _images(2), [12, 17], truth=truth)
     assert run(root, cfg, "vid-001").status == "ok"
     out = run(root, cfg, "vid-002")
     assert out.status == "skipped" and out.reason == "outdoor: 2 of 2 frames outdoor"
@@ -100,3 +100,20 @@ def test_runs_only_after_frames(tmp_path: Path, root: DataRoot):
     make_clip(root, CLIP, _images(), [0, 5, 10], done=())
     with pytest.raises(UpstreamNotDone):
         run(root, _places_cfg(tmp_path, root, outdoor=False), CLIP)
+
+
+def test_synthetic_gt_reads_only_the_truth_of_the_clips_video(tmp_path: Path, root: DataRoot):
+    """Two tours, one data root: a clip checked against the other tour's truth fails (reason in
+    its marker); truth_dir = the folder of both tours gives each clip its own tour's flags."""
+    labels = np.zeros((20, 6, 8), np.uint8)
+    house = make_truth(tmp_path / "tours" / "house" / "truth", labels, [TruthShot(0, 20, True, 0)])
+    yard = make_truth(tmp_path / "tours" / "yard" / "truth", labels, [TruthShot(0, 20, False, -1)])
+    make_clip(root, "house-001", _images(2), [2, 7], truth=house)
+    make_clip(root, "yard-001", 255 - _images(2), [2, 7], truth=yard)  # other video bytes
+    cfg = load_config(overrides=["indoor.backend=synthetic-gt"], data=root.root)
+    cfg.truth_dir = yard.parent
+    m = run(root, cfg, "house-001")
+    assert m.status == "failed" and m.reason.startswith(f"no synthetic truth under {yard.parent}")
+    cfg.truth_dir = tmp_path / "tours"
+    assert run(root, cfg, "house-001", force=True).status == "ok"
+    assert run(root, cfg, "yard-001").reason == "outdoor: 2 of 2 frames outdoor"

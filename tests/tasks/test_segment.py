@@ -43,7 +43,7 @@ def test_synthetic_gt_writes_truth_labels_at_stored_size(tmp_path: Path, root: D
     truth = make_truth(tmp_path / "tour" / "truth", _truth_labels(6), [TruthShot(0, 6, True, 0)])
     cfg = load_config(overrides=["segment.backend=synthetic-gt"], data=root.root)
     cfg.truth_dir = truth
-    make_clip(root, CLIP, _images(2), [1, 4], done=UPSTREAM, scale=0.5)
+    make_clip(root, CLIP, _images(2), [1, 4], done=UPSTREAM, scale=0.5, truth=truth)
     m = run(root, cfg, CLIP)
     assert m.status == "ok" and m.backend == "synthetic-gt"
     seg = read_segment(root.segment_path(CLIP, 1))
@@ -118,3 +118,22 @@ def test_runs_only_after_frames_the_one_stage_it_reads(root: DataRoot):
     make_clip(root, CLIP, _images(1), [0], done=())
     with pytest.raises(UpstreamNotDone, match="needs frames"):
         run(root, cfg, CLIP)
+
+
+def test_synthetic_gt_reads_only_the_truth_of_the_clips_video(tmp_path: Path, root: DataRoot):
+    """A clip checked against another tour's truth fails (reason in its marker, no labels
+    written); truth_dir = the folder of both tours gives it its own tour's labels."""
+    mine = make_truth(tmp_path / "tours" / "a", _truth_labels(6), [TruthShot(0, 6, True, 0)])
+    walls = np.full((6, 120, 160), 3, np.uint8)
+    other = make_truth(tmp_path / "tours" / "b", walls, [TruthShot(0, 6, True, 0)])
+    make_clip(root, CLIP, _images(2), [1, 4], done=UPSTREAM, scale=0.5, truth=mine)
+    make_clip(root, "other-000", 255 - _images(2), [1, 4], done=UPSTREAM, truth=other)
+    cfg = load_config(overrides=["segment.backend=synthetic-gt"], data=root.root)
+    cfg.truth_dir = other
+    m = run(root, cfg, CLIP)
+    assert m.status == "failed" and m.reason.startswith(f"no synthetic truth under {other}")
+    assert not root.segment_path(CLIP, 0).exists()
+    cfg.truth_dir = tmp_path / "tours"
+    assert run(root, cfg, CLIP, force=True).status == "ok"
+    seg = read_segment(root.segment_path(CLIP, 1))
+    np.testing.assert_array_equal(seg["labels"], _truth_labels(1)[0, ::2, ::2])

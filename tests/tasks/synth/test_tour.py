@@ -3,6 +3,7 @@ video on every shot, and a seed fixes everything."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import av
@@ -28,6 +29,8 @@ def test_video_decodes_to_every_truth_frame_and_shots_tile_it(tour: Path):
     assert all(a.end_frame == b.start_frame for a, b in zip(shots, shots[1:], strict=False))
     assert {s.room for s in shots} == set(range(len(read_rooms(tour / "truth"))))
     assert truth_frame_path(tour / "truth", meta["num_frames"] - 1).exists()
+    with open(tour / "tour.mp4", "rb") as f:  # the truth is bound to the finished video's bytes
+        assert meta["video_sha256"] == hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def test_cuts_in_the_video_are_exactly_the_shot_boundaries(tour: Path):
