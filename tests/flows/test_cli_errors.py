@@ -305,3 +305,13 @@ def test_a_missing_data_folder_is_not_an_empty_one(ytocc, tmp_path, command) -> 
     code, _, err = ytocc(*command.split(), "--data", str(missing))
     assert code == 2 and f"no data folder at {missing}" in one_error_line(err)
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("fraction", ["1.5", "-1", "0"])
+def test_a_label_fraction_outside_0_1_is_one_line_and_exit_2(ytocc, tmp_path, fraction) -> None:
+    """1.5 silently fine-tuned on every label; -1 and 0 failed inside the running flow."""
+    code, out, err = ytocc("train", "finetune", "--dataset", str(tmp_path), "--data",
+                           str(tmp_path), "--label-fraction", fraction,
+                           "--out", str(tmp_path / "run"))  # fmt: skip
+    assert code == 2 and "--label-fraction" in one_error_line(err), err
+    assert not (tmp_path / "run").exists()

@@ -90,7 +90,9 @@ def test_case3_a_frame_count_change_that_breaks_reconstruct_leaves_nothing_stale
     with pytest.raises(DatasetError, match="nothing to freeze"):  # the old config: frames stale
         freeze(root, load_config(overrides=ov), "again")
 
-    fixed = [*ov, "frames.per_clip=3"]
+    # the folder keeps the broken build's config (every command starts from its config.yaml):
+    # the fix sets the field of view back, as a user would
+    fixed = [*ov, "frames.per_clip=3", "reconstruct.max_fov_deg=170"]
     out = build_flow([], str(root.root), None, fixed, DATASET)
     assert out["ok"] == 1, out["clips"]
     assert len(list(root.occ_dir(clip).glob("*.npz"))) == 3
