@@ -279,12 +279,24 @@ def test_read_npz_reads_archives_and_refuses_everything_else_as_value_errors(tmp
     write_npz(tmp_path / "a.npz", points=np.arange(6.0).reshape(2, 3))
     assert read_npz(tmp_path / "a.npz")["points"].shape == (2, 3)
     np.save(tmp_path / "b.npy", np.zeros(3))
-    with pytest.raises(ValueError, match="bare .npy array"):
+    with pytest.raises(ValueError) as info:
         read_npz(tmp_path / "b.npy")
+    assert str(info.value) == "a bare .npy array, not an .npz archive of named arrays (np.savez)"
     whole = (tmp_path / "a.npz").read_bytes()
     for n in (10, len(whole) - 10):
         (tmp_path / "cut.npz").write_bytes(whole[:n])
-        with pytest.raises(ValueError, match="npz archive"):
+        with pytest.raises(ValueError) as info:
             read_npz(tmp_path / "cut.npz")
+        assert str(info.value).startswith("not an .npz archive (BadZipFile: "), str(info.value)
+    np.savez(tmp_path / "plain.npz", points=np.arange(300.0))  # stored, not compressed
+    raw = bytearray((tmp_path / "plain.npz").read_bytes())
+    raw[len(raw) // 3] ^= 0xFF  # a flipped byte inside the member: its CRC no longer holds
+    (tmp_path / "flipped.npz").write_bytes(bytes(raw))
+    with pytest.raises(ValueError) as info:
+        read_npz(tmp_path / "flipped.npz")
+    assert str(info.value).startswith("not a whole .npz archive (BadZipFile: "), str(info.value)
+    np.savez(tmp_path / "objects.npz", o=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):  # a pickle inside: never unpickled
+        read_npz(tmp_path / "objects.npz")
     with pytest.raises(OSError):
         read_npz(tmp_path / "absent.npz")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from storage.layout import (
@@ -145,3 +147,30 @@ def test_downstream_of_a_stage_is_it_and_every_stage_that_reads_it() -> None:
     assert downstream_of("download") == ALL_STAGES
     with pytest.raises(ValueError):
         downstream_of("polish")
+
+
+def test_folder_config_is_the_given_file_else_the_folders_own_else_the_defaults(tmp_path) -> None:
+    """Every command on a data folder starts from what `folder_config` returns: `--config`
+    when given, else the folder's config.yaml (its last build's), else the defaults; --set on top."""
+    from storage.config import Config, ConfigError
+    from storage.layout import folder_config
+
+    data = tmp_path / "data"
+    data.mkdir()
+    cfg, used = folder_config(None, ["frames.per_clip=9"], str(data))
+    assert used is None and cfg.frames.per_clip == 9  # the defaults, --set on top
+    assert cfg.clean.conf_threshold == Config().clean.conf_threshold
+    assert cfg.data is not None and Path(cfg.data).resolve() == data.resolve()
+    saved = DataRoot(data).build_config
+    saved.write_text("frames:\n  per_clip: 7\nclean:\n  conf_threshold: 2.5\n")
+    cfg, used = folder_config(None, ["clean.conf_threshold=3"], str(data))
+    assert used == saved and cfg.frames.per_clip == 7 and cfg.clean.conf_threshold == 3
+    assert Path(cfg.data).resolve() == data.resolve()
+    other = tmp_path / "other.yaml"
+    other.write_text("frames:\n  per_clip: 5\n")
+    cfg, used = folder_config(other, ["clean.conf_threshold=2"], str(data))
+    assert used == other and cfg.frames.per_clip == 5  # the folder's own is not mixed in
+    assert cfg.clean.conf_threshold == 2  # from --set, on top of the given file
+    saved.write_text("frames:\n  per_clip: -1\n")
+    with pytest.raises(ConfigError, match="per_clip"):
+        folder_config(None, [], str(data))
