@@ -178,10 +178,7 @@ def finetune_cmd(
     label_fraction: Annotated[
         float,
         typer.Option(
-            "--label-fraction",
-            min=0.0,
-            max=1.0,
-            help="Share of labelled samples (seeded subset), in (0, 1].",
+            "--label-fraction", help="Share of labelled samples (seeded subset), in (0, 1]."
         ),
     ] = 1.0,
     kind: KindOpt = "auto",
@@ -195,8 +192,8 @@ def finetune_cmd(
     """Fine-tune on occupancy labels (the network's losses, or class-weighted cross-entropy)."""
     from flows.train import finetune_flow
 
-    if label_fraction == 0:  # the option's bounds are closed; no labels at all is no fine-tuning
-        fail("--label-fraction must be above 0 (a share of the labelled samples, in (0, 1])", USAGE)
+    if not 0 < label_fraction <= 1:  # a share of the labels; none at all is no fine-tuning
+        fail(f"--label-fraction must lie in (0, 1], got {label_fraction}", USAGE)
     cfg = _train_cfg(data, config, set_, epochs, preset, checkpoint=init, network=init is None,
                      datasets=[(dataset, "train", kind, rgb_root)])  # fmt: skip
     try:

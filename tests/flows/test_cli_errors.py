@@ -313,5 +313,8 @@ def test_a_label_fraction_outside_0_1_is_one_line_and_exit_2(ytocc, tmp_path, fr
     code, out, err = ytocc("train", "finetune", "--dataset", str(tmp_path), "--data",
                            str(tmp_path), "--label-fraction", fraction,
                            "--out", str(tmp_path / "run"))  # fmt: skip
-    assert code == 2 and "--label-fraction" in one_error_line(err), err
+    line = one_error_line(err)
+    assert (
+        code == 2 and line == f"error: --label-fraction must lie in (0, 1], got {float(fraction)}"
+    )
     assert not (tmp_path / "run").exists()
