@@ -33,11 +33,11 @@ from prefect.futures import as_completed
 from flows.harvest import harvest
 from flows.outcomes import exit_code, outcome
 from flows.report import publish
-from flows.runners import absolute_paths, gpu_options, on_runner
+from flows.runners import absolute_paths, flow_config, gpu_options, on_runner
 from storage.atomic import FOLDER_ERROR, folder_error, write_text
 from storage.config import Config, dump_config, load_config
 from storage.graph import CLIP_STAGES
-from storage.layout import DataRoot, folder_config
+from storage.layout import DataRoot
 from storage.locks import item_lock, lock_holder
 from storage.manifest import write_manifests
 from storage.markers import Marker
@@ -226,10 +226,8 @@ def build_flow(
     """Sources to dataset (see module docstring); returns per-clip outcomes and paths.
 
     The deployment's entrypoint: it reads the config (without `config`, the data folder's own
-    ``config.yaml``: :func:`storage.layout.folder_config`) and runs :func:`build_pipeline` on the
+    ``config.yaml``: :func:`flows.runners.flow_config`) and runs :func:`build_pipeline` on the
     task runner ``run.task_runner`` names.
     """
-    cfg, used = folder_config(config, overrides, data)
-    cfg = absolute_paths(cfg)
-    used = str(used) if used else None  # the pipeline reads what this flow read
+    cfg, used = flow_config(config, overrides, data)
     return on_runner(cfg, build_pipeline)(sources, data, used, overrides or [], dataset)

@@ -18,11 +18,11 @@ from prefect import flow, get_run_logger
 
 from flows.build import build_tail, remember_config
 from flows.harvest import harvest_videos
-from flows.runners import absolute_paths, on_runner
+from flows.runners import absolute_paths, flow_config, on_runner
 from storage.config import Config, load_config
 from storage.graph import CLIP_STAGES, GRAPH, VIDEO_STAGES, downstream_of, stage
 from storage.ids import video_id_of_clip
-from storage.layout import DataRoot, folder_config
+from storage.layout import DataRoot
 from storage.stages import Ledger, clear_markers, upstream_item
 from tasks.sources import read_source
 
@@ -102,8 +102,6 @@ def rerun_flow(data: str | None = None, config: str | None = None, overrides: li
 
     Without `config`, the data folder's ``config.yaml`` (the last build's) is the base the
     overrides apply to."""
-    cfg, used = folder_config(config, overrides, data)  # judge "done" as the last build did
-    cfg = absolute_paths(cfg)
-    config = str(used) if used else None
+    cfg, used = flow_config(config, overrides, data)  # judge "done" as the last build did
     targets = rerun_targets(DataRoot.at(cfg.data), cfg, stage, clips, reason)
-    return on_runner(cfg, rerun_pipeline)(data, config, overrides or [], targets, dataset)
+    return on_runner(cfg, rerun_pipeline)(data, used, overrides or [], targets, dataset)

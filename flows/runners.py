@@ -22,6 +22,7 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger, get_run_logger
 
 from storage.config import Config, Section
+from storage.layout import folder_config
 
 PATH_SUFFIXES = ("weights", "_file")  # str fields naming a local path (or a Hub id)
 F = TypeVar("F")
@@ -54,6 +55,17 @@ def on_runner(cfg: Config, pipeline: F) -> F:
     """The flow `pipeline` set to run its tasks on :func:`task_runner` of `cfg` (a subflow
     when called inside a flow)."""
     return pipeline.with_options(task_runner=task_runner(cfg))  # type: ignore[attr-defined]
+
+
+def flow_config(
+    config: str | None, overrides: list[str] | None, data: str | None
+) -> tuple[Config, str | None]:
+    """The config an outer flow runs under (:func:`storage.layout.folder_config`: `config`,
+    else the data folder's ``config.yaml``, else the defaults; `overrides` on top) with its
+    local paths absolute, and the file it was read from: what the flow hands its pipeline, so
+    the pipeline reads the same file. Raises ConfigError, DataRootError."""
+    cfg, used = folder_config(config, overrides, data)
+    return absolute_paths(cfg), str(used) if used else None
 
 
 def absolute_paths(cfg: Config) -> Config:
