@@ -74,14 +74,14 @@ def pipeline_overrides(truth: Path) -> list[str]:
 def render_houses(tours: Path, args: argparse.Namespace) -> None:
     """Render each house's tour (video + truth) unless a finished one, bound to its video, is there
     (a tour made before the truth recorded ``video_sha256`` is rendered again)."""
-    from storage.atomic import read_json
+    from storage.truth import read_meta
     from tasks.synth.tour import TourSpec, make_tour
 
     w, h = (int(v) for v in args.size.split("x"))
     for house in HOUSES:
         folder = tours / house.name
-        meta = folder / "truth" / "meta.json"
-        if not (meta.exists() and "video_sha256" in read_json(meta)):
+        truth = folder / "truth"
+        if not ((truth / "meta.json").exists() and "video_sha256" in read_meta(truth)):
             make_tour(folder, TourSpec(args.rooms, args.seconds_per_room, w, h, 24, house.seed))
 
 
